@@ -1,0 +1,162 @@
+/**
+ * Access tokens (contract "Access tokens"): `Authorization: Bearer <JWT>` verified with jose against
+ * the configured JWKS (file or URL), RS256/ES256 only. Every verification failure is the same
+ * 401 "Invalid access token" so that callers cannot probe why a token was refused.
+ */
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, jwtVerify } from 'jose';
+import type { JWK, JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import { accessDenied, missingScope } from '../domain/shared/esozError.js';
+
+/** Only asymmetric algorithms: HMAC would need a shared secret, `none` has no signature at all. */
+export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const;
+
+/** The claims this system relies on; jose has already checked `exp` (and `iss` when configured). */
+export const accessTokenClaimsSchema = z.object({
+  sub: z.string().min(1),
+  client_id: z.string().min(1),
+  scope: z.string().optional(),
+});
+export type AccessTokenClaims = z.infer<typeof accessTokenClaimsSchema>;
+
+/** The claims mapped to the names the application uses. */
+export const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
+  userId: claims.sub,
+  clientId: claims.client_id,
+  scopes: new Set((claims.scope ?? '').split(' ').filter((s) => s !== '')) as ReadonlySet<string>,
+}));
+export type Principal = z.infer<typeof principalSchema>;
+
+export type TokenVerifierOptions = {
+  /** A JWKS object (e.g. from {@link loadJwksFile}) or the URL of a remote JWKS. */
+  jwks: { keys: JWK[] } | URL;
+  /** When set, tokens must carry exactly this `iss`. */
+  issuer?: string;
+  clockToleranceSeconds?: number;
+};
+
+export type TokenVerifier = {
+  /** Resolves to the principal or rejects with accessDenied() (the jose error is its `cause`). */
+  verify(authorizationHeader: string | undefined): Promise<Principal>;
+};
+
+// RFC 7235: the scheme is case-insensitive; a compact JWS has no whitespace.
+const BEARER = /^Bearer +(\S+) *$/i;
+
+const denied = (cause: unknown) => {
+  const error = accessDenied();
+  // Kept for the caller's log only: toBody() never renders it.
+  error.cause = cause;
+  return error;
+};
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const getKey: JWTVerifyGetKey =
+    'keys' in options.jwks
+      ? createLocalJWKSet({ keys: assertPublicKeys(options.jwks.keys, 'JWKS') })
+      : createRemoteJWKSet(options.jwks);
+
+  return {
+    async verify(authorizationHeader) {
+      if (authorizationHeader === undefined) throw denied(new Error('no Authorization header'));
+      const match = BEARER.exec(authorizationHeader);
+      const token = match?.[1];
+      if (token === undefined) throw denied(new Error('Authorization header is not "Bearer <token>"'));
+
+      let payload: unknown;
+      try {
+        ({ payload } = await jwtVerify(token, getKey, {
+          algorithms: [...ACCEPTED_ALGORITHMS],
+          requiredClaims: ['exp', 'sub', 'client_id'],
+          ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+          ...(options.clockToleranceSeconds !== undefined
+            ? { clockTolerance: options.clockToleranceSeconds }
+            : {}),
+        }));
+      } catch (error) {
+        throw denied(error);
+      }
+
+      const principal = principalSchema.safeParse(payload);
+      if (!principal.success) throw denied(principal.error);
+      return principal.data;
+    },
+  };
+}
+
+export function requireScope(principal: Principal, scope: string): void {
+  if (!principal.scopes.has(scope)) throw missingScope(scope);
+}
+
+/** Members that only private or symmetric keys carry (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 9964). */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'] as const;
+
+const jwkSchema = z.union([
+  z.looseObject({ kty: z.literal('RSA'), n: z.string().min(1), e: z.string().min(1) }),
+  z.looseObject({ kty: z.literal('EC'), crv: z.literal('P-256'), x: z.string().min(1), y: z.string().min(1) }),
+]);
+const jwksSchema = z.object({ keys: z.array(z.unknown()).min(1) });
+
+/** Throws when a key is not an RS256/ES256 public key; `label` names the source in the message. */
+function assertPublicKeys(keys: readonly unknown[], label: string): JWK[] {
+  return keys.map((key, index) => {
+    const where = `${label}: key #${index}${isRecord(key) && typeof key.kid === 'string' ? ` (kid "${key.kid}")` : ''}`;
+    if (!isRecord(key)) throw new Error(`${where} is not a JSON object`);
+    const privateMembers = PRIVATE_MEMBERS.filter((member) => member in key);
+    // A published JWKS must never hold secrets: refuse rather than silently strip them.
+    if (privateMembers.length > 0 || key.kty === 'oct') {
+      throw new Error(
+        `${where} contains private key material (${privateMembers.join(', ') || 'kty "oct"'}); a JWKS must hold public keys only`,
+      );
+    }
+    const parsed = jwkSchema.safeParse(key);
+    if (!parsed.success) {
+      throw new Error(`${where} is not an RSA or EC P-256 public key: ${z.prettifyError(parsed.error)}`);
+    }
+    // Validated JSON data above; jose's JWK type is a closed set of optional string members.
+    return parsed.data as JWK;
+  });
+}
+
+/**
+ * Reads `AUTH_JWKS_FILE`: JSON `{"keys": [...]}` of RSA or EC P-256 public keys.
+ * Throws an Error naming the file when it is unreadable, not a JWKS, or holds private key material.
+ */
+export async function loadJwksFile(path: string): Promise<{ keys: JWK[] }> {
+  const label = `JWKS file ${path}`;
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${label} cannot be read as JSON: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  const jwks = jwksSchema.safeParse(json);
+  if (!jwks.success) throw new Error(`${label} is not a JWKS ({"keys": [...]} with at least one key)`);
+  const keys = assertPublicKeys(jwks.data.keys, label);
+  // Import every key now so that a broken key fails at start-up, not on the first request.
+  await Promise.all(
+    keys.map(async (key, index) => {
+      try {
+        await importJWK(key, key.alg ?? (key.kty === 'RSA' ? 'RS256' : 'ES256'));
+      } catch (error) {
+        throw new Error(
+          `${label}: key #${index} cannot be imported: ${messageOf(error)}`,
+          { cause: error },
+        );
+      }
+    }),
+  );
+  return { keys };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Not `instanceof Error`: errors from Node core may come from another realm (jest VM contexts).
+function messageOf(error: unknown): string {
+  return isRecord(error) && typeof error.message === 'string' ? error.message : String(error);
+}

@@ -1,0 +1,70 @@
+/**
+ * Every setting comes from an environment variable with a default and is validated here at start;
+ * a bad value stops the server with one clear line (see main.ts).
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const optionalString = z.string().trim().min(1).optional();
+const optionalUrl = (protocols: RegExp) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => protocols.test(value), { message: `must start with ${protocols.source.replace(/[\\^()]/g, '')}` })
+    .optional();
+
+export const configSchema = z
+  .object({
+    PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65535).default(4000),
+    HOST: z.string().trim().min(1).default('127.0.0.1'),
+    DATA_DIR: z.string().trim().min(1).default('./data'),
+    EVENT_STORE: z.enum(['pglite', 'postgres', 'eventstoredb']).optional(),
+    DATABASE_URL: optionalUrl(/^(postgres|postgresql):\/\//),
+    /** Optional schema for every table (several installations, or test isolation, on one server). */
+    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
+    EVENTSTORE_URL: optionalUrl(/^(esdb|esdb\+discover|kurrentdb|kdb):\/\//),
+    MONGO_URL: optionalUrl(/^(mongodb|mongodb\+srv):\/\//),
+    AUTH_JWKS_FILE: optionalString,
+    AUTH_JWKS_URL: optionalUrl(/^https?:\/\//),
+    AUTH_ISSUER: optionalString,
+    DS_TRUSTED_CA_FILE: optionalString,
+    REFERENCE_DATA_FILE: optionalString,
+    EVENT_MANAGER_URL: optionalUrl(/^https?:\/\//),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Jobs processed at the same time by this process. */
+    JOB_CONCURRENCY: z.coerce.number({ error: 'must be a number' }).int().min(1).max(32).default(2),
+    /** How often the auto-expiration sweep of in_progress device dispenses runs. */
+    EXPIRATION_SWEEP_INTERVAL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(60),
+    /** Largest accepted request body. */
+    BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
+  })
+  .superRefine((config, ctx) => {
+    if (config.AUTH_JWKS_FILE && config.AUTH_JWKS_URL)
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWKS_URL'], message: 'set either AUTH_JWKS_FILE or AUTH_JWKS_URL, not both' });
+    const store = config.EVENT_STORE ?? (config.DATABASE_URL ? 'postgres' : 'pglite');
+    if (store === 'postgres' && !config.DATABASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when EVENT_STORE=postgres' });
+    if (store === 'eventstoredb' && !config.EVENTSTORE_URL)
+      ctx.addIssue({ code: 'custom', path: ['EVENTSTORE_URL'], message: 'is required when EVENT_STORE=eventstoredb' });
+    if (store === 'pglite' && config.DATABASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['EVENT_STORE'], message: 'pglite cannot be combined with DATABASE_URL (use postgres)' });
+  })
+  .transform((config) => ({
+    ...config,
+    EVENT_STORE: config.EVENT_STORE ?? (config.DATABASE_URL ? ('postgres' as const) : ('pglite' as const)),
+    DATA_DIR: resolve(config.DATA_DIR),
+  }));
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; the error's message is one line naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset: `FOO= npm start` should not be a bad value.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = configSchema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'} ${issue.message}`);
+  throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+}

@@ -1,0 +1,30 @@
+/**
+ * The embedded default: PGlite (PostgreSQL compiled to WASM) served over a private unix socket by
+ * pglite-socket, so the very same `pg` code that runs against a PostgreSQL server runs here.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { createDatabase, type Database } from './database.js';
+
+/** `dataDir` undefined keeps everything in memory (tests). */
+export async function openPGlite(dataDir?: string): Promise<Database> {
+  const db = await PGlite.create(dataDir === undefined ? {} : { dataDir });
+  // A unix socket in a fresh private directory: no port to collide with, nothing reachable from outside.
+  const socketDir = await mkdtemp(join(tmpdir(), 'pglite-'));
+  const server = new PGLiteSocketServer({ db, path: join(socketDir, '.s.PGSQL.5432') });
+  await server.start();
+  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1 });
+  return createDatabase({
+    kind: 'pglite',
+    pool,
+    onClose: async () => {
+      await server.stop();
+      await db.close();
+      await rm(socketDir, { recursive: true, force: true });
+    },
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * The event store port. Three adapters implement it (PostgreSQL server, PGlite, EventStoreDB) and one
+ * contract suite (test/contract/eventStore.contract.test.ts) holds them to the same behaviour.
+ */
+import { z } from 'zod';
+
+/** Every event carries this; auditors depend on it. Stored beside the data, never inside it. */
+export const eventMetadataSchema = z.object({
+  eventId: z.uuid(), // uuid v7
+  correlationId: z.string().min(1),
+  causationId: z.string().min(1).nullable(),
+  userId: z.string().nullable(),
+  clientId: z.string().nullable(), // legal entity of the token
+  occurredAt: z.iso.datetime({ offset: true }),
+  schemaVersion: z.number().int().positive(),
+});
+export type EventMetadata = z.infer<typeof eventMetadataSchema>;
+
+export type JsonObject = { [key: string]: JsonValue };
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+
+export type EventToAppend = {
+  type: string;
+  data: JsonObject;
+  metadata: EventMetadata;
+};
+
+/**
+ * An opaque, totally ordered position in the global log. Only the adapter that produced it can
+ * compare it (`comparePositions`); PostgreSQL uses "<xid8>:<global_position>", EventStoreDB
+ * "<commit>:<prepare>".
+ */
+export type Position = string;
+
+export type RecordedEvent = EventToAppend & {
+  streamName: string;
+  /** 0-based revision of this event inside its stream. */
+  revision: bigint;
+  position: Position;
+};
+
+/** `bigint`: the revision of the stream's last event (exact). */
+export type ExpectedRevision = 'any' | 'no_stream' | bigint;
+
+export type AppendResult = {
+  /** Revision of the last appended event: pass it as the next exact expected revision. */
+  nextExpectedRevision: bigint;
+  /** Position of the last appended event; a subscriber at or past it has seen the whole append. */
+  position: Position;
+};
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly streamName: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: bigint | 'no_stream' | 'unknown',
+  ) {
+    super(`Wrong expected revision on ${streamName}: expected ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+export type ReadStreamOptions = { fromRevision?: bigint; maxCount?: number };
+/** `after` is exclusive; omit it to read from the beginning. */
+export type ReadAllOptions = { after?: Position | null; maxCount: number };
+
+export type SubscriptionHandler = (events: RecordedEvent[]) => Promise<void>;
+export type SubscribeOptions = {
+  /** Exclusive; null = from the beginning. */
+  after: Position | null;
+  batchSize?: number;
+  onEvents: SubscriptionHandler;
+  /** Called when the handler or the connection failed; the subscription retries from the last
+   * position whose handler resolved. */
+  onError?: (error: unknown) => void;
+};
+export interface Subscription {
+  /** Resolves once the subscription stopped and no handler call is running. */
+  stop(): Promise<void>;
+}
+
+export interface EventStore {
+  readonly kind: 'postgres' | 'pglite' | 'eventstoredb';
+  appendToStream(streamName: string, events: EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
+  /** Reads in pages internally, never unbounded. An unknown stream yields nothing. */
+  readStream(streamName: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  /** One page of the global log, in order, only events that can no longer be preceded by others. */
+  readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Catch up from `after`, then follow live, delivering batches in global order. */
+  subscribe(options: SubscribeOptions): Subscription;
+  /** Position of the last event a reader can see now, or null for an empty store. */
+  headPosition(): Promise<Position | null>;
+  /** Number of events after `after` that a reader can see now (projection lag). */
+  countAfter(after: Position | null): Promise<number>;
+  comparePositions(a: Position, b: Position): number;
+  close(): Promise<void>;
+}
+
+/** Reads a whole stream into memory: for aggregates, whose streams are short. */
+export async function readWholeStream(store: EventStore, streamName: string): Promise<RecordedEvent[]> {
+  const events: RecordedEvent[] = [];
+  for await (const event of store.readStream(streamName)) events.push(event);
+  return events;
+}
+
+export const isAtOrPast = (store: EventStore, position: Position | null, target: Position): boolean =>
+  position !== null && store.comparePositions(position, target) >= 0;

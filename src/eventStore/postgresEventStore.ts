@@ -1,0 +1,217 @@
+/**
+ * PostgreSQL event store (also serves PGlite). Gap safety follows Emmett: every row records the
+ * writing transaction's xid8, and the global log is read in (transaction_id, global_position) order,
+ * only below pg_snapshot_xmin(pg_current_snapshot()) — so a transaction that took an earlier position
+ * but commits later can never be skipped. The checkpoint is that same pair. There is no global
+ * "last position" row: appends to different streams never wait for each other.
+ */
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import type { Database, Sql } from '../database/database.js';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedRevision,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './eventStore.js';
+import { runSubscriptionLoop } from './pollingSubscription.js';
+
+export const eventStoreSchema = `
+create sequence if not exists es_global_position;
+create table if not exists es_streams (
+  stream_name text primary key,
+  revision bigint not null
+);
+create table if not exists es_events (
+  global_position bigint not null default nextval('es_global_position'),
+  transaction_id xid8 not null default pg_current_xact_id(),
+  stream_name text not null,
+  revision bigint not null,
+  event_id uuid not null,
+  event_type text not null,
+  data jsonb not null,
+  metadata jsonb not null,
+  recorded_at timestamptz not null default clock_timestamp(),
+  primary key (stream_name, revision)
+);
+create unique index if not exists es_events_event_id on es_events (event_id);
+create index if not exists es_events_global_order on es_events (transaction_id, global_position);
+`;
+
+const READ_PAGE = 500;
+const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
+
+type EventRow = {
+  global_position: string;
+  transaction_id: string;
+  stream_name: string;
+  revision: string;
+  event_type: string;
+  data: RecordedEvent['data'];
+  metadata: RecordedEvent['metadata'];
+};
+const COLUMNS = 'global_position, transaction_id::text as transaction_id, stream_name, revision, event_type, data, metadata';
+
+const toPosition = (transactionId: string, globalPosition: string): Position => `${transactionId}:${globalPosition}`;
+const parsePosition = (position: Position): [bigint, bigint] => {
+  const match = /^(\d+):(\d+)$/.exec(position);
+  if (!match) throw new Error(`Not a PostgreSQL event store position: ${position}`);
+  return [BigInt(match[1]!), BigInt(match[2]!)];
+};
+const toEvent = (row: EventRow): RecordedEvent => ({
+  type: row.event_type,
+  data: row.data,
+  metadata: row.metadata,
+  streamName: row.stream_name,
+  revision: BigInt(row.revision),
+  position: toPosition(row.transaction_id, row.global_position),
+});
+
+export type PostgresEventStore = EventStore & {
+  /** Appends inside a caller's transaction (the caller commits). Used by the out-of-order-commit test. */
+  appendInTransaction(client: pg.PoolClient, streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+  /** Tells local subscribers to look now (the caller committed an append made in its own transaction). */
+  notifyAppended(): void;
+};
+
+export async function createPostgresEventStore(database: Database, options: { pollIntervalMs?: number } = {}): Promise<PostgresEventStore> {
+  await database.migrate('event_store', eventStoreSchema);
+  const appended = new EventEmitter();
+  appended.setMaxListeners(0);
+  const pollIntervalMs = options.pollIntervalMs ?? 100;
+
+  async function reserveRevisions(client: Sql, streamName: string, count: number, expected: ExpectedRevision): Promise<bigint> {
+    // Returns the stream's new last revision; the stream row lock serialises writers of one stream only.
+    const n = BigInt(count);
+    if (expected === 'no_stream') {
+      const { rows } = await client.query<{ revision: string }>(
+        'insert into es_streams (stream_name, revision) values ($1, $2) on conflict do nothing returning revision',
+        [streamName, String(n - 1n)],
+      );
+      if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
+      return n - 1n;
+    }
+    if (expected === 'any') {
+      const { rows } = await client.query<{ revision: string }>(
+        `insert into es_streams (stream_name, revision) values ($1, $2)
+         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision`,
+        [streamName, String(n - 1n), String(n)],
+      );
+      return BigInt(rows[0]!.revision);
+    }
+    const { rows } = await client.query<{ revision: string }>(
+      'update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision',
+      [streamName, String(expected), String(n)],
+    );
+    if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
+    return BigInt(rows[0]!.revision);
+  }
+
+  async function currentRevision(client: Sql, streamName: string): Promise<bigint | 'no_stream'> {
+    const { rows } = await client.query<{ revision: string }>('select revision from es_streams where stream_name = $1', [streamName]);
+    return rows[0] ? BigInt(rows[0].revision) : 'no_stream';
+  }
+
+  async function appendInTransaction(client: pg.PoolClient, streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('Nothing to append');
+    const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
+    const first = last - BigInt(events.length) + 1n;
+    const { rows } = await client.query<{ global_position: string; transaction_id: string }>(
+      `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
+       select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
+       from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
+       order by t.ord
+       returning global_position, transaction_id::text as transaction_id`,
+      [
+        streamName,
+        String(first),
+        events.map((e) => e.metadata.eventId),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        events.map((e) => JSON.stringify(e.metadata)),
+      ],
+    );
+    const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
+    return { nextExpectedRevision: last, position: toPosition(lastRow.transaction_id, lastRow.global_position) };
+  }
+
+  async function readAll({ after, maxCount }: ReadAllOptions): Promise<RecordedEvent[]> {
+    const [xid, pos] = after ? parsePosition(after) : [0n, 0n];
+    const { rows } = await database.pool.query<EventRow>(
+      `select ${COLUMNS} from es_events
+       where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
+       order by transaction_id, global_position limit $3`,
+      [String(xid), String(pos), maxCount],
+    );
+    return rows.map(toEvent);
+  }
+
+  const store: PostgresEventStore = {
+    kind: database.kind,
+
+    async appendToStream(streamName, events, { expectedRevision }) {
+      const result = await database.withTransaction((client) => appendInTransaction(client, streamName, events, expectedRevision));
+      appended.emit('appended');
+      return result;
+    },
+
+    appendInTransaction,
+    notifyAppended: () => void appended.emit('appended'),
+
+    async *readStream(streamName: string, { fromRevision = 0n, maxCount = Number.MAX_SAFE_INTEGER }: ReadStreamOptions = {}) {
+      let next = fromRevision;
+      let left = maxCount;
+      while (left > 0) {
+        const { rows } = await database.pool.query<EventRow>(
+          `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`,
+          [streamName, String(next), Math.min(READ_PAGE, left)],
+        );
+        for (const row of rows) yield toEvent(row);
+        if (rows.length < READ_PAGE) return;
+        left -= rows.length;
+        next = BigInt(rows[rows.length - 1]!.revision) + 1n;
+      }
+    },
+
+    readAll,
+
+    subscribe(options: SubscribeOptions): Subscription {
+      return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended });
+    },
+
+    async headPosition() {
+      const { rows } = await database.pool.query<{ transaction_id: string; global_position: string }>(
+        `select transaction_id::text as transaction_id, global_position from es_events where ${VISIBLE}
+         order by transaction_id desc, global_position desc limit 1`,
+      );
+      return rows[0] ? toPosition(rows[0].transaction_id, rows[0].global_position) : null;
+    },
+
+    async countAfter(after) {
+      const [xid, pos] = after ? parsePosition(after) : [0n, 0n];
+      const { rows } = await database.pool.query<{ n: string }>(
+        `select count(*) as n from es_events where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}`,
+        [String(xid), String(pos)],
+      );
+      return Number(rows[0]!.n);
+    },
+
+    comparePositions(a, b) {
+      const [ax, ap] = parsePosition(a);
+      const [bx, bp] = parsePosition(b);
+      return ax === bx ? (ap === bp ? 0 : ap < bp ? -1 : 1) : ax < bx ? -1 : 1;
+    },
+
+    async close() {
+      appended.emit('appended');
+    },
+  };
+  return store;
+}

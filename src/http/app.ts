@@ -1,0 +1,114 @@
+/**
+ * The express 5 frame every endpoint shares: request id, JSON body with a size limit, content-type
+ * check, access token + scope, ЕСОЗ envelope and error JSON for every answer (never a stack trace or SQL).
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { v4 as uuidv4 } from 'uuid';
+import { requireScope, type Principal, type TokenVerifier } from '../auth/accessTokens.js';
+import { DEFAULT_MESSAGES, EsozError, internalError, notFound } from '../domain/shared/esozError.js';
+import type { Logger } from '../logger.js';
+import { sendError } from './envelope.js';
+
+export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
+
+export const principalOf = (res: Response): Principal => {
+  const principal = res.locals.principal as Principal | undefined;
+  if (!principal) throw new Error('Route is missing authorize()');
+  return principal;
+};
+
+export const requestIdOf = (res: Response): string => String(res.locals.requestId);
+
+type BodyParserError = Error & { type?: string; status?: number };
+
+const REQUEST_ID = /^[\w.:-]{1,200}$/;
+
+export function createHttpApp({
+  logger,
+  verifier,
+  bodyLimit = '1mb',
+  routes,
+}: {
+  logger: Logger;
+  verifier: TokenVerifier;
+  bodyLimit?: string;
+  routes: (router: Router, authorize: Authorize) => void;
+}) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : uuidv4();
+    res.locals.requestId = requestId;
+    res.set('x-request-id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      logger.info(
+        { request_id: requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        'http request',
+      );
+    });
+    next();
+  });
+
+  // A body must be JSON; a PATCH without a body (stop) is fine.
+  app.use((req, res, next) => {
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json')) {
+      sendError(req, res, new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid));
+      return;
+    }
+    next();
+  });
+  app.use(express.json({ limit: bodyLimit, strict: false }));
+
+  const authorize: Authorize = (scope) => async (req, res, next) => {
+    try {
+      const principal = await verifier.verify(req.get('authorization'));
+      if (scope) requireScope(principal, scope);
+      res.locals.principal = principal;
+      next();
+    } catch (error) {
+      if (error instanceof EsozError && error.status === 401)
+        logger.info({ request_id: res.locals.requestId, reason: (error.cause as Error | undefined)?.message }, 'access token refused');
+      next(error);
+    }
+  };
+
+  const router = express.Router();
+  routes(router, authorize);
+  app.use(router);
+
+  app.use((req, res) => sendError(req, res, notFound('Route not found')));
+
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof EsozError) return sendError(req, res, error);
+    const parserError = error as BodyParserError;
+    switch (parserError?.type) {
+      case 'entity.parse.failed':
+        return sendError(
+          req,
+          res,
+          new EsozError(400, 'request_malformed', DEFAULT_MESSAGES.request_malformed, [{ entry_type: 'request', rules: [{ rule: 'json', description: 'invalid JSON', params: [] }] }]),
+        );
+      case 'entity.too.large':
+        return sendError(req, res, new EsozError(413, 'request_entity_too_large', `Request body is larger than ${bodyLimit}`));
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        return sendError(req, res, new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid));
+    }
+    logger.error({ err: error, request_id: res.locals.requestId }, 'unhandled error');
+    return sendError(req, res, internalError());
+  });
+
+  return app;
+}
+
+/** A named path parameter (express 5 types wildcard params as arrays, named ones are strings). */
+export const pathParam = (req: Request, name: string): string => {
+  const value = req.params[name];
+  return Array.isArray(value) ? value.join('/') : String(value ?? '');
+};

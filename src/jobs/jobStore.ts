@@ -1,0 +1,165 @@
+/**
+ * Durable async jobs (spec §0.3) in PostgreSQL/PGlite. A job is leased by a worker for a while; a
+ * worker that dies leaves the lease to expire and another (or the restarted server) takes it over.
+ * The same request sent again while its job is pending gets that job back (unique request hash).
+ */
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import type { Database } from '../database/database.js';
+import type { EsozErrorBody } from '../domain/shared/esozError.js';
+import type { JsonObject } from '../eventStore/eventStore.js';
+
+export type JobLink = { entity: string; href: string };
+export type JobStatus = 'pending' | 'processed' | 'failed';
+
+export type Job = {
+  id: string;
+  kind: string;
+  legalEntityId: string;
+  userId: string;
+  request: JsonObject;
+  requestId: string;
+  status: JobStatus;
+  statusCode: number | null;
+  links: JobLink[] | null;
+  error: EsozErrorBody | null;
+  attempts: number;
+  eta: string;
+  insertedAt: string;
+  updatedAt: string;
+};
+
+export const jobsSchema = `
+create table if not exists jobs (
+  id uuid primary key,
+  kind text not null,
+  legal_entity_id text not null,
+  user_id text not null,
+  request_hash text not null,
+  request jsonb not null,
+  request_id text not null,
+  status text not null check (status in ('pending', 'processed', 'failed')),
+  status_code int,
+  links jsonb,
+  error jsonb,
+  attempts int not null default 0,
+  run_after timestamptz not null default now(),
+  eta timestamptz not null,
+  inserted_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create unique index if not exists jobs_pending_request on jobs (request_hash) where status = 'pending';
+create index if not exists jobs_runnable on jobs (run_after) where status = 'pending';
+`;
+
+type Row = {
+  id: string;
+  kind: string;
+  legal_entity_id: string;
+  user_id: string;
+  request: JsonObject;
+  request_id: string;
+  status: JobStatus;
+  status_code: number | null;
+  links: JobLink[] | null;
+  error: EsozErrorBody | null;
+  attempts: number;
+  eta: Date;
+  inserted_at: Date;
+  updated_at: Date;
+};
+const toJob = (row: Row): Job => ({
+  id: row.id,
+  kind: row.kind,
+  legalEntityId: row.legal_entity_id,
+  userId: row.user_id,
+  request: row.request,
+  requestId: row.request_id,
+  status: row.status,
+  statusCode: row.status_code,
+  links: row.links,
+  error: row.error,
+  attempts: row.attempts,
+  eta: row.eta.toISOString(),
+  insertedAt: row.inserted_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+});
+
+export type NewJob = { kind: string; legalEntityId: string; userId: string; request: JsonObject; requestId: string };
+
+export type JobStore = ReturnType<typeof createJobStoreOn>;
+
+/** The hash that makes "the same request" the same: who sent it, what, and to which resource. */
+export const requestHash = (job: NewJob): string =>
+  createHash('sha256').update(JSON.stringify([job.kind, job.legalEntityId, job.userId, job.request])).digest('hex');
+
+export async function createJobStore(database: Database, { leaseSeconds = 60, etaSeconds = 5 } = {}) {
+  await database.migrate('jobs', jobsSchema);
+  return createJobStoreOn(database, { leaseSeconds, etaSeconds });
+}
+
+function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { leaseSeconds: number; etaSeconds: number }) {
+  const pool = database.pool;
+  return {
+    /** Returns the new job, or the pending job of the same request (`created: false`). */
+    async enqueue(job: NewJob): Promise<{ job: Job; created: boolean }> {
+      const hash = requestHash(job);
+      for (;;) {
+        const inserted = await pool.query<Row>(
+          `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, eta)
+           values ($1, $2, $3, $4, $5, $6, $7, 'pending', now() + make_interval(secs => $8))
+           on conflict (request_hash) where status = 'pending' do nothing returning *`,
+          [uuidv7(), job.kind, job.legalEntityId, job.userId, hash, JSON.stringify(job.request), job.requestId, etaSeconds],
+        );
+        if (inserted.rows[0]) return { job: toJob(inserted.rows[0]), created: true };
+        const existing = await pool.query<Row>(`select * from jobs where request_hash = $1 and status = 'pending'`, [hash]);
+        if (existing.rows[0]) return { job: toJob(existing.rows[0]), created: false };
+        // It finished between the two statements: the request is new again.
+      }
+    },
+
+    async get(id: string): Promise<Job | null> {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
+      const { rows } = await pool.query<Row>('select * from jobs where id = $1', [id]);
+      return rows[0] ? toJob(rows[0]) : null;
+    },
+
+    /** Leases the oldest runnable job, or returns null. */
+    async claim(): Promise<Job | null> {
+      const { rows } = await pool.query<Row>(
+        `update jobs set attempts = attempts + 1, run_after = now() + make_interval(secs => $1), updated_at = now()
+         where id = (select id from jobs where status = 'pending' and run_after <= now()
+                     order by run_after, inserted_at for update skip locked limit 1)
+         returning *`,
+        [leaseSeconds],
+      );
+      return rows[0] ? toJob(rows[0]) : null;
+    },
+
+    async finish(id: string, outcome: { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody }) {
+      await pool.query(
+        `update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`,
+        [
+          id,
+          outcome.status,
+          outcome.statusCode,
+          outcome.status === 'processed' ? JSON.stringify(outcome.links) : null,
+          outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
+        ],
+      );
+    },
+
+    /** Gives the job back to be retried after `delaySeconds`. */
+    async retryLater(id: string, delaySeconds: number) {
+      await pool.query(`update jobs set run_after = now() + make_interval(secs => $2), updated_at = now() where id = $1 and status = 'pending'`, [
+        id,
+        delaySeconds,
+      ]);
+    },
+
+    async countPending(): Promise<number> {
+      const { rows } = await pool.query<{ n: string }>(`select count(*) as n from jobs where status = 'pending'`);
+      return Number(rows[0]!.n);
+    },
+  };
+}

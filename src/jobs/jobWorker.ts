@@ -1,0 +1,107 @@
+/**
+ * Runs pending jobs: claims one, calls the handler registered for its kind, records the outcome.
+ * An EsozError is the job's answer (failed with that status). A projection that has not caught up yet,
+ * or an unexpected error, gives the job back for a later attempt; after MAX_ATTEMPTS unexpected
+ * errors it fails with 500 internal_error. Handlers must be idempotent per job id (commands check
+ * the causation id of the stream's events), because a job can run again after a crash.
+ */
+import { EsozError, internalError } from '../domain/shared/esozError.js';
+import type { Logger } from '../logger.js';
+import { ProjectionTimeoutError } from '../projections/projectionRunner.js';
+import type { Job, JobLink, JobStore } from './jobStore.js';
+
+export type JobHandler = (job: Job) => Promise<{ links: JobLink[] }>;
+export type JobHandlers = Record<string, JobHandler>;
+
+const MAX_ATTEMPTS = 5;
+
+export type JobWorker = { start(): void; stop(): Promise<void>; wake(): void; runOnce(): Promise<boolean> };
+
+export function createJobWorker({
+  jobs,
+  handlers,
+  logger,
+  concurrency = 2,
+  pollIntervalMs = 200,
+}: {
+  jobs: JobStore;
+  handlers: JobHandlers;
+  logger: Logger;
+  concurrency?: number;
+  pollIntervalMs?: number;
+}): JobWorker {
+  let running = false;
+  const sleepers = new Set<() => void>();
+  const loops: Promise<void>[] = [];
+
+  async function run(job: Job): Promise<void> {
+    const log = logger.child({ job_id: job.id, kind: job.kind, request_id: job.requestId });
+    const handler = handlers[job.kind];
+    try {
+      if (!handler) throw new Error(`No handler for job kind ${job.kind}`);
+      const { links } = await handler(job);
+      await jobs.finish(job.id, { status: 'processed', statusCode: 200, links });
+      log.info('job processed');
+    } catch (error) {
+      if (error instanceof EsozError) {
+        await jobs.finish(job.id, { status: 'failed', statusCode: error.status, error: error.toBody() });
+        log.info({ status_code: error.status, message: error.message }, 'job failed');
+      } else if (error instanceof ProjectionTimeoutError) {
+        log.warn({ err: error }, 'read model not caught up yet; job will be retried');
+        await jobs.retryLater(job.id, 1);
+      } else if (job.attempts >= MAX_ATTEMPTS) {
+        log.error({ err: error }, 'job failed for good');
+        await jobs.finish(job.id, { status: 'failed', statusCode: 500, error: internalError().toBody() });
+      } else {
+        log.error({ err: error, attempts: job.attempts }, 'job errored; will retry');
+        await jobs.retryLater(job.id, Math.min(30, 2 ** job.attempts));
+      }
+    }
+  }
+
+  async function runOnce(): Promise<boolean> {
+    const job = await jobs.claim();
+    if (!job) return false;
+    await run(job);
+    return true;
+  }
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      sleepers.add(done);
+    });
+
+  async function loop() {
+    while (running) {
+      try {
+        if (!(await runOnce())) await sleep(pollIntervalMs);
+      } catch (error) {
+        logger.error({ err: error }, 'job worker could not claim a job');
+        await sleep(1_000);
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      for (let i = 0; i < concurrency; i++) loops.push(loop());
+    },
+    async stop() {
+      running = false;
+      for (const wake of [...sleepers]) wake();
+      await Promise.all(loops.splice(0));
+    },
+    wake() {
+      for (const wake of [...sleepers]) wake();
+    },
+    runOnce,
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Projection checkpoints kept in PostgreSQL/PGlite, written in the same transaction as the read-model
+ * rows they cover (exactly once). The write is a compare-and-set on the previous value, so a second
+ * instance, or a rebuild running beside us, can never silently move a checkpoint backwards.
+ */
+import type { Sql } from '../database/database.js';
+import type { Position } from '../eventStore/eventStore.js';
+import { CheckpointMismatchError, type CheckpointUpdate } from '../readModels/deviceDispenseStore.js';
+
+export const checkpointsSchema = `
+create table if not exists projection_checkpoints (
+  projection text primary key,
+  position text not null,
+  updated_at timestamptz not null default now()
+);`;
+
+export async function readCheckpoint(sql: Sql, projection: string): Promise<Position | null> {
+  const { rows } = await sql.query<{ position: string }>('select position from projection_checkpoints where projection = $1', [projection]);
+  return rows[0]?.position ?? null;
+}
+
+export async function storeCheckpoint(sql: Sql, { projection, from, to }: CheckpointUpdate): Promise<void> {
+  const { rowCount } =
+    from === null
+      ? await sql.query('insert into projection_checkpoints (projection, position) values ($1, $2) on conflict do nothing', [projection, to])
+      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [
+          projection,
+          from,
+          to,
+        ]);
+  if (rowCount === 1) return;
+  const stored = await readCheckpoint(sql, projection);
+  if (stored !== to) throw new CheckpointMismatchError(projection);
+}
+
+export async function deleteCheckpoint(sql: Sql, projection: string): Promise<void> {
+  await sql.query('delete from projection_checkpoints where projection = $1', [projection]);
+}

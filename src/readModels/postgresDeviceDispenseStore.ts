@@ -1,0 +1,147 @@
+/**
+ * `device_dispenses` as a PostgreSQL/PGlite JSONB table (tests, CI and the embedded default; MongoDB in
+ * production). Records and the projection checkpoint commit in one transaction; a record only
+ * replaces a stored one with a lower revision, so replaying a batch changes nothing.
+ */
+import type { Database } from '../database/database.js';
+import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
+import { searchLowerBound, searchUpperBound } from './searchBounds.js';
+
+/** One statement may not touch a row twice: keep the newest revision of each id. */
+const newestPerId = (records: DeviceDispenseRecord[]) => [
+  ...records.reduce((newest, r) => (newest.get(r.id)?.revision ?? -1) < r.revision ? newest.set(r.id, r) : newest, new Map<string, DeviceDispenseRecord>()).values(),
+];
+
+type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: DeviceDispenseRecord['document'] };
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const SCAN_PAGE = 500;
+
+/** Index keys searched by exact match inside the `idx` JSONB column. */
+const EXACT_IN_INDEX = ['based_on', 'location', 'performer', 'program', 'part_of', 'encounter', 'context_episode_id', 'origin_episode_id'] as const;
+
+export async function createPostgresDeviceDispenseStore(database: Database, { table = 'device_dispenses' } = {}): Promise<DeviceDispenseStore> {
+  if (!IDENTIFIER.test(table)) throw new Error(`Invalid table name: ${table}`);
+  await database.migrate('projection_checkpoints', checkpointsSchema);
+  await database.migrate(
+    `device_dispenses:${table}`,
+    `create table if not exists ${table} (
+       id text primary key,
+       revision bigint not null,
+       patient_id text not null,
+       legal_entity_id text not null,
+       status text not null,
+       inserted_at text collate "C" not null,
+       idx jsonb not null,
+       document jsonb not null
+     );
+     create index if not exists ${table}_patient on ${table} (patient_id, inserted_at desc, id);
+     create index if not exists ${table}_legal_entity on ${table} (legal_entity_id, inserted_at desc, id);
+     create index if not exists ${table}_based_on on ${table} ((idx->>'based_on'));`,
+  );
+  const pool = database.pool;
+  const toRecord = (row: Row): DeviceDispenseRecord => ({ id: row.id, revision: Number(row.revision), index: row.idx, document: row.document });
+
+  function where(filter: DeviceDispenseFilter): { sql: string; params: unknown[] } {
+    const clauses: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: (p: string) => string, value: unknown) => {
+      params.push(value);
+      clauses.push(clause(`$${params.length}`));
+    };
+    if (filter.patient_id !== undefined) add((p) => `patient_id = ${p}`, filter.patient_id);
+    if (filter.legal_entity_id !== undefined) add((p) => `legal_entity_id = ${p}`, filter.legal_entity_id);
+    if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
+    for (const key of EXACT_IN_INDEX) {
+      const value = filter[key];
+      if (value !== undefined) add((p) => `idx->>'${key}' = ${p}`, value);
+    }
+    if (filter.device !== undefined) add((p) => `idx->'devices' @> jsonb_build_array(${p}::text)`, filter.device);
+    if (filter.device_code !== undefined) add((p) => `idx->'device_codes' @> jsonb_build_array(${p}::text)`, filter.device_code);
+    if (filter.when_handed_over_from !== undefined)
+      add((p) => `(idx->>'when_handed_over') collate "C" >= ${p}`, searchLowerBound(filter.when_handed_over_from));
+    if (filter.when_handed_over_to !== undefined)
+      add((p) => `(idx->>'when_handed_over') collate "C" <= ${p}`, searchUpperBound(filter.when_handed_over_to));
+    if (filter.inserted_at_from !== undefined) add((p) => `inserted_at >= ${p}`, searchLowerBound(filter.inserted_at_from));
+    if (filter.inserted_at_to !== undefined) add((p) => `inserted_at <= ${p}`, searchUpperBound(filter.inserted_at_to));
+    return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', params };
+  }
+
+  return {
+    description: `${database.kind} table ${table}`,
+
+    readCheckpoint: (projection) => readCheckpoint(pool, projection),
+
+    async applyBatch(batch, checkpoint) {
+      const records = newestPerId(batch);
+      await database.withTransaction(async (client) => {
+        if (records.length > 0) {
+          await client.query(
+            `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
+             select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
+             from unnest($1::text[], $2::bigint[], $3::jsonb[], $4::jsonb[]) as r(id, revision, idx, document)
+             on conflict (id) do update set
+               revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
+               status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
+             where ${table}.revision < excluded.revision`,
+            [
+              records.map((r) => r.id),
+              records.map((r) => r.revision),
+              records.map((r) => JSON.stringify(r.index)),
+              records.map((r) => JSON.stringify(r.document)),
+            ],
+          );
+        }
+        await storeCheckpoint(client, checkpoint);
+      });
+    },
+
+    async get(id) {
+      const { rows } = await pool.query<Row>(`select id, revision, idx, document from ${table} where id = $1`, [id]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+
+    async getMany(ids) {
+      if (ids.length === 0) return new Map();
+      const { rows } = await pool.query<Row>(`select id, revision, idx, document from ${table} where id = any($1::text[])`, [ids]);
+      return new Map(rows.map((row) => [row.id, toRecord(row)]));
+    },
+
+    async search(filter, { page, pageSize }) {
+      const { sql, params } = where(filter);
+      const [{ rows }, count] = [
+        await pool.query<Row>(
+          `select id, revision, idx, document from ${table} ${sql} order by inserted_at desc, id asc limit $${params.length + 1} offset $${params.length + 2}`,
+          [...params, pageSize, (page - 1) * pageSize],
+        ),
+        await pool.query<{ n: string }>(`select count(*) as n from ${table} ${sql}`, params),
+      ];
+      return { items: rows.map(toRecord), total: Number(count.rows[0]!.n) };
+    },
+
+    async *scan() {
+      let after = '';
+      for (;;) {
+        const { rows } = await pool.query<Row>(
+          `select id, revision, idx, document from ${table} where id collate "C" > $1 order by id collate "C" limit $2`,
+          [after, SCAN_PAGE],
+        );
+        for (const row of rows) yield toRecord(row);
+        if (rows.length < SCAN_PAGE) return;
+        after = rows[rows.length - 1]!.id;
+      }
+    },
+
+    async reset(projection) {
+      await database.withTransaction(async (client) => {
+        await client.query(`delete from ${table}`);
+        await deleteCheckpoint(client, projection);
+      });
+    },
+
+    async close() {
+      // The database is shared and closed by its owner.
+    },
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * Composition root: builds every adapter from the configuration, plugs them into the ports, and
+ * starts/stops the HTTP server and the background work (projections, job worker, sweeps).
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { createTokenVerifier, loadJwksFile, type TokenVerifier } from './auth/accessTokens.js';
+import { ensureDevSigningKey, mintToken } from './auth/devKeys.js';
+import type { Config } from './config.js';
+import type { Database } from './database/database.js';
+import { openPostgres } from './database/database.js';
+import { openPGlite } from './database/pglite.js';
+import type { EventStore } from './eventStore/eventStore.js';
+import { createEventStoreDbEventStore } from './eventStore/eventStoreDbEventStore.js';
+import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
+import { createHttpApp } from './http/app.js';
+import { registerRoutes } from './http/routes.js';
+import { createJobStore, type JobStore } from './jobs/jobStore.js';
+import { createJobWorker, type JobHandlers, type JobWorker } from './jobs/jobWorker.js';
+import type { Logger } from './logger.js';
+import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
+import { createMongoDeviceDispenseStore } from './readModels/mongoDeviceDispenseStore.js';
+import { createPostgresDeviceDispenseStore } from './readModels/postgresDeviceDispenseStore.js';
+import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from './referenceData/referenceData.js';
+import demoReferenceData from './referenceData/demoReferenceData.json' with { type: 'json' };
+import { ensureDevPki, type Signer } from './signatures/devPki.js';
+import { loadTrustedCAFile } from './signatures/trustStore.js';
+import type { X509Certificate } from 'node:crypto';
+
+export const ALL_SCOPES = [
+  'device_dispense:write',
+  'device_dispense:read',
+  'device_dispense:complete',
+  'device_dispense:stop',
+  'device_dispense:mark_in_error',
+  'license:write',
+  'license:read',
+  'audit:read',
+  'admin:read',
+];
+
+export type Clock = () => Date;
+
+/** Everything the commands, queries and background work are built from. */
+export type Context = {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  database: Database;
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  jobs: JobStore;
+  referenceData: ReferenceData;
+  trustedCAs: X509Certificate[];
+  verifier: TokenVerifier;
+};
+
+/** Generated on first start when no JWKS / trusted CA is configured; null parts are configured ones. */
+export type DevCredentials = {
+  token: { demoToken: string; privateJwk: JWK } | null;
+  signer: { signer: Signer; certPath: string; keyPath: string } | null;
+};
+
+export type ServerOptions = {
+  config: Config;
+  logger: Logger;
+  /** Replaces REFERENCE_DATA_FILE / the demo data (tests). */
+  referenceData?: ReferenceData;
+  clock?: Clock;
+  /** Projections, job worker and sweeps; tests of the HTTP frame alone can leave them off. */
+  background?: boolean;
+  /** Overrides the event store built from the configuration (contract tests). */
+  eventStore?: EventStore;
+};
+
+export type RunningServer = {
+  context: Context;
+  app: ReturnType<typeof createHttpApp>;
+  worker: JobWorker;
+  dev: DevCredentials;
+  listen(): Promise<string>;
+  stop(): Promise<void>;
+};
+
+async function openDatabase(config: Config): Promise<Database> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {});
+  const dir = join(config.DATA_DIR, 'pglite');
+  await mkdir(dir, { recursive: true });
+  return openPGlite(dir);
+}
+
+async function openEventStore(config: Config, database: Database, logger: Logger): Promise<EventStore> {
+  if (config.EVENT_STORE === 'eventstoredb') {
+    return createEventStoreDbEventStore(config.EVENTSTORE_URL!, {
+      onLog: (level, message, detail) => logger[level]({ detail }, message),
+    });
+  }
+  return createPostgresEventStore(database);
+}
+
+/** The demo identity: the first user of the reference data, acting for their first employer. */
+function demoIdentity(referenceData: ReferenceData) {
+  const user = referenceData.file.users[0];
+  const party = user && referenceData.party(user.party_id);
+  const employee = user && referenceData.file.employees.find((e) => e.party_id === user.party_id);
+  if (!user || !party || !employee) throw new Error('Reference data needs a user with a party and an employee for the demo token');
+  return { userId: user.id, legalEntityId: employee.legal_entity_id, taxId: party.tax_id.replace(/\s/g, '') };
+}
+
+export async function createServer(options: ServerOptions): Promise<RunningServer> {
+  const { config, logger } = options;
+  const clock = options.clock ?? (() => new Date());
+  const referenceData =
+    options.referenceData ??
+    (config.REFERENCE_DATA_FILE ? await loadReferenceDataFile(config.REFERENCE_DATA_FILE) : parseReferenceData(demoReferenceData, 'demo reference data'));
+
+  const database = await openDatabase(config);
+  const closers: Array<() => Promise<void>> = [() => database.close()];
+  try {
+    const eventStore = options.eventStore ?? (await openEventStore(config, database, logger));
+    if (!options.eventStore) closers.unshift(() => eventStore.close());
+    const deviceDispenses = config.MONGO_URL
+      ? await createMongoDeviceDispenseStore(config.MONGO_URL)
+      : await createPostgresDeviceDispenseStore(database);
+    closers.unshift(() => deviceDispenses.close());
+    const jobs = await createJobStore(database);
+
+    // Development credentials only for what the configuration leaves open (the embedded default).
+    const identity = demoIdentity(referenceData);
+    const devDir = join(config.DATA_DIR, 'dev');
+    const devKey = config.AUTH_JWKS_FILE || config.AUTH_JWKS_URL ? null : await ensureDevSigningKey(join(devDir, 'auth'));
+    const devPki = config.DS_TRUSTED_CA_FILE ? null : await ensureDevPki(join(devDir, 'pki'), identity.taxId);
+    const verifier = createTokenVerifier({
+      jwks: config.AUTH_JWKS_URL ? new URL(config.AUTH_JWKS_URL) : await loadJwksFile(config.AUTH_JWKS_FILE ?? devKey!.jwksPath),
+      ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+    });
+    const trustedCAs = await loadTrustedCAFile(config.DS_TRUSTED_CA_FILE ?? devPki!.caPemPath);
+    const dev: DevCredentials = {
+      token: devKey && {
+        privateJwk: devKey.privateJwk,
+        demoToken: await mintToken(devKey.privateJwk, {
+          sub: identity.userId,
+          client_id: identity.legalEntityId,
+          scope: ALL_SCOPES.join(' '),
+          expiresIn: '12h',
+          ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+        }),
+      },
+      signer: devPki && { signer: devPki.signer, certPath: join(devDir, 'pki', 'signer-cert.pem'), keyPath: join(devDir, 'pki', 'signer-key') },
+    };
+
+    const context: Context = { config, logger, clock, database, eventStore, deviceDispenses, jobs, referenceData, trustedCAs, verifier };
+
+    const handlers: JobHandlers = {};
+    const worker = createJobWorker({ jobs, handlers, logger, concurrency: config.JOB_CONCURRENCY });
+    const app = createHttpApp({
+      logger,
+      verifier,
+      bodyLimit: config.BODY_LIMIT,
+      routes: (router, authorize) => registerRoutes(router, authorize, { context, enqueued: () => worker.wake() }),
+    });
+
+    let server: Server | null = null;
+    const background = options.background ?? true;
+    if (background) worker.start();
+    closers.unshift(() => worker.stop());
+
+    return {
+      context,
+      app,
+      worker,
+      dev,
+      listen: () =>
+        new Promise((resolve, reject) => {
+          server = app.listen(config.PORT, config.HOST, (error?: Error) => {
+            if (error) return reject(error);
+            const address = server!.address();
+            const port = typeof address === 'object' && address ? address.port : config.PORT;
+            resolve(`http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${port}`);
+          });
+        }),
+      async stop() {
+        if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+        for (const close of closers) await close().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
+      },
+    };
+  } catch (error) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw error;
+  }
+}

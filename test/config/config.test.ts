@@ -1,0 +1,44 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import demo from '../../src/referenceData/demoReferenceData.json' with { type: 'json' };
+import { parseReferenceData, ReferenceDataError } from '../../src/referenceData/referenceData.js';
+
+describe('configuration', () => {
+  it('defaults to the embedded PGlite store on port 4000', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ PORT: 4000, EVENT_STORE: 'pglite', LOG_LEVEL: 'info' });
+    expect(config.DATA_DIR).toMatch(/\/data$/);
+  });
+
+  it('uses the PostgreSQL server when DATABASE_URL is set', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).EVENT_STORE).toBe('postgres');
+  });
+
+  it('stops on bad values with one line naming each of them', () => {
+    const attempt = () => loadConfig({ PORT: 'eighty', MONGO_URL: 'http://x' });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/^Invalid configuration: PORT must be a port number; MONGO_URL must start with mongodb\|mongodb\+srv:\/\/$/);
+    expect(() => loadConfig({ EVENT_STORE: 'eventstoredb' })).toThrow('Invalid configuration: EVENTSTORE_URL is required when EVENT_STORE=eventstoredb');
+  });
+
+  it('refuses both a JWKS file and a JWKS URL', () => {
+    expect(() => loadConfig({ AUTH_JWKS_FILE: '/k.json', AUTH_JWKS_URL: 'https://idp/jwks' })).toThrow(/AUTH_JWKS_URL set either/);
+  });
+});
+
+describe('reference data', () => {
+  it('accepts the demo data', () => {
+    const data = parseReferenceData(demo, 'demo');
+    expect(data.legalEntity(demo.legal_entities[0]!.id)?.type).toBe('PHARMACY');
+    expect(data.dictionaryCodes('device_dispense_mark_in_error_reasons')).toContain('incorrect_patient');
+    expect(data.dictionaryDescription('device_unit', 'piece')).toBe('шт');
+  });
+
+  it('rejects unknown keys, naming them', () => {
+    const withTypo = { ...demo, legal_entitys: [] };
+    expect(() => parseReferenceData(withTypo, 'file.json')).toThrow(ReferenceDataError);
+    expect(() => parseReferenceData(withTypo, 'file.json')).toThrow('Invalid reference data in file.json: (root): unknown key(s) legal_entitys');
+    const nested = { ...demo, parties: [{ ...demo.parties[0], taxid: '1' }] };
+    expect(() => parseReferenceData(nested, 'f')).toThrow(/parties\.0: unknown key\(s\) taxid/);
+  });
+});
