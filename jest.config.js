@@ -1,13 +1,11 @@
-// Native ESM jest: swc strips types only (tsc --noEmit type-checks separately in `npm test`).
+// Native ESM jest (node --experimental-vm-modules). ts-jest only transpiles, file by file
+// (isolatedModules); `npm test` type-checks the whole project with tsc --noEmit first.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': ['@swc/jest', {
-      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-      module: { type: 'es6' },
-    }],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }],
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],

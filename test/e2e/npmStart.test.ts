@@ -21,8 +21,8 @@ afterAll(async () => {
 
 it('prints the URL and a working demo token', async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'npm-start-'));
-  const env = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
-  delete env.DATABASE_URL;
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  delete env.DATABASE_URL; // the embedded default, whatever the CI run exports
   child = spawn('node', ['node_modules/tsx/dist/cli.mjs', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -37,7 +37,7 @@ it('prints the URL and a working demo token', async () => {
 
   const missing = await fetch(`${url}/api/jobs/00000000-0000-0000-0000-000000000000`, { headers: { authorization: `Bearer ${token}` } });
   expect(missing.status).toBe(404); // the token was accepted; the job just does not exist
-  expect((await missing.json()).error).toEqual({ type: 'not_found', message: 'Job not found' });
+  expect(((await missing.json()) as { error: unknown }).error).toEqual({ type: 'not_found', message: 'Job not found' });
   const anonymous = await fetch(`${url}/api/jobs/00000000-0000-0000-0000-000000000000`);
   expect(anonymous.status).toBe(401);
 }, 90_000);
