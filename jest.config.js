@@ -1,11 +1,11 @@
-// Native ESM jest (node --experimental-vm-modules). ts-jest only transpiles, file by file
-// (isolatedModules); `npm test` type-checks the whole project with tsc --noEmit first.
+// Native ESM jest (node --experimental-vm-modules). ts-jest only transpiles, file by file (tsconfig
+// isolatedModules); `npm test` type-checks the whole project with tsc --noEmit first.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false }],
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],

@@ -18,7 +18,13 @@ import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
 import { createHttpApp } from './http/app.js';
 import { registerRoutes } from './http/routes.js';
 import { createJobStore, type JobStore } from './jobs/jobStore.js';
-import { createJobWorker, type JobHandlers, type JobWorker } from './jobs/jobWorker.js';
+import { createJobWorker, type JobWorker } from './jobs/jobWorker.js';
+import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
+import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
+import type { CommandDeps } from './commands/shared/commandContext.js';
+import { createFilesystemMediaStorage, type MediaStorage } from './media/mediaStorage.js';
+import { createDeviceDispensesProjection } from './projections/deviceDispensesProjection.js';
+import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
 import { createMongoDeviceDispenseStore } from './readModels/mongoDeviceDispenseStore.js';
@@ -55,6 +61,9 @@ export type Context = {
   referenceData: ReferenceData;
   trustedCAs: X509Certificate[];
   verifier: TokenVerifier;
+  media: MediaStorage;
+  projections: { deviceDispenses: ProjectionRunner };
+  commandDeps: CommandDeps;
 };
 
 /** Generated on first start when no JWKS / trusted CA is configured; null parts are configured ones. */
@@ -80,6 +89,8 @@ export type RunningServer = {
   app: ReturnType<typeof createHttpApp>;
   worker: JobWorker;
   dev: DevCredentials;
+  /** One auto-expiration sweep now (also run on EXPIRATION_SWEEP_INTERVAL_SECONDS). */
+  runExpirationSweep(): Promise<void>;
   listen(): Promise<string>;
   stop(): Promise<void>;
 };
@@ -151,10 +162,33 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       signer: devPki && { signer: devPki.signer, certPath: join(devDir, 'pki', 'signer-cert.pem'), keyPath: join(devDir, 'pki', 'signer-key') },
     };
 
-    const context: Context = { config, logger, clock, database, eventStore, deviceDispenses, jobs, referenceData, trustedCAs, verifier };
+    const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
+    const commandDeps: CommandDeps = { eventStore, referenceData, trustedCAs, media, clock };
+    const projections = {
+      deviceDispenses: createProjectionRunner({ store: eventStore, database, projection: createDeviceDispensesProjection(deviceDispenses), logger }),
+    };
+    const context: Context = {
+      config,
+      logger,
+      clock,
+      database,
+      eventStore,
+      deviceDispenses,
+      jobs,
+      referenceData,
+      trustedCAs,
+      verifier,
+      media,
+      projections,
+      commandDeps,
+    };
 
-    const handlers: JobHandlers = {};
-    const worker = createJobWorker({ jobs, handlers, logger, concurrency: config.JOB_CONCURRENCY });
+    const worker = createJobWorker({
+      jobs,
+      handlers: { ...deviceDispenseJobHandlers(commandDeps, projections.deviceDispenses) },
+      logger,
+      concurrency: config.JOB_CONCURRENCY,
+    });
     const app = createHttpApp({
       logger,
       verifier,
@@ -163,15 +197,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
 
     let server: Server | null = null;
-    const background = options.background ?? true;
-    if (background) worker.start();
-    closers.unshift(() => worker.stop());
+    const sweep = createExpirationSweep(context, config.EXPIRATION_SWEEP_INTERVAL_SECONDS * 1000);
+    if (options.background ?? true) {
+      for (const runner of Object.values(projections)) await runner.start();
+      worker.start();
+      sweep.start();
+    }
+    closers.unshift(async () => {
+      sweep.stop();
+      await worker.stop();
+      for (const runner of Object.values(projections)) await runner.stop();
+    });
 
     return {
       context,
       app,
       worker,
       dev,
+      runExpirationSweep: () => sweep.run(),
       listen: () =>
         new Promise((resolve, reject) => {
           server = app.listen(config.PORT, config.HOST, (error?: Error) => {
@@ -190,4 +233,30 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     for (const close of closers) await close().catch(() => undefined);
     throw error;
   }
+}
+
+/** Runs the auto-expiration sweep on an interval; one process at a time across a cluster (advisory lock). */
+function createExpirationSweep(context: Context, intervalMs: number) {
+  let timer: NodeJS.Timeout | null = null;
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    const lock = await context.database.tryLock('sweep:device_dispense_expiration').catch(() => null);
+    try {
+      if (!lock) return;
+      const expired = await expireDeviceDispenses(context.commandDeps, context.deviceDispenses);
+      if (expired > 0) context.logger.info({ expired }, 'device dispenses expired');
+    } catch (error) {
+      context.logger.error({ err: error }, 'expiration sweep failed');
+    } finally {
+      await lock?.release();
+      running = false;
+    }
+  };
+  return {
+    start: () => void (timer = setInterval(() => void run(), intervalMs)),
+    stop: () => timer && clearInterval(timer),
+    run,
+  };
 }

@@ -1,13 +1,61 @@
 /** Every endpoint, wired to its command or query. */
-import type { Router } from 'express';
-import { getJob } from '../queries/getJob.js';
+import type { Request, Response, Router } from 'express';
+import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispense.js';
+import { signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
+import type { JsonObject } from '../eventStore/eventStore.js';
+import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
+import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
+import { getJob, jobHref } from '../queries/getJob.js';
 import type { Context } from '../server.js';
-import { pathParam, principalOf, type Authorize } from './app.js';
-import { sendData } from './envelope.js';
+import { pathParam, principalOf, requestIdOf, type Authorize } from './app.js';
+import { paging, sendData } from './envelope.js';
+import { parseOrThrow } from './validation.js';
 
 export type RouteDeps = { context: Context; enqueued: () => void };
 
-export function registerRoutes(router: Router, authorize: Authorize, { context }: RouteDeps): void {
+const DISPENSES = '/api/patients/:patient_id/device_dispenses';
+
+export function registerRoutes(router: Router, authorize: Authorize, { context, enqueued }: RouteDeps): void {
+  /** An async method: the request passed token, scope and schema; the rest runs in a job (202). */
+  const accept = async (req: Request, res: Response, kind: string, request: JsonObject) => {
+    const principal = principalOf(res);
+    const { job } = await context.jobs.enqueue({ kind, legalEntityId: principal.clientId, userId: principal.userId, request, requestId: requestIdOf(res) });
+    enqueued();
+    sendData(req, res, 202, { status: job.status, eta: job.eta, links: [{ entity: 'job', href: jobHref(job.id) }] });
+  };
+  const target = (req: Request) => ({ patient_id: pathParam(req, 'patient_id'), device_dispense_id: pathParam(req, 'id') });
+
+  router.post(DISPENSES, authorize('device_dispense:write'), async (req, res) => {
+    const body = parseOrThrow(createDeviceDispenseRequestSchema, req.body, 'json_data_property');
+    await accept(req, res, DEVICE_DISPENSE_JOBS.create, { patient_id: pathParam(req, 'patient_id'), body: body as unknown as JsonObject });
+  });
+  router.patch(`${DISPENSES}/:id/actions/complete`, authorize('device_dispense:complete'), async (req, res) => {
+    const body = parseOrThrow(signedRequestSchema, req.body, 'json_data_property');
+    await accept(req, res, DEVICE_DISPENSE_JOBS.complete, { ...target(req), body });
+  });
+  router.patch(`${DISPENSES}/:id/actions/stop`, authorize('device_dispense:stop'), async (req, res) => {
+    await accept(req, res, DEVICE_DISPENSE_JOBS.stop, target(req));
+  });
+  router.patch(`${DISPENSES}/:id/actions/mark_in_error`, authorize('device_dispense:mark_in_error'), async (req, res) => {
+    const body = parseOrThrow(signedRequestSchema, req.body, 'json_data_property');
+    await accept(req, res, DEVICE_DISPENSE_JOBS.markInError, { ...target(req), body });
+  });
+
+  router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
+    const { patient_id, device_dispense_id } = target(req);
+    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, principalOf(res).clientId, patient_id, device_dispense_id));
+  });
+  router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
+    const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
+    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query, pathParam(req, 'patient_id'));
+    sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
+  });
+  router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
+    const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
+    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query);
+    sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
+  });
+
   router.get('/api/jobs/:id', authorize(null), async (req, res) => {
     const answer = await getJob(context.jobs, pathParam(req, 'id'), principalOf(res).clientId);
     sendData(req, res, answer.code, answer.data);

@@ -60,6 +60,12 @@ export const unprocessable = (message: string, entry?: string, rule = 'invalid')
     entry ? [{ entry, entry_type: 'json_data_property', rules: [{ rule, description: message, params: [] }] }] : [],
   );
 
+/** 422 "value is not allowed in enum" at `entry`, as ЕСОЗ's JSON-schema validator words it. */
+export const notAllowedInEnum = (entry: string, allowed: string[]) =>
+  new EsozError(422, 'validation_failed', 'value is not allowed in enum', [
+    { entry, entry_type: 'json_data_property', rules: [{ rule: 'inclusion', description: 'value is not allowed in enum', params: allowed }] },
+  ]);
+
 export const validationFailed = (invalid: InvalidEntry[]) =>
   new EsozError(422, 'validation_failed', DEFAULT_MESSAGES.validation_failed, invalid);
 

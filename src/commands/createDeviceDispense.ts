@@ -1,0 +1,208 @@
+/**
+ * Create Device dispense — POST /api/patients/{patient_id}/device_dispenses (async, scope
+ * device_dispense:write). Spec §1.3.1. Token, scope and the JSON schema are checked before the job
+ * is created; everything below runs in the job, in the order the method page lists it.
+ */
+import { z } from 'zod';
+import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
+import { reference, type DeviceDispenseDetail, type DeviceDispenseDocument } from '../domain/deviceDispense/document.js';
+import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
+import { deviceRequestDispensingDecider, deviceRequestDispensingStream } from '../domain/deviceRequestDispensing/decider.js';
+import { conflict, forbidden, notFound, unprocessable } from '../domain/shared/esozError.js';
+import type { DeviceDefinition, DeviceRequest, ReferenceData } from '../referenceData/referenceData.js';
+import type { Caller, CommandDeps } from './shared/commandContext.js';
+import { checkLegalEntityActive, isActive } from './shared/checks.js';
+import { dispensesOfDeviceRequest, effectiveDeviceRequestStatus, loadDeviceDispense, loadDeviceRequestDispensing } from './shared/deviceDispenses.js';
+import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
+import type { CommandResult } from './shared/result.js';
+
+const coding = z.object({ system: z.string(), code: z.string() });
+const identifier = z.object({ type: z.object({ coding: z.array(coding).min(1), text: z.string().optional() }), value: z.string().min(1) });
+const requestReference = z.object({ identifier });
+
+/** The request body (openapi/device-dispense-create.json; single-value example enums there are not rules). */
+export const createDeviceDispenseRequestSchema = z.object({
+  id: z.uuid(),
+  status: z.enum(['in_progress']),
+  performer: requestReference,
+  location: requestReference,
+  based_on: requestReference,
+  program: requestReference.optional(),
+  primary_source: z.boolean(),
+  note: z.string().optional(),
+  when_handed_over: z.iso.datetime({ offset: true }).optional(),
+  verification_code: z.string().optional(),
+  details: z
+    .array(
+      z
+        .strictObject({
+          device: z.object({ identifier: z.object({ type: z.object({ coding: z.array(coding).min(1), text: z.string().optional() }), value: z.string().min(1) }) }).optional(),
+          device_code: z.object({ coding: z.array(coding).min(1), text: z.string().optional() }).optional(),
+          program_device: requestReference.optional(),
+          quantity: z.strictObject({ value: z.number().positive(), system: z.string(), code: z.string() }),
+          sell_price: z.number().nonnegative().optional(),
+          discount_amount: z.number().nonnegative().optional(),
+        })
+        .refine((d) => (d.device === undefined) !== (d.device_code === undefined), { message: 'exactly one of device or device_code is required' }),
+    )
+    .min(1),
+});
+export type CreateDeviceDispenseRequest = z.infer<typeof createDeviceDispenseRequestSchema>;
+export type CreateDeviceDispenseInput = { patient_id: string; body: CreateDeviceDispenseRequest };
+
+const resourceCode = (ref: { identifier: { type: { coding: { code: string }[] } } }) => ref.identifier.type.coding[0]?.code;
+const fullName = (party: { last_name: string; first_name: string; second_name?: string | undefined }) =>
+  [party.last_name, party.first_name, party.second_name].filter(Boolean).join(' ');
+
+// --- Validations, in the order of the method page -------------------------------------------------
+
+function checkPatient(referenceData: ReferenceData, patientId: string) {
+  const person = referenceData.person(patientId);
+  if (!person) throw notFound('not found');
+  if (person.status.toLowerCase() !== 'active') throw conflict('Patient is not active');
+  if (person.verification_status.toUpperCase() === 'NOT_VERIFIED') throw conflict('Patient is not verified');
+}
+
+function checkPerformer(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, caller: Caller, legalEntityId: string) {
+  const employee = referenceData.employee(body.performer.identifier.value);
+  const party = referenceData.partyOfUser(caller.userId);
+  const entry = '$.performer.identifier.value';
+  if (!employee || !party || employee.party_id !== party.id) throw unprocessable('User is not allowed to create device dispense for the performer', entry);
+  if (!employee.is_active || employee.status.toUpperCase() !== 'APPROVED') throw unprocessable('Employee is not active ', entry);
+  if (employee.legal_entity_id !== legalEntityId) throw unprocessable('Employee does not belong to legal entity from token', entry);
+  return { employee, party: referenceData.party(employee.party_id)! };
+}
+
+function checkDivision(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, legalEntityId: string) {
+  const division = referenceData.division(body.location.identifier.value);
+  if (!division) throw conflict('Division not found');
+  if (!isActive(division.status)) throw conflict('Division is not active');
+  if (division.legal_entity_id !== legalEntityId) throw conflict("Division does not belong to user's legal entity");
+  if (referenceData.config.device_dispense_division_dls_verify && !division.dls_verified) throw conflict('Division is not verified in DLS');
+  return division;
+}
+
+function checkDeviceRequest(deviceRequest: DeviceRequest | undefined, patientId: string, status: string, today: string): asserts deviceRequest is DeviceRequest {
+  if (!deviceRequest || deviceRequest.subject_id !== patientId) throw unprocessable('Device request not found', '$.based_on.identifier.value');
+  if (deviceRequest.intent !== 'order') throw conflict("Only device request with intent = 'order' can be dispensed");
+  if (!isActive(status)) throw conflict('Device request is not active');
+  if (deviceRequest.dispense_valid_to < today) throw conflict('Device request is expired for dispense');
+}
+
+function checkProgram(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest) {
+  const programId = body.program?.identifier.value ?? null;
+  if (programId !== deviceRequest.program_id) throw conflict("Program in dispense doesn't match the one in device request");
+  if (programId === null) return undefined;
+  // Qualify: a program that is gone or switched off cannot pay for the dispense.
+  const program = referenceData.medicalProgram(programId);
+  if (!program?.is_active) throw conflict('Device request can not be dispensed. Invoke qualify dispense request API to get detailed info');
+  return program;
+}
+
+function checkNoOtherActiveDispense(others: DeviceDispenseDocument[], now: Date, ttlDays: number) {
+  const freshest = now.getTime() - ttlDays * 24 * 3600 * 1000;
+  if (others.some((d) => d.status === 'in_progress' && Date.parse(d.inserted_at) >= freshest))
+    throw unprocessable('Other active device dispense already exist.', '$.based_on.identifier.value');
+}
+
+function checkDetails(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest): DeviceDefinition[] {
+  return body.details.map((detail, i) => {
+    const at = `$.details[${i}]`;
+    if (!detail.device || resourceCode(detail.device) !== 'device_definition')
+      throw unprocessable('Only device definition is allowed for dispense', `${at}.device.identifier.type.coding[0].code`);
+    const definition = referenceData.deviceDefinition(detail.device.identifier.value);
+    if (!definition?.is_active) throw unprocessable('Device definition not found', `${at}.device.identifier.value`);
+    const prescribed = deviceRequest.code;
+    const matches = 'device_definition_id' in prescribed ? prescribed.device_definition_id === definition.id : prescribed.classification_type === definition.classification_type;
+    if (!matches) throw unprocessable('Dispensed device doesn’t match with prescribed device', `${at}.device.identifier.value`);
+    const prescribedUnit = deviceRequest.quantity?.code;
+    if (prescribedUnit !== undefined && (definition.packaging_unit !== prescribedUnit || detail.quantity.code !== prescribedUnit))
+      throw unprocessable('Dispensed packaging unit doesn’t match with prescribed packaging unit', `${at}.quantity.code`);
+    if (detail.quantity.value % definition.packaging_count !== 0)
+      throw unprocessable('The quantity must be divisible to packaging_count of prescribed Device Definition', `${at}.quantity.value`);
+    return definition;
+  });
+}
+
+function checkProgramDevices(body: CreateDeviceDispenseRequest) {
+  body.details.forEach((detail, i) => {
+    if (detail.program_device && resourceCode(detail.program_device) !== 'program_device')
+      throw unprocessable("Invalid code. Expected 'program_device'", `$.details[${i}].program_device.identifier.type.coding[0].code`);
+  });
+}
+
+function checkVerificationCode(body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest) {
+  if (deviceRequest.verification_code !== null && body.verification_code !== deviceRequest.verification_code) throw forbidden('Incorrect code');
+}
+
+// --- The command -----------------------------------------------------------------------------------
+
+export type CreateResult = CommandResult & { id: string; patientId: string };
+
+export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { patient_id: patientId, body }: CreateDeviceDispenseInput): Promise<CreateResult> {
+  const { referenceData, eventStore } = deps;
+  return retryOnConflict(async () => {
+    const dispense = await loadDeviceDispense(eventStore, body.id);
+    const handled = alreadyHandled(dispense.events, caller);
+    if (handled) return { id: body.id, patientId, position: handled.position }; // a re-run of this job after a crash
+
+    const now = deps.clock();
+    const legalEntity = referenceData.legalEntity(caller.clientId);
+    checkLegalEntityActive(legalEntity);
+    checkPatient(referenceData, patientId);
+    const { employee, party } = checkPerformer(referenceData, body, caller, legalEntity.id);
+    const division = checkDivision(referenceData, body, legalEntity.id);
+
+    const deviceRequest = referenceData.deviceRequest(body.based_on.identifier.value);
+    const others = deviceRequest ? await dispensesOfDeviceRequest(eventStore, deviceRequest.id) : [];
+    const requestStatus = deviceRequest ? effectiveDeviceRequestStatus(deviceRequest.status, deviceRequest.quantity !== null, others) : '';
+    checkDeviceRequest(deviceRequest, patientId, requestStatus, now.toISOString().slice(0, 10));
+    const program = checkProgram(referenceData, body, deviceRequest);
+    checkNoOtherActiveDispense(others, now, referenceData.config.device_dispense_ttl_days);
+    const definitions = checkDetails(referenceData, body, deviceRequest);
+    checkProgramDevices(body);
+    checkVerificationCode(body, deviceRequest);
+
+    const at = now.toISOString();
+    const actor = { at, by: caller.userId, legal_entity_id: legalEntity.id };
+    const document: Omit<DeviceDispenseDocument, 'signed_content_links'> = {
+      id: body.id,
+      based_on: reference('device_request', deviceRequest.id, 'null'),
+      status: 'in_progress',
+      subject: reference('patient', patientId, 'null'),
+      primary_source: body.primary_source,
+      performer: reference('employee', employee.id, fullName(party)),
+      location: reference('division', division.id, division.name),
+      ...(body.when_handed_over !== undefined ? { when_handed_over: new Date(body.when_handed_over).toISOString() } : {}),
+      note: body.note ?? '',
+      performer_legal_entity: reference('legal_entity', legalEntity.id, legalEntity.name),
+      ...(program ? { program: reference('medical_program', program.id, program.name) } : {}),
+      details: body.details.map((detail, i): DeviceDispenseDetail => ({
+        device: reference('device_definition', definitions[i]!.id),
+        ...(detail.program_device ? { program_device: reference('program_device', detail.program_device.identifier.value, 'null') } : {}),
+        quantity: {
+          value: detail.quantity.value,
+          system: 'device_unit',
+          code: detail.quantity.code,
+          unit: referenceData.dictionaryDescription('device_unit', detail.quantity.code) ?? detail.quantity.code,
+        },
+        ...(detail.sell_price !== undefined ? { sell_price: detail.sell_price } : {}),
+        ...(detail.discount_amount !== undefined ? { discount_amount: detail.discount_amount } : {}),
+      })),
+      device_classification_types: definitions.map((d) => d.classification_type),
+      inserted_at: at,
+      inserted_by: caller.userId,
+      updated_at: at,
+      updated_by: caller.userId,
+    };
+
+    // Attach to the device request first: of two creates racing on one request, one attaches and the
+    // other re-runs its checks against the winner (422 "Other active device dispense already exist.").
+    const dispensing = await loadDeviceRequestDispensing(eventStore, deviceRequest.id);
+    const attach = deviceRequestDispensingDecider.decide({ type: 'AttachDeviceDispense', device_request_id: deviceRequest.id, device_dispense_id: body.id, actor }, dispensing.state);
+    const created = deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, dispense.state);
+    if (attach.length) await appendEvents(eventStore, deviceRequestDispensingStream(deviceRequest.id), attach, dispensing.revision, caller, now);
+    const appended = await appendEvents(eventStore, deviceDispenseStream(body.id), created, dispense.revision, caller, now);
+    return { id: body.id, patientId, position: appended.position };
+  });
+}

@@ -1,0 +1,48 @@
+/**
+ * Device dispense auto-expiration (spec §1.1, RC_ Device dispense auto-expiration): "Find device
+ * dispenses in status IN_PROGRESS where inserted_at + device_dispense_ttl is in the past → update
+ * status to UNKNOWN". The sweep finds candidates in the read model; the decision is made on the
+ * stream, so a dispense stopped or completed meanwhile is left alone.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
+import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
+import { SYSTEM_USER_ID } from '../domain/shared/decider.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { CommandDeps, EventAuthor } from './shared/commandContext.js';
+import { loadDeviceDispense } from './shared/deviceDispenses.js';
+import { appendEvents, retryOnConflict } from './shared/eventStream.js';
+import type { CommandResult } from './shared/result.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export async function expireDeviceDispense(deps: CommandDeps, author: EventAuthor, id: string): Promise<CommandResult> {
+  const ttlDays = deps.referenceData.config.device_dispense_ttl_days;
+  return retryOnConflict(async () => {
+    const { state, revision } = await loadDeviceDispense(deps.eventStore, id);
+    const now = deps.clock();
+    if (!state || Date.parse(state.inserted_at) + ttlDays * DAY_MS > now.getTime()) return { position: null };
+    const expired = deviceDispenseDecider.decide(
+      { type: 'ExpireDeviceDispense', ttl_days: ttlDays, actor: { at: now.toISOString(), by: SYSTEM_USER_ID, legal_entity_id: null } },
+      state,
+    );
+    if (expired.length === 0) return { position: null };
+    const appended = await appendEvents(deps.eventStore, deviceDispenseStream(id), expired, revision, author, now);
+    return { position: appended.position };
+  });
+}
+
+/** One sweep: expires every in_progress dispense older than the TTL; returns how many it expired. */
+export async function expireDeviceDispenses(deps: CommandDeps, readModel: DeviceDispenseStore): Promise<number> {
+  const runId = uuidv7();
+  const author: EventAuthor = { userId: SYSTEM_USER_ID, clientId: null, correlationId: runId, causationId: runId };
+  const cutoff = new Date(deps.clock().getTime() - deps.referenceData.config.device_dispense_ttl_days * DAY_MS).toISOString();
+  let expired = 0;
+  // Pages may shift as the projection catches up with our own expirations; whatever a sweep misses,
+  // the next one finds.
+  for (let page = 1; ; page++) {
+    const { items } = await readModel.search({ status: 'in_progress', inserted_at_to: cutoff }, { page, pageSize: 100 });
+    if (items.length === 0) return expired;
+    for (const record of items) if ((await expireDeviceDispense(deps, author, record.id)).position) expired += 1;
+  }
+}

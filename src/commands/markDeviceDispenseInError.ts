@@ -1,0 +1,70 @@
+/**
+ * Mark in error Device dispense — PATCH …/device_dispenses/{id}/actions/mark_in_error (async, scope
+ * device_dispense:mark_in_error, signed). Seed 001; the checks below follow its "Validations" section
+ * in order, with its codes and messages. The request schema ({signed_data}) is checked before the job.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
+import { assertCanBeMarkedInError, deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
+import { codeableConceptSchema, renderDeviceDispense } from '../domain/deviceDispense/document.js';
+import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
+import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/shared/esozError.js';
+import type { Caller, CommandDeps } from './shared/commandContext.js';
+import { canonicalJson, checkLegalEntityActive, checkLegalEntityType, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
+import { loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
+import type { CommandResult } from './shared/result.js';
+
+export const signedRequestSchema = z.object({ signed_data: z.string().min(1) });
+export type MarkInErrorInput = { patient_id: string; device_dispense_id: string; body: z.infer<typeof signedRequestSchema> };
+
+export const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
+/** Neither the seed nor the signed content compare these: they are what the signer changes. */
+const CHANGED_BY_SIGNER = ['status', 'status_reason'] as const;
+
+export async function markDeviceDispenseInError(deps: CommandDeps, caller: Caller, input: MarkInErrorInput): Promise<CommandResult> {
+  const { referenceData, eventStore } = deps;
+  return retryOnConflict(async () => {
+    const { state, revision, events } = await loadDeviceDispense(eventStore, input.device_dispense_id);
+    const handled = alreadyHandled(events, caller);
+    if (handled) return { position: handled.position };
+
+    // Validate Legal entity
+    const legalEntity = referenceData.legalEntity(caller.clientId);
+    checkLegalEntityType(legalEntity, referenceData); // 409 “Invalid LegalEntity type“
+    checkLegalEntityActive(legalEntity); // 409 “client_id refers to legal entity that is not active”
+    const dispense = ofPatient(state, input.patient_id);
+    if (!dispense) throw notFound(); // nothing to compare the legal entity with
+    if (dispense.performer_legal_entity.identifier.value !== caller.clientId) throw conflict('Device dispense belongs to another legal entity');
+
+    // Validate digital signature: signed (400), valid and not expired (400), DRFO of the user (422)
+    const signed = await verifySignatureOfUser(input.body.signed_data, deps, caller);
+
+    // Validate transition: status != entered_in_error and != completed
+    assertCanBeMarkedInError(dispense); // 409 ('Device dispense in status <status> cannot be marked in error')
+
+    // Validate status: $.status is entered_in_error
+    if (signed.status !== 'entered_in_error') throw notAllowedInEnum('$.status', ['entered_in_error']);
+
+    // Validate status reason: $.status_reason.coding[].code from device_dispense_mark_in_error_reasons
+    const reasons = referenceData.dictionaryCodes(MARK_IN_ERROR_REASONS);
+    const statusReason = codeableConceptSchema.safeParse(signed.status_reason);
+    const reasonCode = statusReason.success ? statusReason.data.coding[0]?.code : undefined;
+    if (!statusReason.success || reasonCode === undefined || !reasons.includes(reasonCode)) throw notAllowedInEnum('$.status_reason.coding[0].code', reasons);
+
+    // Validate content: the signed content, without status, equals the dispense as GET renders it
+    const rendered = withoutKeys(renderDeviceDispense(dispense), CHANGED_BY_SIGNER);
+    if (canonicalJson(withoutKeys(signed, CHANGED_BY_SIGNER)) !== canonicalJson(rendered))
+      throw unprocessable("Signed content doesn't match with previously created device dispense", '$.signed_data');
+
+    // Service logic: save signed content to media storage, then the status change.
+    const now = deps.clock();
+    const link = await deps.media.save('device_dispenses', `${dispense.id}/${uuidv7()}.jws`, input.body.signed_data);
+    const markedInError = deviceDispenseDecider.decide(
+      { type: 'MarkDeviceDispenseInError', status_reason: statusReason.data, signed_content_link: link, actor: { at: now.toISOString(), by: caller.userId, legal_entity_id: caller.clientId } },
+      state,
+    );
+    const appended = await appendEvents(eventStore, deviceDispenseStream(dispense.id), markedInError, revision, caller, now);
+    return { position: appended.position };
+  });
+}

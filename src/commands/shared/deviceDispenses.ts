@@ -1,0 +1,40 @@
+/** Loading device dispenses and the dispenses of a device request from their streams. */
+import { deviceDispenseDecider, type DeviceDispenseState } from '../../domain/deviceDispense/decider.js';
+import type { DeviceDispenseDocument } from '../../domain/deviceDispense/document.js';
+import { deviceDispenseStream, parseDeviceDispenseEvent } from '../../domain/deviceDispense/events.js';
+import {
+  deviceRequestDispensingDecider,
+  deviceRequestDispensingStream,
+  parseDeviceRequestDispensingEvent,
+} from '../../domain/deviceRequestDispensing/decider.js';
+import type { EventStore } from '../../eventStore/eventStore.js';
+import { loadAggregate, type LoadedAggregate } from './eventStream.js';
+
+export const loadDeviceDispense = (store: EventStore, id: string): Promise<LoadedAggregate<DeviceDispenseState>> =>
+  loadAggregate(store, deviceDispenseStream(id), deviceDispenseDecider, parseDeviceDispenseEvent);
+
+export const loadDeviceRequestDispensing = (store: EventStore, deviceRequestId: string) =>
+  loadAggregate(store, deviceRequestDispensingStream(deviceRequestId), deviceRequestDispensingDecider, parseDeviceRequestDispensingEvent);
+
+/** The dispense if it exists and is the patient's from the URL (else the methods answer 404). */
+export const ofPatient = (state: DeviceDispenseState, patientId: string): DeviceDispenseDocument | null =>
+  state && state.subject.identifier.value === patientId ? state : null;
+
+export const deviceDispenseHref = (patientId: string, id: string) => `/api/patients/${patientId}/device_dispenses/${id}`;
+
+/** The current state of every dispense attached to a device request (by this request's stream). */
+export async function dispensesOfDeviceRequest(store: EventStore, deviceRequestId: string): Promise<DeviceDispenseDocument[]> {
+  const { state } = await loadDeviceRequestDispensing(store, deviceRequestId);
+  const dispenses = await Promise.all(state.dispenseIds.map(async (id) => (await loadDeviceDispense(store, id)).state));
+  // A dispense id attached here but created on another request (lost race on the id) is not ours.
+  return dispenses.filter((d): d is DeviceDispenseDocument => d !== null && d.based_on.identifier.value === deviceRequestId);
+}
+
+/**
+ * The device request as this registry knows it: the reference data's status, except that a request
+ * with a quantity is completed once one of its dispenses is (Complete sets it so in ЕСОЗ; the device
+ * request registry is not ours to write, so we derive it from our own events).
+ */
+export function effectiveDeviceRequestStatus(status: string, hasQuantity: boolean, dispenses: DeviceDispenseDocument[]): string {
+  return hasQuantity && dispenses.some((d) => d.status === 'completed') ? 'completed' : status;
+}

@@ -1,0 +1,81 @@
+/**
+ * Loading an aggregate (fold its stream with the decider's evolve) and appending its new events with
+ * the revision it was loaded at, each event carrying the metadata auditors rely on.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { conflict } from '../../domain/shared/esozError.js';
+import type { Decider } from '../../domain/shared/decider.js';
+import {
+  readWholeStream,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type JsonObject,
+  type RecordedEvent,
+} from '../../eventStore/eventStore.js';
+import type { EventAuthor } from './commandContext.js';
+
+export type DomainEvent = { type: string; data: object };
+
+export type LoadedAggregate<State> = { state: State; revision: ExpectedRevision; events: RecordedEvent[] };
+
+export async function loadAggregate<State, Event extends DomainEvent>(
+  store: EventStore,
+  streamName: string,
+  decider: Pick<Decider<State, never, Event>, 'evolve' | 'initialState'>,
+  parse: (event: RecordedEvent) => Event,
+): Promise<LoadedAggregate<State>> {
+  const events = await readWholeStream(store, streamName);
+  const state = events.map(parse).reduce(decider.evolve, decider.initialState());
+  return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream', events };
+}
+
+export const SCHEMA_VERSION = 1;
+
+export async function appendEvents(
+  store: EventStore,
+  streamName: string,
+  events: DomainEvent[],
+  expectedRevision: ExpectedRevision,
+  caller: EventAuthor,
+  now: Date,
+): Promise<AppendResult> {
+  return store.appendToStream(
+    streamName,
+    events.map((event) => ({
+      type: event.type,
+      // Domain event data are plain JSON by construction (zod schemas of JSON documents).
+      data: event.data as JsonObject,
+      metadata: {
+        eventId: uuidv7(),
+        correlationId: caller.correlationId,
+        causationId: caller.causationId,
+        userId: caller.userId,
+        clientId: caller.clientId,
+        occurredAt: now.toISOString(),
+        schemaVersion: SCHEMA_VERSION,
+      },
+    })),
+    { expectedRevision },
+  );
+}
+
+/** True when this job (or request) already wrote to the stream: a re-run after a crash must not write twice. */
+export const alreadyHandled = (events: RecordedEvent[], caller: EventAuthor): RecordedEvent | undefined =>
+  events.findLast((event) => event.metadata.causationId === caller.causationId);
+
+/**
+ * Runs a command again when another writer got in between our read and our append: the checks run
+ * again on the new state, so the loser of a race gets the answer the new state gives (e.g. 409).
+ */
+export async function retryOnConflict<T>(attempt: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (i >= attempts) throw conflict('The request could not be completed due to a conflict with the current state of the resource.');
+    }
+  }
+}

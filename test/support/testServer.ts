@@ -1,0 +1,98 @@
+/**
+ * A real server for HTTP tests: PGlite (or a fresh schema on the PostgreSQL server when DATABASE_URL
+ * is set), its own token issuer and certificate authority, fixture reference data, a movable clock.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { v4 as uuidv4 } from 'uuid';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/logger.js';
+import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
+import { ALL_SCOPES, createServer, type RunningServer } from '../../src/server.js';
+import {
+  createCertificateAuthority,
+  issueSignerCertificate,
+  signPayload,
+  type CertificateAuthority,
+  type Signer,
+} from '../../src/signatures/devPki.js';
+import { dropSchema, freshSchemaName } from './databases.js';
+import { ids, referenceData, TAX_ID } from './fixtures.js';
+import { createTokenIssuer, type TokenIssuer } from './tokens.js';
+
+export type TestServer = {
+  server: RunningServer;
+  app: RunningServer['app'];
+  issuer: TokenIssuer;
+  ca: CertificateAuthority;
+  /** A token of the fixture pharmacist (every scope) unless told otherwise. */
+  token(claims?: Partial<{ sub: string; client_id: string; scope: string }>): Promise<string>;
+  /** A signer certificate from the trusted CA for `taxId` (default: the pharmacist's). */
+  signer(taxId?: string): Promise<Signer>;
+  sign(payload: object, signer?: Signer): Promise<string>;
+  /** Polls the job until it is no longer pending; returns the final GET response. */
+  waitForJob(href: string, token?: string): Promise<request.Response>;
+  /** Moves the server's clock (ms added to real time). */
+  advanceClock(ms: number): void;
+  close(): Promise<void>;
+};
+
+export async function startTestServer({ data = referenceData() }: { data?: ReferenceDataFile } = {}): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'esoz-test-'));
+  const issuer = await createTokenIssuer();
+  const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
+  await writeFile(join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
+  await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
+  const schema = process.env.DATABASE_URL ? freshSchemaName() : undefined;
+  const config = loadConfig({
+    DATA_DIR: dir,
+    AUTH_JWKS_FILE: join(dir, 'jwks.json'),
+    DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
+    PORT: '0',
+    EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
+  });
+  let offset = 0;
+  const server = await createServer({
+    config,
+    logger: silentLogger(),
+    referenceData: indexReferenceData(referenceDataSchema.parse(data)),
+    clock: () => new Date(Date.now() + offset),
+  });
+  const signers = new Map<string, Signer>();
+  const token = (claims: Partial<{ sub: string; client_id: string; scope: string }> = {}) =>
+    issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
+  const signer = async (taxId = TAX_ID) => {
+    if (!signers.has(taxId)) signers.set(taxId, await issueSignerCertificate(ca, { taxId }));
+    return signers.get(taxId)!;
+  };
+  return {
+    server,
+    app: server.app,
+    issuer,
+    ca,
+    token,
+    signer,
+    sign: async (payload, withSigner) => signPayload(payload, withSigner ?? (await signer())),
+    async waitForJob(href, bearer) {
+      const auth = `Bearer ${bearer ?? (await token())}`;
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const res = await request(server.app).get(href).set('authorization', auth);
+        if (res.body?.data?.status !== 'pending') return res;
+        if (Date.now() > deadline) throw new Error(`job ${href} still pending`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    advanceClock: (ms) => void (offset += ms),
+    async close() {
+      await server.stop();
+      if (schema) await dropSchema(schema);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const newId = () => uuidv4();
