@@ -39,20 +39,25 @@ export type TestServer = {
   close(): Promise<void>;
 };
 
-export async function startTestServer({ data = referenceData() }: { data?: ReferenceDataFile } = {}): Promise<TestServer> {
+export type Backend = 'pglite' | 'postgres';
+/** HTTP suites run on PGlite always and on the PostgreSQL server when DATABASE_URL is set. */
+export const testBackends = (): Backend[] => (process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']);
+
+export async function startTestServer({ data = referenceData(), backend = 'pglite' }: { data?: ReferenceDataFile; backend?: Backend } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'esoz-test-'));
   const issuer = await createTokenIssuer();
   const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
   await writeFile(join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
   await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
-  const schema = process.env.DATABASE_URL ? freshSchemaName() : undefined;
+  const schema = backend === 'postgres' ? freshSchemaName() : undefined;
+  if (backend === 'postgres' && !process.env.DATABASE_URL) throw new Error('the postgres backend needs DATABASE_URL');
   const config = loadConfig({
     DATA_DIR: dir,
     AUTH_JWKS_FILE: join(dir, 'jwks.json'),
     DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
     PORT: '0',
     EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
-    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
+    ...(schema ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
   });
   let offset = 0;
   const server = await createServer({
