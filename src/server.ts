@@ -24,6 +24,9 @@ import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
 import type { CommandDeps } from './commands/shared/commandContext.js';
 import { createFilesystemMediaStorage, type MediaStorage } from './media/mediaStorage.js';
 import { createDeviceDispensesProjection } from './projections/deviceDispensesProjection.js';
+import { createLicensesProjection } from './projections/licensesProjection.js';
+import { createLicenseStore, type LicenseStore } from './readModels/licenseStore.js';
+import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
@@ -57,12 +60,13 @@ export type Context = {
   database: Database;
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
   jobs: JobStore;
   referenceData: ReferenceData;
   trustedCAs: X509Certificate[];
   verifier: TokenVerifier;
   media: MediaStorage;
-  projections: { deviceDispenses: ProjectionRunner };
+  projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner };
   commandDeps: CommandDeps;
 };
 
@@ -137,6 +141,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       : await createPostgresDeviceDispenseStore(database);
     closers.unshift(() => deviceDispenses.close());
     const jobs = await createJobStore(database);
+    const licenses = await createLicenseStore(database);
 
     // Development credentials only for what the configuration leaves open (the embedded default).
     const identity = demoIdentity(referenceData);
@@ -166,6 +171,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const commandDeps: CommandDeps = { eventStore, referenceData, trustedCAs, media, clock };
     const projections = {
       deviceDispenses: createProjectionRunner({ store: eventStore, database, projection: createDeviceDispensesProjection(deviceDispenses), logger }),
+      licenses: createProjectionRunner({ store: eventStore, database, projection: createLicensesProjection(licenses), logger }),
     };
     const context: Context = {
       config,
@@ -174,6 +180,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       database,
       eventStore,
       deviceDispenses,
+      licenses,
       jobs,
       referenceData,
       trustedCAs,
@@ -198,6 +205,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     let server: Server | null = null;
     const sweep = createExpirationSweep(context, config.EXPIRATION_SWEEP_INTERVAL_SECONDS * 1000);
+    // Licences issued before this registry took over enter as events (appends nothing when done before).
+    const imported = await importLicenses(commandDeps, referenceData.file.licenses);
+    if (imported > 0) logger.info({ imported }, 'licences imported from the reference data');
     if (options.background ?? true) {
       for (const runner of Object.values(projections)) await runner.start();
       worker.start();

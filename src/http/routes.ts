@@ -1,6 +1,10 @@
 /** Every endpoint, wired to its command or query. */
 import type { Request, Response, Router } from 'express';
 import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispense.js';
+import { createLicense, createLicenseRequestSchema } from '../commands/createLicense.js';
+import type { Caller } from '../commands/shared/commandContext.js';
+import { updateLicense, updateLicenseRequestSchema } from '../commands/updateLicense.js';
+import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
@@ -54,6 +58,36 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
     const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
+  });
+
+  // Licences: sync methods; the answer (and any GET after it) shows the read model with the change.
+  const syncCaller = (res: Response): Caller => {
+    const principal = principalOf(res);
+    const requestId = requestIdOf(res);
+    return { userId: principal.userId, clientId: principal.clientId, correlationId: requestId, causationId: requestId };
+  };
+  const READ_YOUR_WRITES_MS = 30_000;
+  router.post('/api/licenses', authorize('license:write'), async (req, res) => {
+    const body = parseOrThrow(createLicenseRequestSchema, req.body, 'json_data_property');
+    const caller = syncCaller(res);
+    const { id, position } = await createLicense(context.commandDeps, caller, body);
+    if (position) await context.projections.licenses.waitFor(position, READ_YOUR_WRITES_MS);
+    sendData(req, res, 201, await getLicense(context.licenses, caller.clientId, id));
+  });
+  router.patch('/api/licenses/:id', authorize('license:write'), async (req, res) => {
+    const body = parseOrThrow(updateLicenseRequestSchema, req.body, 'json_data_property');
+    const caller = syncCaller(res);
+    const { position } = await updateLicense(context.commandDeps, context.licenses, caller, pathParam(req, 'id'), body);
+    if (position) await context.projections.licenses.waitFor(position, READ_YOUR_WRITES_MS);
+    sendData(req, res, 200, await getLicense(context.licenses, caller.clientId, pathParam(req, 'id')));
+  });
+  router.get('/api/licenses', authorize('license:read'), async (req, res) => {
+    const query = parseOrThrow(listLicensesQuerySchema, req.query, 'query_parameter');
+    const found = await listLicenses(context.licenses, principalOf(res).clientId, query);
+    sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
+  });
+  router.get('/api/licenses/:id', authorize('license:read'), async (req, res) => {
+    sendData(req, res, 200, await getLicense(context.licenses, principalOf(res).clientId, pathParam(req, 'id')));
   });
 
   router.get('/api/jobs/:id', authorize(null), async (req, res) => {

@@ -1,0 +1,29 @@
+/**
+ * Builds the `licenses` read model from the legal entities' licence streams, folding with the
+ * domain's evolve; the rows and the checkpoint commit together (exactly once).
+ */
+import { licenseDecider } from '../domain/license/decider.js';
+import { LICENSE_EVENT_TYPES, LICENSES_STREAM_PREFIX, parseLicenseEvent, type LicenseEvent } from '../domain/license/events.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
+import type { Projection } from './projection.js';
+
+export const LICENSES_PROJECTION = 'licenses';
+
+const licenseIdOf = (event: LicenseEvent) => (event.type === 'LicenseUpdated' ? event.data.id : event.data.license.id);
+
+export function createLicensesProjection(store: LicenseStore, name = LICENSES_PROJECTION): Projection {
+  return {
+    name,
+    readCheckpoint: () => store.readCheckpoint(name),
+    async handle(events, checkpoint) {
+      const relevant = events.filter((e) => e.streamName.startsWith(LICENSES_STREAM_PREFIX) && LICENSE_EVENT_TYPES.has(e.type)).map(parseLicenseEvent);
+      await store.inTransaction({ projection: name, ...checkpoint }, async (tx) => {
+        if (relevant.length === 0) return;
+        const ids = [...new Set(relevant.map(licenseIdOf))];
+        const state = relevant.reduce(licenseDecider.evolve, { licenses: Object.fromEntries(await tx.getMany(ids)) });
+        await tx.put(ids.flatMap((id) => (state.licenses[id] ? [state.licenses[id]] : [])));
+      });
+    },
+    reset: () => store.reset(name),
+  };
+}
