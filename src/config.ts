@@ -30,6 +30,8 @@ export const configSchema = z
     DS_TRUSTED_CA_FILE: optionalString,
     REFERENCE_DATA_FILE: optionalString,
     EVENT_MANAGER_URL: optionalUrl(/^https?:\/\//),
+    /** First retry delay of a StatusChangeEvent delivery; doubles per attempt up to a minute. */
+    EVENT_MANAGER_RETRY_MIN_MS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(500),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Jobs processed at the same time by this process. */
     JOB_CONCURRENCY: z.coerce.number({ error: 'must be a number' }).int().min(1).max(32).default(2),

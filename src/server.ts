@@ -2,19 +2,16 @@
  * Composition root: builds every adapter from the configuration, plugs them into the ports, and
  * starts/stops the HTTP server and the background work (projections, job worker, sweeps).
  */
-import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { createTokenVerifier, loadJwksFile, type TokenVerifier } from './auth/accessTokens.js';
 import { ensureDevSigningKey, mintToken } from './auth/devKeys.js';
+import { ALL_SCOPES } from './auth/scopes.js';
 import type { Config } from './config.js';
 import type { Database } from './database/database.js';
-import { openPostgres } from './database/database.js';
-import { openPGlite } from './database/pglite.js';
 import type { EventStore } from './eventStore/eventStore.js';
-import { createEventStoreDbEventStore } from './eventStore/eventStoreDbEventStore.js';
-import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
+import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
 import { registerRoutes } from './http/routes.js';
 import { createJobStore, type JobStore } from './jobs/jobStore.js';
@@ -23,38 +20,26 @@ import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
 import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
 import type { CommandDeps } from './commands/shared/commandContext.js';
 import { createFilesystemMediaStorage, type MediaStorage } from './media/mediaStorage.js';
-import { createDeviceDispensesProjection } from './projections/deviceDispensesProjection.js';
-import { createLicensesProjection } from './projections/licensesProjection.js';
-import { createLicenseStore, type LicenseStore } from './readModels/licenseStore.js';
+import type { Projection } from './projections/projection.js';
+import { createProjections } from './projections/registry.js';
+import { createEventManagerDelivery, type EventManagerDelivery } from './eventManager/delivery.js';
+import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
-import { createMongoDeviceDispenseStore } from './readModels/mongoDeviceDispenseStore.js';
-import { createPostgresDeviceDispenseStore } from './readModels/postgresDeviceDispenseStore.js';
 import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from './referenceData/referenceData.js';
 import demoReferenceData from './referenceData/demoReferenceData.json' with { type: 'json' };
 import { ensureDevPki, type Signer } from './signatures/devPki.js';
 import { loadTrustedCAFile } from './signatures/trustStore.js';
 import type { X509Certificate } from 'node:crypto';
 
-export const ALL_SCOPES = [
-  'device_dispense:write',
-  'device_dispense:read',
-  'device_dispense:complete',
-  'device_dispense:stop',
-  'device_dispense:mark_in_error',
-  'license:write',
-  'license:read',
-  'audit:read',
-  'admin:read',
-];
-
 export type Clock = () => Date;
 
 /** Everything the commands, queries and background work are built from. */
 export type Context = {
   config: Config;
+  stores: Stores;
   logger: Logger;
   clock: Clock;
   database: Database;
@@ -66,7 +51,7 @@ export type Context = {
   trustedCAs: X509Certificate[];
   verifier: TokenVerifier;
   media: MediaStorage;
-  projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner };
+  projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner; statusChangeEvents: ProjectionRunner };
   commandDeps: CommandDeps;
 };
 
@@ -99,22 +84,6 @@ export type RunningServer = {
   stop(): Promise<void>;
 };
 
-async function openDatabase(config: Config): Promise<Database> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {});
-  const dir = join(config.DATA_DIR, 'pglite');
-  await mkdir(dir, { recursive: true });
-  return openPGlite(dir);
-}
-
-async function openEventStore(config: Config, database: Database, logger: Logger): Promise<EventStore> {
-  if (config.EVENT_STORE === 'eventstoredb') {
-    return createEventStoreDbEventStore(config.EVENTSTORE_URL!, {
-      onLog: (level, message, detail) => logger[level]({ detail }, message),
-    });
-  }
-  return createPostgresEventStore(database);
-}
-
 /** The demo identity: the first user of the reference data, acting for their first employer. */
 function demoIdentity(referenceData: ReferenceData) {
   const user = referenceData.file.users[0];
@@ -131,17 +100,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     options.referenceData ??
     (config.REFERENCE_DATA_FILE ? await loadReferenceDataFile(config.REFERENCE_DATA_FILE) : parseReferenceData(demoReferenceData, 'demo reference data'));
 
-  const database = await openDatabase(config);
-  const closers: Array<() => Promise<void>> = [() => database.close()];
+  const stores = await openStores(config, logger, options.eventStore);
+  const { database, eventStore, deviceDispenses, licenses } = stores;
+  const closers: Array<() => Promise<void>> = [() => stores.close()];
   try {
-    const eventStore = options.eventStore ?? (await openEventStore(config, database, logger));
-    if (!options.eventStore) closers.unshift(() => eventStore.close());
-    const deviceDispenses = config.MONGO_URL
-      ? await createMongoDeviceDispenseStore(config.MONGO_URL)
-      : await createPostgresDeviceDispenseStore(database);
-    closers.unshift(() => deviceDispenses.close());
     const jobs = await createJobStore(database);
-    const licenses = await createLicenseStore(database);
 
     // Development credentials only for what the configuration leaves open (the embedded default).
     const identity = demoIdentity(referenceData);
@@ -169,12 +132,20 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
     const commandDeps: CommandDeps = { eventStore, referenceData, trustedCAs, media, clock };
+    const definitions = await createProjections(stores);
+    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger });
     const projections = {
-      deviceDispenses: createProjectionRunner({ store: eventStore, database, projection: createDeviceDispensesProjection(deviceDispenses), logger }),
-      licenses: createProjectionRunner({ store: eventStore, database, projection: createLicensesProjection(licenses), logger }),
+      deviceDispenses: runnerOf(definitions.deviceDispenses),
+      licenses: runnerOf(definitions.licenses),
+      statusChangeEvents: runnerOf(definitions.statusChangeEvents),
     };
+    // Without EVENT_MANAGER_URL the StatusChangeEvents stay in the local event-manager log only.
+    const delivery: EventManagerDelivery | null = config.EVENT_MANAGER_URL
+      ? await createEventManagerDelivery({ database, url: config.EVENT_MANAGER_URL, logger, minBackoffMs: config.EVENT_MANAGER_RETRY_MIN_MS })
+      : null;
     const context: Context = {
       config,
+      stores,
       logger,
       clock,
       database,
@@ -204,17 +175,22 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
 
     let server: Server | null = null;
+    let stopped = false;
     const sweep = createExpirationSweep(context, config.EXPIRATION_SWEEP_INTERVAL_SECONDS * 1000);
     // Licences issued before this registry took over enter as events (appends nothing when done before).
     const imported = await importLicenses(commandDeps, referenceData.file.licenses);
-    if (imported > 0) logger.info({ imported }, 'licences imported from the reference data');
+    if (imported.imported > 0) logger.info({ imported: imported.imported }, 'licences imported from the reference data');
     if (options.background ?? true) {
       for (const runner of Object.values(projections)) await runner.start();
+      // Licence methods find a licence through the read model: serve once it shows the import.
+      if (imported.position) await projections.licenses.waitFor(imported.position, 60_000);
       worker.start();
       sweep.start();
+      await delivery?.start();
     }
     closers.unshift(async () => {
       sweep.stop();
+      await delivery?.stop();
       await worker.stop();
       for (const runner of Object.values(projections)) await runner.stop();
     });
@@ -235,6 +211,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
           });
         }),
       async stop() {
+        if (stopped) return;
+        stopped = true;
         if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
         for (const close of closers) await close().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
       },

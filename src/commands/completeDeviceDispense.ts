@@ -11,7 +11,7 @@ import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/shared/esozError.js';
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { canonicalJson, checkLegalEntityActive, isActive, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
-import { dispensesOfDeviceRequest, effectiveDeviceRequestStatus, loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import { effectiveDeviceRequestStatus, loadDispensingOfDeviceRequest, loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { MarkInErrorInput } from './markDeviceDispenseInError.js';
 import type { CommandResult } from './shared/result.js';
@@ -62,7 +62,7 @@ export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, 
       throw unprocessable('when_handed_over is not within the device request dispense period', '$.when_handed_over');
 
     // Device request is active
-    const others = deviceRequest ? await dispensesOfDeviceRequest(eventStore, deviceRequest.id) : [];
+    const others = deviceRequest ? (await loadDispensingOfDeviceRequest(eventStore, deviceRequest.id)).documents : [];
     if (!deviceRequest || !isActive(effectiveDeviceRequestStatus(deviceRequest.status, deviceRequest.quantity !== null, others)))
       throw conflict('Device request is not active');
 

@@ -12,7 +12,7 @@ import { conflict, forbidden, notFound, unprocessable } from '../domain/shared/e
 import type { DeviceDefinition, DeviceRequest, ReferenceData } from '../referenceData/referenceData.js';
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { checkLegalEntityActive, isActive } from './shared/checks.js';
-import { dispensesOfDeviceRequest, effectiveDeviceRequestStatus, loadDeviceDispense, loadDeviceRequestDispensing } from './shared/deviceDispenses.js';
+import { effectiveDeviceRequestStatus, loadDeviceDispense, loadDispensingOfDeviceRequest, type AttachedDispense } from './shared/deviceDispenses.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { CommandResult } from './shared/result.js';
 
@@ -99,10 +99,12 @@ function checkProgram(referenceData: ReferenceData, body: CreateDeviceDispenseRe
   return program;
 }
 
-function checkNoOtherActiveDispense(others: DeviceDispenseDocument[], now: Date, ttlDays: number) {
+function checkNoOtherActiveDispense(attached: AttachedDispense[], dispenseId: string, now: Date, ttlDays: number) {
   const freshest = now.getTime() - ttlDays * 24 * 3600 * 1000;
-  if (others.some((d) => d.status === 'in_progress' && Date.parse(d.inserted_at) >= freshest))
-    throw unprocessable('Other active device dispense already exist.', '$.based_on.identifier.value');
+  // In progress within the TTL; or attached by another create that has not appended its creation yet.
+  const active = (a: AttachedDispense) =>
+    a.document ? a.document.status === 'in_progress' && Date.parse(a.document.inserted_at) >= freshest : a.id !== dispenseId && Date.parse(a.attachedAt) >= freshest;
+  if (attached.some(active)) throw unprocessable('Other active device dispense already exist.', '$.based_on.identifier.value');
 }
 
 function checkDetails(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest): DeviceDefinition[] {
@@ -154,11 +156,12 @@ export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { 
     const division = checkDivision(referenceData, body, legalEntity.id);
 
     const deviceRequest = referenceData.deviceRequest(body.based_on.identifier.value);
-    const others = deviceRequest ? await dispensesOfDeviceRequest(eventStore, deviceRequest.id) : [];
-    const requestStatus = deviceRequest ? effectiveDeviceRequestStatus(deviceRequest.status, deviceRequest.quantity !== null, others) : '';
+    // One read of the request's dispensing: the checks and the attach below use the same revision.
+    const dispensing = await loadDispensingOfDeviceRequest(eventStore, body.based_on.identifier.value);
+    const requestStatus = deviceRequest ? effectiveDeviceRequestStatus(deviceRequest.status, deviceRequest.quantity !== null, dispensing.documents) : '';
     checkDeviceRequest(deviceRequest, patientId, requestStatus, now.toISOString().slice(0, 10));
     const program = checkProgram(referenceData, body, deviceRequest);
-    checkNoOtherActiveDispense(others, now, referenceData.config.device_dispense_ttl_days);
+    checkNoOtherActiveDispense(dispensing.dispenses, body.id, now, referenceData.config.device_dispense_ttl_days);
     const definitions = checkDetails(referenceData, body, deviceRequest);
     checkProgramDevices(body);
     checkVerificationCode(body, deviceRequest);
@@ -198,7 +201,6 @@ export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { 
 
     // Attach to the device request first: of two creates racing on one request, one attaches and the
     // other re-runs its checks against the winner (422 "Other active device dispense already exist.").
-    const dispensing = await loadDeviceRequestDispensing(eventStore, deviceRequest.id);
     const attach = deviceRequestDispensingDecider.decide({ type: 'AttachDeviceDispense', device_request_id: deviceRequest.id, device_dispense_id: body.id, actor }, dispensing.state);
     const created = deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, dispense.state);
     if (attach.length) await appendEvents(eventStore, deviceRequestDispensingStream(deviceRequest.id), attach, dispensing.revision, caller, now);

@@ -25,7 +25,9 @@ export interface Database {
 // pg returns int8 as string by default; we parse bigint columns explicitly where we read them.
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(value));
 
-const lockKey = (key: string) => ({ text: 'select hashtextextended($1, 0) as k', values: [key] });
+// Advisory locks are per database; installations in different schemas of one database (DATABASE_SCHEMA)
+// must not block each other, so every key is qualified by the session's schema.
+const LOCK_ID = `hashtextextended(current_schema() || '/' || $1, 0)`;
 
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -64,7 +66,7 @@ export function createDatabase({ kind, pool, onClose }: Options): Database {
       const client = await pool.connect();
       try {
         const { rows } = await client.query<{ locked: boolean }>(
-          'select pg_try_advisory_lock(hashtextextended($1, 0)) as locked',
+          `select pg_try_advisory_lock(${LOCK_ID}) as locked`,
           [key],
         );
         if (!rows[0]?.locked) {
@@ -81,7 +83,7 @@ export function createDatabase({ kind, pool, onClose }: Options): Database {
           if (released) return;
           released = true;
           try {
-            await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+            await client.query(`select pg_advisory_unlock(${LOCK_ID})`, [key]);
             client.release();
           } catch (error) {
             client.release(error as Error);
@@ -93,8 +95,7 @@ export function createDatabase({ kind, pool, onClose }: Options): Database {
     async migrate(name, ddl) {
       if (migrated.has(name)) return;
       await withTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ k: string }>(lockKey(`migrate:${name}`));
-        await client.query('select pg_advisory_xact_lock($1)', [rows[0]!.k]);
+        await client.query(`select pg_advisory_xact_lock(${LOCK_ID})`, [`migrate:${name}`]);
         await client.query(ddl);
       });
       migrated.add(name);

@@ -4,6 +4,7 @@
  * other processes, and transactions that commit out of order, become visible that way).
  */
 import type { EventEmitter } from 'node:events';
+import { createWakeableSleep } from '../shared/wakeableSleep.js';
 import type { Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './eventStore.js';
 
 type Options = SubscribeOptions & {
@@ -16,20 +17,8 @@ const MAX_BACKOFF_MS = 5_000;
 
 export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError, readAll, pollIntervalMs, appended }: Options): Subscription {
   let stopped = false;
-  let wake: (() => void) | null = null;
-  const onAppended = () => wake?.();
-  appended.on('appended', onAppended);
-
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      }
-      wake = done;
-    });
+  const { sleep: pause, wake } = createWakeableSleep();
+  appended.on('appended', wake);
 
   const loop = (async () => {
     let position: Position | null = after;
@@ -57,9 +46,9 @@ export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError,
   return {
     async stop() {
       stopped = true;
-      wake?.();
+      wake();
       await loop;
-      appended.off('appended', onAppended);
+      appended.off('appended', wake);
     },
   };
 }

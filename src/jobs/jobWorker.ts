@@ -7,6 +7,7 @@
  */
 import { EsozError, internalError } from '../domain/shared/esozError.js';
 import type { Logger } from '../logger.js';
+import { createWakeableSleep } from '../shared/wakeableSleep.js';
 import { ProjectionTimeoutError } from '../projections/projectionRunner.js';
 import type { Job, JobLink, JobStore } from './jobStore.js';
 
@@ -31,7 +32,7 @@ export function createJobWorker({
   pollIntervalMs?: number;
 }): JobWorker {
   let running = false;
-  const sleepers = new Set<() => void>();
+  const { sleep, wake } = createWakeableSleep();
   const loops: Promise<void>[] = [];
 
   async function run(job: Job): Promise<void> {
@@ -66,17 +67,6 @@ export function createJobWorker({
     return true;
   }
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      sleepers.add(done);
-    });
-
   async function loop() {
     while (running) {
       try {
@@ -96,12 +86,10 @@ export function createJobWorker({
     },
     async stop() {
       running = false;
-      for (const wake of [...sleepers]) wake();
+      wake();
       await Promise.all(loops.splice(0));
     },
-    wake() {
-      for (const wake of [...sleepers]) wake();
-    },
+    wake,
     runOnce,
   };
 }

@@ -21,15 +21,17 @@ describe.each(testBackends())('licence import on %s', (backend) => {
     expect(before.map((e) => [e.type, (e.data.license as { id: string }).id])).toEqual(
       referenceData.file.licenses.filter((l) => l.legal_entity_id === ids.otherLegalEntity).map((l) => ['LicenseImported', l.id]),
     );
-    expect(await importLicenses(commandDeps, referenceData.file.licenses)).toBe(0);
-    expect(await Promise.all([importLicenses(commandDeps, referenceData.file.licenses), importLicenses(commandDeps, referenceData.file.licenses)])).toEqual([0, 0]);
+    expect((await importLicenses(commandDeps, referenceData.file.licenses)).imported).toBe(0);
+    expect(
+      (await Promise.all([importLicenses(commandDeps, referenceData.file.licenses), importLicenses(commandDeps, referenceData.file.licenses)])).map((r) => r.imported),
+    ).toEqual([0, 0]);
     expect(await readWholeStream(eventStore, stream)).toHaveLength(before.length);
   });
 
   it('imports a licence added to the reference data later, and only that one', async () => {
     const { commandDeps, referenceData, eventStore } = t.server.context;
     const added = { ...referenceData.file.licenses[0]!, id: '00000000-0000-4000-8000-0000000001aa', is_primary: false, type: 'PHARMACY' };
-    expect(await importLicenses(commandDeps, [...referenceData.file.licenses, added])).toBe(1);
+    expect((await importLicenses(commandDeps, [...referenceData.file.licenses, added])).imported).toBe(1);
     const events = await readWholeStream(eventStore, legalEntityLicensesStream(added.legal_entity_id));
     expect(events.filter((e) => (e.data.license as { id: string } | undefined)?.id === added.id)).toHaveLength(1);
   });

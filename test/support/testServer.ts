@@ -10,7 +10,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
-import { ALL_SCOPES, createServer, type RunningServer } from '../../src/server.js';
+import { ALL_SCOPES } from '../../src/auth/scopes.js';
+import { createServer, type RunningServer } from '../../src/server.js';
 import {
   createCertificateAuthority,
   issueSignerCertificate,
@@ -36,6 +37,11 @@ export type TestServer = {
   waitForJob(href: string, token?: string): Promise<request.Response>;
   /** Moves the server's clock (ms added to real time). */
   advanceClock(ms: number): void;
+  /** Stops the server and starts a new one on the same data (a restart). */
+  restart(): Promise<void>;
+  /** Stops the server, keeping its data; `env` runs the CLI on that data. */
+  stop(): Promise<void>;
+  env: Record<string, string>;
   close(): Promise<void>;
 };
 
@@ -43,7 +49,11 @@ export type Backend = 'pglite' | 'postgres';
 /** HTTP suites run on PGlite always and on the PostgreSQL server when DATABASE_URL is set. */
 export const testBackends = (): Backend[] => (process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']);
 
-export async function startTestServer({ data = referenceData(), backend = 'pglite' }: { data?: ReferenceDataFile; backend?: Backend } = {}): Promise<TestServer> {
+export async function startTestServer({
+  data = referenceData(),
+  backend = 'pglite',
+  env = {},
+}: { data?: ReferenceDataFile; backend?: Backend; env?: Record<string, string> } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'esoz-test-'));
   const issuer = await createTokenIssuer();
   const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
@@ -51,21 +61,25 @@ export async function startTestServer({ data = referenceData(), backend = 'pglit
   await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
   const schema = backend === 'postgres' ? freshSchemaName() : undefined;
   if (backend === 'postgres' && !process.env.DATABASE_URL) throw new Error('the postgres backend needs DATABASE_URL');
-  const config = loadConfig({
+  const settings: Record<string, string> = {
     DATA_DIR: dir,
     AUTH_JWKS_FILE: join(dir, 'jwks.json'),
     DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
     PORT: '0',
     EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
-    ...(schema ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
-  });
+    ...(schema ? { DATABASE_URL: process.env.DATABASE_URL!, DATABASE_SCHEMA: schema } : {}),
+    ...env,
+  };
+  const config = loadConfig(settings);
   let offset = 0;
-  const server = await createServer({
-    config,
-    logger: silentLogger(),
-    referenceData: indexReferenceData(referenceDataSchema.parse(data)),
-    clock: () => new Date(Date.now() + offset),
-  });
+  const start = () =>
+    createServer({
+      config,
+      logger: silentLogger(),
+      referenceData: indexReferenceData(referenceDataSchema.parse(data)),
+      clock: () => new Date(Date.now() + offset),
+    });
+  let server = await start();
   const signers = new Map<string, Signer>();
   const token = (claims: Partial<{ sub: string; client_id: string; scope: string }> = {}) =>
     issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
@@ -73,7 +87,7 @@ export async function startTestServer({ data = referenceData(), backend = 'pglit
     if (!signers.has(taxId)) signers.set(taxId, await issueSignerCertificate(ca, { taxId }));
     return signers.get(taxId)!;
   };
-  return {
+  const testServer: TestServer = {
     server,
     app: server.app,
     issuer,
@@ -85,19 +99,28 @@ export async function startTestServer({ data = referenceData(), backend = 'pglit
       const auth = `Bearer ${bearer ?? (await token())}`;
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const res = await request(server.app).get(href).set('authorization', auth);
+        const res = await request(testServer.app).get(href).set('authorization', auth);
         if (res.body?.data?.status !== 'pending') return res;
         if (Date.now() > deadline) throw new Error(`job ${href} still pending`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },
     advanceClock: (ms) => void (offset += ms),
+    async restart() {
+      await server.stop();
+      server = await start();
+      testServer.server = server;
+      testServer.app = server.app;
+    },
+    env: settings,
+    stop: () => server.stop(),
     async close() {
       await server.stop();
       if (schema) await dropSchema(schema);
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return testServer;
 }
 
 export const newId = () => uuidv4();

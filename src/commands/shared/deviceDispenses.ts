@@ -22,12 +22,21 @@ export const ofPatient = (state: DeviceDispenseState, patientId: string): Device
 
 export const deviceDispenseHref = (patientId: string, id: string) => `/api/patients/${patientId}/device_dispenses/${id}`;
 
-/** The current state of every dispense attached to a device request (by this request's stream). */
-export async function dispensesOfDeviceRequest(store: EventStore, deviceRequestId: string): Promise<DeviceDispenseDocument[]> {
-  const { state } = await loadDeviceRequestDispensing(store, deviceRequestId);
-  const dispenses = await Promise.all(state.dispenseIds.map(async (id) => (await loadDeviceDispense(store, id)).state));
+export type AttachedDispense = { id: string; attachedAt: string; document: DeviceDispenseDocument | null };
+
+/**
+ * The dispensing of a device request: its stream (state and revision, to append against) and every
+ * dispense attached to it. `document` is null for one attached but not created yet (its create is
+ * between its two appends, or will be re-run by its job).
+ */
+export async function loadDispensingOfDeviceRequest(store: EventStore, deviceRequestId: string) {
+  const dispensing = await loadDeviceRequestDispensing(store, deviceRequestId);
+  const attached = await Promise.all(
+    dispensing.state.attached.map(async ({ id, at }): Promise<AttachedDispense> => ({ id, attachedAt: at, document: (await loadDeviceDispense(store, id)).state })),
+  );
   // A dispense id attached here but created on another request (lost race on the id) is not ours.
-  return dispenses.filter((d): d is DeviceDispenseDocument => d !== null && d.based_on.identifier.value === deviceRequestId);
+  const dispenses = attached.filter((a) => a.document === null || a.document.based_on.identifier.value === deviceRequestId);
+  return { ...dispensing, dispenses, documents: dispenses.flatMap((a) => (a.document ? [a.document] : [])) };
 }
 
 /**

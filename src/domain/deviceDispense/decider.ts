@@ -5,8 +5,17 @@
  */
 import { conflict } from '../shared/esozError.js';
 import type { Actor, Decider } from '../shared/decider.js';
-import type { CodeableConcept, DeviceDispenseDocument } from './document.js';
+import type { CodeableConcept, DeviceDispenseDocument, DeviceDispenseStatus } from './document.js';
 import type { DeviceDispenseEvent } from './events.js';
+
+/** The status each event leaves a dispense in (spec §1.1). */
+export const STATUS_AFTER: Record<DeviceDispenseEvent['type'], DeviceDispenseStatus> = {
+  DeviceDispenseCreated: 'in_progress',
+  DeviceDispenseCompleted: 'completed',
+  DeviceDispenseStopped: 'stopped',
+  DeviceDispenseMarkedInError: 'entered_in_error',
+  DeviceDispenseExpired: 'unknown',
+};
 
 export type DeviceDispenseState = DeviceDispenseDocument | null;
 
@@ -75,14 +84,14 @@ function decide(command: DeviceDispenseCommand, state: DeviceDispenseState): Dev
 const touched = (state: DeviceDispenseDocument, { at, by }: { at: string; by: string }) => ({ ...state, updated_at: at, updated_by: by });
 
 function evolve(state: DeviceDispenseState, event: DeviceDispenseEvent): DeviceDispenseState {
-  if (event.type === 'DeviceDispenseCreated') return { ...event.data.dispense, signed_content_links: [] };
+  if (event.type === 'DeviceDispenseCreated') return { ...event.data.dispense, status: STATUS_AFTER[event.type], signed_content_links: [] };
   if (!state) return state; // a stream always starts with its creation; ignore anything else defensively
   switch (event.type) {
     case 'DeviceDispenseCompleted': {
       const { when_handed_over, payment_id, payment_amount, signed_content_link } = event.data;
       return {
         ...touched(state, event.data),
-        status: 'completed',
+        status: STATUS_AFTER[event.type],
         when_handed_over,
         ...(payment_id !== undefined ? { payment_id } : {}),
         ...(payment_amount !== undefined ? { payment_amount } : {}),
@@ -90,16 +99,16 @@ function evolve(state: DeviceDispenseState, event: DeviceDispenseEvent): DeviceD
       };
     }
     case 'DeviceDispenseStopped':
-      return { ...touched(state, event.data), status: 'stopped' };
+      return { ...touched(state, event.data), status: STATUS_AFTER[event.type] };
     case 'DeviceDispenseMarkedInError':
       return {
         ...touched(state, event.data),
-        status: 'entered_in_error',
+        status: STATUS_AFTER[event.type],
         status_reason: event.data.status_reason,
         signed_content_links: [...state.signed_content_links, event.data.signed_content_link],
       };
     case 'DeviceDispenseExpired':
-      return { ...touched(state, event.data), status: 'unknown' };
+      return { ...touched(state, event.data), status: STATUS_AFTER[event.type] };
   }
 }
 

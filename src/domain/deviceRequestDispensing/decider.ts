@@ -14,7 +14,8 @@ export const deviceRequestDispensingEventSchema = z.discriminatedUnion('type', [
   }),
 ]);
 export type DeviceRequestDispensingEvent = z.infer<typeof deviceRequestDispensingEventSchema>;
-export type DeviceRequestDispensingState = { dispenseIds: string[] };
+/** The dispenses attached to the request, with when (an attached one may not be created yet). */
+export type DeviceRequestDispensingState = { attached: Array<{ id: string; at: string }> };
 export type DeviceRequestDispensingCommand = { type: 'AttachDeviceDispense'; device_request_id: string; device_dispense_id: string; actor: Actor };
 
 export const deviceRequestDispensingStream = (deviceRequestId: string) => `device_request_dispensing-${deviceRequestId}`;
@@ -22,10 +23,10 @@ export const parseDeviceRequestDispensingEvent = (event: { type: string; data: u
   deviceRequestDispensingEventSchema.parse({ type: event.type, data: event.data });
 
 export const deviceRequestDispensingDecider: Decider<DeviceRequestDispensingState, DeviceRequestDispensingCommand, DeviceRequestDispensingEvent> = {
-  initialState: () => ({ dispenseIds: [] }),
-  evolve: (state, event) => ({ dispenseIds: [...state.dispenseIds, event.data.device_dispense_id] }),
+  initialState: () => ({ attached: [] }),
+  evolve: (state, event) => ({ attached: [...state.attached, { id: event.data.device_dispense_id, at: event.data.at }] }),
   decide: (command, state) =>
-    state.dispenseIds.includes(command.device_dispense_id)
+    state.attached.some((a) => a.id === command.device_dispense_id)
       ? []
       : [{ type: 'DeviceDispenseAttached', data: { device_request_id: command.device_request_id, device_dispense_id: command.device_dispense_id, ...command.actor } }],
 };

@@ -1,0 +1,149 @@
+/**
+ * Operator and audit CLI: `npm run cli -- <command>`. It uses the same settings (environment
+ * variables) as the server. Long runs report progress (events, events/s) on stderr.
+ *
+ *   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]   history as NDJSON (stdout by default)
+ *   rebuild <projection|all>                                      rebuild from zero (server stopped)
+ *   verify [read-model|all]                                       read models = a fresh replay? exit 1 if not
+ *   status                                                        checkpoint and lag of each projection
+ *   sign <payload.json>                                           sign with the development signer (demo)
+ *   token [--sub ID] [--client-id ID] [--scope "a b"]             a development access token (demo)
+ */
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { ensureDevSigningKey, mintToken } from '../auth/devKeys.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createLogger } from '../logger.js';
+import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
+import { rebuild } from '../projections/replay.js';
+import { describeResult, verifyReadModels } from '../projections/verify.js';
+import { exportHistory } from '../queries/exportHistory.js';
+import demoReferenceData from '../referenceData/demoReferenceData.json' with { type: 'json' };
+import { ALL_SCOPES } from '../auth/scopes.js';
+import { loadSigner, signPayload } from '../signatures/devPki.js';
+import { openStores, type Stores } from '../stores.js';
+import { createProgress } from './progress.js';
+
+const USAGE = `usage: npm run cli -- <command>
+  export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
+  rebuild <${PROJECTION_NAMES.join('|')}|all>
+  verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
+  status
+  sign <payload.json>
+  token [--sub ID] [--client-id ID] [--scope "a b"]`;
+
+class UsageError extends Error {}
+
+const pick = (name: string | undefined, all: readonly string[]) => {
+  if (name === undefined || name === 'all') return all;
+  if (!all.includes(name)) throw new UsageError(`unknown name ${name}; one of ${all.join(', ')}, all`);
+  return [name];
+};
+
+async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
+  const stores = await openStores(config, createLogger(process.env.LOG_LEVEL ?? 'warn'));
+  try {
+    return await work(stores);
+  } finally {
+    await stores.close();
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const config = loadConfig();
+  switch (command) {
+    case 'export': {
+      const { values } = parseArgs({ args: rest, options: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' } } });
+      for (const bound of [values.from, values.to]) if (bound !== undefined && Number.isNaN(Date.parse(bound))) throw new UsageError(`not a date: ${bound}`);
+      return withStores(config, async (stores) => {
+        const out = values.out ? createWriteStream(values.out) : process.stdout;
+        const progress = createProgress('export');
+        const written = await exportHistory(stores.eventStore, out, {
+          ...(values.stream ? { stream: values.stream } : {}),
+          ...(values.from ? { from: values.from } : {}),
+          ...(values.to ? { to: values.to } : {}),
+          onProgress: progress.add,
+        });
+        progress.done();
+        if (out !== process.stdout) {
+          out.end();
+          await finished(out);
+        }
+        process.stderr.write(`exported ${written} event(s)\n`);
+        return 0;
+      });
+    }
+    case 'rebuild': {
+      const names = pick(rest[0], PROJECTION_NAMES);
+      if (rest[0] === undefined) throw new UsageError('name a projection, or all');
+      return withStores(config, async (stores) => {
+        const projections = Object.values(await createProjections(stores));
+        for (const projection of projections.filter((p) => names.includes(p.name))) {
+          const progress = createProgress(`rebuild ${projection.name}`);
+          await rebuild(stores.eventStore, stores.database, projection, progress.add);
+          progress.done();
+        }
+        return 0;
+      });
+    }
+    case 'verify': {
+      const names = pick(rest[0], READ_MODEL_PROJECTIONS);
+      return withStores(config, async (stores) => {
+        const progress = createProgress('verify (replaying)');
+        const results = await verifyReadModels(stores, names, progress.add);
+        progress.done();
+        for (const result of results) process.stdout.write(`${describeResult(result)}\n`);
+        return results.every((r) => r.differences.length === 0 && !r.moved) ? 0 : 1;
+      });
+    }
+    case 'status':
+      return withStores(config, async (stores) => {
+        const head = await stores.eventStore.headPosition();
+        for (const projection of Object.values(await createProjections(stores))) {
+          const checkpoint = await projection.readCheckpoint();
+          process.stdout.write(`${projection.name}: checkpoint ${checkpoint ?? '-'}, head ${head ?? '-'}, lag ${await stores.eventStore.countAfter(checkpoint)} event(s)\n`);
+        }
+        return 0;
+      });
+    case 'sign': {
+      if (!rest[0]) throw new UsageError('name the JSON file to sign');
+      const dir = config.DS_TRUSTED_CA_FILE ? null : join(config.DATA_DIR, 'dev', 'pki');
+      if (!dir) throw new UsageError('DS_TRUSTED_CA_FILE is set: sign with your own qualified signature, not the development signer');
+      const signer = await loadSigner(join(dir, 'signer-cert.pem'), join(dir, 'signer-key'));
+      const payload = JSON.parse(await readFile(rest[0], 'utf8')) as object;
+      process.stdout.write(`${await signPayload(payload, signer)}\n`);
+      return 0;
+    }
+    case 'token': {
+      if (config.AUTH_JWKS_FILE || config.AUTH_JWKS_URL) throw new UsageError('AUTH_JWKS_* is set: tokens come from your identity provider');
+      const { values } = parseArgs({ args: rest, options: { sub: { type: 'string' }, 'client-id': { type: 'string' }, scope: { type: 'string' } } });
+      const user = demoReferenceData.users[0]!;
+      const employee = demoReferenceData.employees.find((e) => e.party_id === user.party_id)!;
+      const key = await ensureDevSigningKey(join(config.DATA_DIR, 'dev', 'auth'));
+      const token = await mintToken(key.privateJwk, {
+        sub: values.sub ?? user.id,
+        client_id: values['client-id'] ?? employee.legal_entity_id,
+        scope: values.scope ?? ALL_SCOPES.join(' '),
+        ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+      });
+      process.stdout.write(`${token}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(command ? `unknown command ${command}` : 'no command');
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) process.stderr.write(`${error.message}\n${USAGE}\n`);
+    else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);

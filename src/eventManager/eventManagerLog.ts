@@ -1,0 +1,48 @@
+/**
+ * The local event-manager log: every derived StatusChangeEvent, in derivation order, with its
+ * delivery state. It is kept whether or not EVENT_MANAGER_URL is set.
+ */
+import type { Database } from '../database/database.js';
+
+/** As the contract fixes it; `id` is the source domain event's id (receivers deduplicate by it). */
+export type StatusChangeEvent = {
+  id: string;
+  event_type: 'StatusChangeEvent';
+  entity_type: 'DeviceDispense';
+  entity_id: string;
+  properties: { status: { new_value: string } };
+  event_time: string;
+  changed_by: string;
+};
+
+export const eventManagerSchema = `
+create table if not exists event_manager_log (
+  seq bigserial primary key,
+  id uuid not null unique,
+  entity_type text not null,
+  entity_id text not null,
+  payload jsonb not null,
+  inserted_at timestamptz not null default now(),
+  attempts int not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  last_error text,
+  delivered_at timestamptz
+);
+create index if not exists event_manager_log_pending on event_manager_log (entity_id, seq) where delivered_at is null;
+create table if not exists event_manager_entity_status (
+  entity_type text not null,
+  entity_id text not null,
+  status text not null,
+  primary key (entity_type, entity_id)
+);`;
+
+export type LogEntry = { seq: number; payload: StatusChangeEvent; attempts: number; deliveredAt: string | null; lastError: string | null };
+
+export async function readEventManagerLog(database: Database, { entityId }: { entityId?: string } = {}): Promise<LogEntry[]> {
+  await database.migrate('event_manager', eventManagerSchema);
+  const { rows } = await database.pool.query<{ seq: string; payload: StatusChangeEvent; attempts: number; delivered_at: Date | null; last_error: string | null }>(
+    `select seq, payload, attempts, delivered_at, last_error from event_manager_log ${entityId ? 'where entity_id = $1' : ''} order by seq`,
+    entityId ? [entityId] : [],
+  );
+  return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload, attempts: r.attempts, deliveredAt: r.delivered_at?.toISOString() ?? null, lastError: r.last_error }));
+}

@@ -1,0 +1,78 @@
+/**
+ * Derives StatusChangeEvents from the device dispense events (never emitted by a command handler):
+ * one per change of a dispense's status, none when the status did not change. They go into the local
+ * event-manager log (an outbox) in the same transaction as the checkpoint, so each is derived exactly
+ * once; delivery to EVENT_MANAGER_URL happens from that log (src/eventManager/delivery.ts).
+ */
+import type { Database } from '../database/database.js';
+import { STATUS_AFTER } from '../domain/deviceDispense/decider.js';
+import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, parseDeviceDispenseEvent } from '../domain/deviceDispense/events.js';
+import { eventManagerSchema, type StatusChangeEvent } from '../eventManager/eventManagerLog.js';
+import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from './checkpoints.js';
+import type { Projection } from './projection.js';
+
+export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
+
+export async function createStatusChangeEventsProjection(database: Database, name = STATUS_CHANGE_EVENTS_PROJECTION): Promise<Projection> {
+  await database.migrate('projection_checkpoints', checkpointsSchema);
+  await database.migrate('event_manager', eventManagerSchema);
+  return {
+    name,
+    readCheckpoint: () => readCheckpoint(database.pool, name),
+
+    async handle(events, checkpoint) {
+      const relevant = events.filter((e) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type));
+      await database.withTransaction(async (client) => {
+        if (relevant.length > 0) {
+          const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];
+          const { rows } = await client.query<{ entity_id: string; status: string }>(
+            `select entity_id, status from event_manager_entity_status where entity_type = 'DeviceDispense' and entity_id = any($1::text[])`,
+            [ids],
+          );
+          const last = new Map(rows.map((r) => [r.entity_id, r.status]));
+          const derived: StatusChangeEvent[] = [];
+          for (const event of relevant) {
+            const entityId = event.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length);
+            const domainEvent = parseDeviceDispenseEvent(event);
+            const status = STATUS_AFTER[domainEvent.type];
+            if (status === last.get(entityId)) continue;
+            last.set(entityId, status);
+            derived.push({
+              id: event.metadata.eventId,
+              event_type: 'StatusChangeEvent',
+              entity_type: 'DeviceDispense',
+              entity_id: entityId,
+              properties: { status: { new_value: status } },
+              event_time: domainEvent.data.at,
+              changed_by: domainEvent.data.by,
+            });
+          }
+          if (derived.length > 0) {
+            await client.query(
+              `insert into event_manager_log (id, entity_type, entity_id, payload)
+               select (p->>'id')::uuid, p->>'entity_type', p->>'entity_id', p from unnest($1::jsonb[]) as t(p)
+               on conflict (id) do nothing`,
+              [derived.map((d) => JSON.stringify(d))],
+            );
+            await client.query(
+              `insert into event_manager_entity_status (entity_type, entity_id, status)
+               select 'DeviceDispense', e.id, e.status from unnest($1::text[], $2::text[]) as e(id, status)
+               on conflict (entity_type, entity_id) do update set status = excluded.status`,
+              [[...last.keys()], [...last.values()]],
+            );
+          }
+        }
+        await storeCheckpoint(client, { projection: name, ...checkpoint });
+      });
+    },
+
+    async reset() {
+      // The log is what was (or will be) sent: a rebuild re-derives it, and entries already in the
+      // log keep their delivery state (same ids: the receiver deduplicates by id anyway).
+      await database.withTransaction(async (client) => {
+        await client.query(`delete from event_manager_entity_status`);
+        await deleteCheckpoint(client, name);
+      });
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * verify: every read model must equal a fresh replay. Builds each read model again into scratch
+ * tables/collections, up to the live read model's checkpoint, and compares them record by record
+ * (both scanned in id order, in bounded pages).
+ */
+import type { EventStore, Position } from '../eventStore/eventStore.js';
+import type { Stores } from '../stores.js';
+import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
+import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
+import type { Projection } from './projection.js';
+import { replay } from './replay.js';
+
+export type Difference = { id: string; kind: 'missing' | 'unexpected' | 'different'; paths: Array<{ path: string; readModel: unknown; replay: unknown }> };
+export type VerifyResult = { readModel: string; checkpoint: Position | null; records: number; differences: Difference[]; moved: boolean };
+
+const MAX_REPORTED = 100;
+
+/** Paths where two JSON values differ (first few only). */
+export function jsonDifferences(a: unknown, b: unknown, path = '$', out: Difference['paths'] = []): Difference['paths'] {
+  if (out.length >= 10) return out;
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const key of [...keys].sort()) {
+      const child = Array.isArray(a) ? `${path}[${key}]` : `${path}.${key}`;
+      jsonDifferences((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], child, out);
+    }
+    return out;
+  }
+  if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path, readModel: a, replay: b });
+  return out;
+}
+
+/** Merges two id-ordered scans into differences. */
+async function compareScans<T extends { id: string }>(live: AsyncIterable<T>, fresh: AsyncIterable<T>): Promise<{ records: number; differences: Difference[] }> {
+  const a = live[Symbol.asyncIterator]();
+  const b = fresh[Symbol.asyncIterator]();
+  let [x, y] = await Promise.all([a.next(), b.next()]);
+  const differences: Difference[] = [];
+  let records = 0;
+  const note = (difference: Difference) => differences.length < MAX_REPORTED && differences.push(difference);
+  while (!x.done || !y.done) {
+    records += 1;
+    if (y.done || (!x.done && x.value.id < y.value.id)) {
+      note({ id: x.value!.id, kind: 'unexpected', paths: [] });
+      x = await a.next();
+    } else if (x.done || y.value.id < x.value.id) {
+      note({ id: y.value.id, kind: 'missing', paths: [] });
+      y = await b.next();
+    } else {
+      const paths = jsonDifferences(x.value, y.value);
+      if (paths.length) note({ id: x.value.id, kind: 'different', paths });
+      [x, y] = await Promise.all([a.next(), b.next()]);
+    }
+  }
+  return { records, differences };
+}
+
+async function verifyOne(
+  store: EventStore,
+  name: string,
+  live: { readCheckpoint(): Promise<Position | null>; scan(): AsyncIterable<{ id: string }> },
+  scratch: Projection & { scan(): AsyncIterable<{ id: string }> },
+  onProgress?: (n: number) => void,
+): Promise<VerifyResult> {
+  const checkpoint = await live.readCheckpoint();
+  await scratch.reset();
+  if (checkpoint !== null) await replay(store, scratch, { until: checkpoint, ...(onProgress ? { onProgress } : {}) });
+  const { records, differences } = await compareScans(live.scan(), scratch.scan());
+  const moved = (await live.readCheckpoint()) !== checkpoint; // a running server went on meanwhile
+  await scratch.reset();
+  return { readModel: name, checkpoint, records, differences, moved };
+}
+
+/** Verifies each named read model (default: all). */
+export async function verifyReadModels(stores: Stores, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
+  const scratch = await stores.openScratch();
+  const results: VerifyResult[] = [];
+  if (names.includes(DEVICE_DISPENSES_PROJECTION)) {
+    const projection = createDeviceDispensesProjection(scratch.deviceDispenses, `verify:${DEVICE_DISPENSES_PROJECTION}`);
+    results.push(
+      await verifyOne(
+        stores.eventStore,
+        DEVICE_DISPENSES_PROJECTION,
+        { readCheckpoint: () => stores.deviceDispenses.readCheckpoint(DEVICE_DISPENSES_PROJECTION), scan: () => stores.deviceDispenses.scan() },
+        { ...projection, scan: () => scratch.deviceDispenses.scan() },
+        onProgress,
+      ),
+    );
+  }
+  if (names.includes(LICENSES_PROJECTION)) {
+    const projection = createLicensesProjection(scratch.licenses, `verify:${LICENSES_PROJECTION}`);
+    results.push(
+      await verifyOne(
+        stores.eventStore,
+        LICENSES_PROJECTION,
+        { readCheckpoint: () => stores.licenses.readCheckpoint(LICENSES_PROJECTION), scan: () => stores.licenses.scan() },
+        { ...projection, scan: () => scratch.licenses.scan() },
+        onProgress,
+      ),
+    );
+  }
+  return results;
+}
+
+export function describeResult(result: VerifyResult): string {
+  const head = `${result.readModel}: ${result.records} record(s) up to ${result.checkpoint ?? 'the beginning'}`;
+  if (result.moved) return `${head}: the live read model moved during verification (a server is writing); run again`;
+  if (result.differences.length === 0) return `${head}: equal to a fresh replay`;
+  const lines = result.differences.map((d) =>
+    d.kind === 'different'
+      ? `  ${d.id}: differs\n${d.paths.map((p) => `    ${p.path}: read model ${JSON.stringify(p.readModel)} ≠ replay ${JSON.stringify(p.replay)}`).join('\n')}`
+      : `  ${d.id}: ${d.kind === 'missing' ? 'missing from the read model' : 'in the read model but not in the replay'}`,
+  );
+  return `${head}: ${result.differences.length} difference(s)\n${lines.join('\n')}`;
+}

@@ -1,0 +1,74 @@
+/**
+ * Opens the stores the configuration names: the PostgreSQL server or PGlite database, the event store
+ * (PostgreSQL/PGlite or EventStoreDB) and both read models. The server and the operator CLI share it.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import { openPostgres, type Database } from './database/database.js';
+import { openPGlite } from './database/pglite.js';
+import type { EventStore } from './eventStore/eventStore.js';
+import { createEventStoreDbEventStore } from './eventStore/eventStoreDbEventStore.js';
+import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
+import type { Logger } from './logger.js';
+import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
+import { createLicenseStore, type LicenseStore } from './readModels/licenseStore.js';
+import { createMongoDeviceDispenseStore } from './readModels/mongoDeviceDispenseStore.js';
+import { createPostgresDeviceDispenseStore } from './readModels/postgresDeviceDispenseStore.js';
+
+export type Stores = {
+  database: Database;
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
+  /** Scratch read models for `verify`: same adapters, other tables/collections. */
+  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
+  close(): Promise<void>;
+};
+
+async function openDatabase(config: Config): Promise<Database> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {});
+  const dir = join(config.DATA_DIR, 'pglite');
+  await mkdir(dir, { recursive: true });
+  return openPGlite(dir);
+}
+
+const openDeviceDispenses = (config: Config, database: Database, name: string) =>
+  config.MONGO_URL ? createMongoDeviceDispenseStore(config.MONGO_URL, { collection: name }) : createPostgresDeviceDispenseStore(database, { table: name });
+
+export async function openStores(config: Config, logger: Logger, eventStoreOverride?: EventStore): Promise<Stores> {
+  const database = await openDatabase(config);
+  const closers: Array<() => Promise<void>> = [() => database.close()];
+  const close = async () => {
+    for (const closer of closers) await closer().catch((error: unknown) => logger.error({ err: error }, 'error while closing a store'));
+  };
+  try {
+    let eventStore = eventStoreOverride;
+    if (!eventStore) {
+      eventStore =
+        config.EVENT_STORE === 'eventstoredb'
+          ? await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) })
+          : await createPostgresEventStore(database);
+      const opened = eventStore;
+      closers.unshift(() => opened.close());
+    }
+    const deviceDispenses = await openDeviceDispenses(config, database, 'device_dispenses');
+    closers.unshift(() => deviceDispenses.close());
+    const licenses = await createLicenseStore(database);
+    return {
+      database,
+      eventStore,
+      deviceDispenses,
+      licenses,
+      async openScratch() {
+        const scratch = await openDeviceDispenses(config, database, 'device_dispenses_verify');
+        closers.unshift(() => scratch.close());
+        return { deviceDispenses: scratch, licenses: await createLicenseStore(database, { table: 'licenses_verify' }) };
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
