@@ -9,6 +9,7 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/support/summaryReporter.cjs'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30000,
 };
