@@ -7,6 +7,9 @@ import pg from 'pg';
 
 export type Sql = pg.Pool | pg.PoolClient;
 
+/** Names interpolated into SQL (schemas, tables) must be plain lower-case identifiers. */
+export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 export interface SessionLock {
   release(): Promise<void>;
 }
@@ -110,7 +113,7 @@ export function createDatabase({ kind, pool, onClose }: Options): Database {
 
 /** `schema` puts every table in that schema (created if missing): isolated test databases on one server. */
 export async function openPostgres(connectionString: string, { max = 10, schema }: { max?: number; schema?: string } = {}): Promise<Database> {
-  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`Invalid schema name: ${schema}`);
+  if (schema !== undefined && !SQL_IDENTIFIER.test(schema)) throw new Error(`Invalid schema name: ${schema}`);
   if (schema) {
     const admin = new pg.Client({ connectionString });
     await admin.connect();

@@ -6,7 +6,8 @@ import type pg from 'pg';
 import type { Database, Sql } from '../database/database.js';
 import type { License } from '../domain/license/license.js';
 import type { Position } from '../eventStore/eventStore.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { CheckpointUpdate, Page, PageOf } from './deviceDispenseStore.js';
 
 export type LicenseFilter = Partial<{ legal_entity_id: string; id: string; license_number: string; type: string; is_primary: boolean; is_active: boolean }>;
@@ -24,11 +25,9 @@ export type LicenseStore = {
 
 export type LicenseWriter = { getMany(ids: string[]): Promise<Map<string, License>>; put(licenses: License[]): Promise<void> };
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-const SCAN_PAGE = 500;
 
 export async function createLicenseStore(database: Database, { table = 'licenses' } = {}): Promise<LicenseStore> {
-  if (!IDENTIFIER.test(table)) throw new Error(`Invalid table name: ${table}`);
+  assertIdentifier(table);
   await database.migrate('projection_checkpoints', checkpointsSchema);
   await database.migrate(
     `licenses:${table}`,
@@ -93,22 +92,8 @@ export async function createLicenseStore(database: Database, { table = 'licenses
       return { items: rows.map((row) => row.document), total: Number(count.rows[0]!.n) };
     },
     async *scan() {
-      let after = '';
-      for (;;) {
-        const { rows } = await database.pool.query<{ document: License; id: string }>(
-          `select id, document from ${table} where id collate "C" > $1 order by id collate "C" limit $2`,
-          [after, SCAN_PAGE],
-        );
-        for (const row of rows) yield row.document;
-        if (rows.length < SCAN_PAGE) return;
-        after = rows[rows.length - 1]!.id;
-      }
+      for await (const row of scanById<{ id: string; document: License }>(database, table, 'id, document')) yield row.document;
     },
-    async reset(projection) {
-      await database.withTransaction(async (client) => {
-        await client.query(`delete from ${table}`);
-        await deleteCheckpoint(client, projection);
-      });
-    },
+    reset: (projection) => resetTable(database, table, projection),
   };
 }

@@ -4,7 +4,8 @@
  * replaces a stored one with a lower revision, so replaying a batch changes nothing.
  */
 import type { Database } from '../database/database.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';
 
@@ -15,14 +16,12 @@ const newestPerId = (records: DeviceDispenseRecord[]) => [
 
 type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: DeviceDispenseRecord['document'] };
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-const SCAN_PAGE = 500;
 
 /** Index keys searched by exact match inside the `idx` JSONB column. */
 const EXACT_IN_INDEX = ['based_on', 'location', 'performer', 'program', 'part_of', 'encounter', 'context_episode_id', 'origin_episode_id'] as const;
 
 export async function createPostgresDeviceDispenseStore(database: Database, { table = 'device_dispenses' } = {}): Promise<DeviceDispenseStore> {
-  if (!IDENTIFIER.test(table)) throw new Error(`Invalid table name: ${table}`);
+  assertIdentifier(table);
   await database.migrate('projection_checkpoints', checkpointsSchema);
   await database.migrate(
     `device_dispenses:${table}`,
@@ -121,24 +120,10 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
     },
 
     async *scan() {
-      let after = '';
-      for (;;) {
-        const { rows } = await pool.query<Row>(
-          `select id, revision, idx, document from ${table} where id collate "C" > $1 order by id collate "C" limit $2`,
-          [after, SCAN_PAGE],
-        );
-        for (const row of rows) yield toRecord(row);
-        if (rows.length < SCAN_PAGE) return;
-        after = rows[rows.length - 1]!.id;
-      }
+      for await (const row of scanById<Row>(database, table, 'id, revision, idx, document')) yield toRecord(row);
     },
 
-    async reset(projection) {
-      await database.withTransaction(async (client) => {
-        await client.query(`delete from ${table}`);
-        await deleteCheckpoint(client, projection);
-      });
-    },
+    reset: (projection) => resetTable(database, table, projection),
 
     async close() {
       // The database is shared and closed by its owner.
