@@ -107,17 +107,18 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const jobs = await createJobStore(database);
 
     // Development credentials only for what the configuration leaves open (the embedded default).
-    const identity = demoIdentity(referenceData);
+    const needsDevKey = !config.AUTH_JWKS_FILE && !config.AUTH_JWKS_URL;
+    const identity = needsDevKey || !config.DS_TRUSTED_CA_FILE ? demoIdentity(referenceData) : null;
     const devDir = join(config.DATA_DIR, 'dev');
-    const devKey = config.AUTH_JWKS_FILE || config.AUTH_JWKS_URL ? null : await ensureDevSigningKey(join(devDir, 'auth'));
-    const devPki = config.DS_TRUSTED_CA_FILE ? null : await ensureDevPki(join(devDir, 'pki'), identity.taxId);
+    const devKey = needsDevKey ? await ensureDevSigningKey(join(devDir, 'auth')) : null;
+    const devPki = identity && !config.DS_TRUSTED_CA_FILE ? await ensureDevPki(join(devDir, 'pki'), identity.taxId) : null;
     const verifier = createTokenVerifier({
       jwks: config.AUTH_JWKS_URL ? new URL(config.AUTH_JWKS_URL) : await loadJwksFile(config.AUTH_JWKS_FILE ?? devKey!.jwksPath),
       ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
     });
     const trustedCAs = await loadTrustedCAFile(config.DS_TRUSTED_CA_FILE ?? devPki!.caPemPath);
     const dev: DevCredentials = {
-      token: devKey && {
+      token: devKey && identity && {
         privateJwk: devKey.privateJwk,
         demoToken: await mintToken(devKey.privateJwk, {
           sub: identity.userId,
