@@ -58,7 +58,7 @@ export type Context = {
 /** Generated on first start when no JWKS / trusted CA is configured; null parts are configured ones. */
 export type DevCredentials = {
   token: { demoToken: string; privateJwk: JWK } | null;
-  signer: { signer: Signer; certPath: string; keyPath: string } | null;
+  signer: Signer | null;
 };
 
 export type ServerOptions = {
@@ -128,7 +128,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
           ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
         }),
       },
-      signer: devPki && { signer: devPki.signer, certPath: join(devDir, 'pki', 'signer-cert.pem'), keyPath: join(devDir, 'pki', 'signer-key') },
+      signer: devPki?.signer ?? null,
     };
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));

@@ -38,9 +38,6 @@ const MISMATCH = "Signed content doesn't match with previously created device di
 
 describe.each(testBackends())('Mark in error device dispense on %s', (backend) => {
   const data = referenceData();
-  /** Both of a type outside me_allowed_transactions_le_types and closed: the type is checked first. */
-  const closedWrongTypeLegalEntity = newId();
-  data.legal_entities.push({ id: closedWrongTypeLegalEntity, type: 'MSP_ONLY', status: 'CLOSED', name: 'Закритий інший тип', edrpou: '38782327' });
   const fresh = deviceRequestPool(data, 60);
   let t: TestServer;
   let api: ReturnType<typeof dispenseApi>;
@@ -247,7 +244,7 @@ describe.each(testBackends())('Mark in error device dispense on %s', (backend) =
 
     it('a legal entity of a wrong type that is also closed → "Invalid LegalEntity type" (type before status)', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobConflict(await markAs(dispense, await signed(dispense), { client_id: closedWrongTypeLegalEntity }), 'Invalid LegalEntity type');
+      expectJobConflict(await markAs(dispense, await signed(dispense), { client_id: ids.closedWrongTypeLegalEntity }), 'Invalid LegalEntity type');
     });
 
     it('inactive legal entity on a completed dispense → "client_id refers to legal entity that is not active"', async () => {

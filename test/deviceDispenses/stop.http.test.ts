@@ -22,9 +22,6 @@ import {
 
 describe.each(testBackends())('Stop device dispense on %s', (backend) => {
   const data = referenceData();
-  /** Both of a type outside me_allowed_transactions_le_types and closed: the type is checked first. */
-  const closedWrongTypeLegalEntity = newId();
-  data.legal_entities.push({ id: closedWrongTypeLegalEntity, type: 'MSP_ONLY', status: 'CLOSED', name: 'Закритий інший тип', edrpou: '38782327' });
   const fresh = deviceRequestPool(data, 40);
   let t: TestServer;
   let api: ReturnType<typeof dispenseApi>;
@@ -143,7 +140,7 @@ describe.each(testBackends())('Stop device dispense on %s', (backend) => {
 
     it('a legal entity of a wrong type that is also closed → "Invalid LegalEntity type" (type before status)', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobConflict(await stopAs(dispense.id, { client_id: closedWrongTypeLegalEntity }), 'Invalid LegalEntity type');
+      expectJobConflict(await stopAs(dispense.id, { client_id: ids.closedWrongTypeLegalEntity }), 'Invalid LegalEntity type');
     });
 
     it('wrong-type legal entity on an unknown dispense → "Invalid LegalEntity type" (before 404)', async () => {

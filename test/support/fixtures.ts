@@ -12,6 +12,8 @@ export const ids = {
   wrongTypeLegalEntity: id(3),
   inactiveLegalEntity: id(4),
   unknownLegalEntity: id(5),
+  /** Both of a type outside me_allowed_transactions_le_types and closed: the type is checked first. */
+  closedWrongTypeLegalEntity: id(6),
   user: id(11),
   otherUser: id(12),
   userWithoutParty: id(13),
@@ -80,6 +82,7 @@ export function referenceData(): ReferenceDataFile {
       { id: ids.otherLegalEntity, type: 'PHARMACY', status: 'ACTIVE', name: 'Аптека №2', edrpou: '38782324' },
       { id: ids.wrongTypeLegalEntity, type: 'MSP_ONLY', status: 'ACTIVE', name: 'Інший тип', edrpou: '38782325' },
       { id: ids.inactiveLegalEntity, type: 'PHARMACY', status: 'CLOSED', name: 'Закрита аптека', edrpou: '38782326' },
+      { id: ids.closedWrongTypeLegalEntity, type: 'MSP_ONLY', status: 'CLOSED', name: 'Закритий інший тип', edrpou: '38782327' },
     ],
     parties: [
       { id: ids.party, tax_id: TAX_ID, first_name: 'Олена', last_name: 'Коваленко', second_name: 'Петрівна' },
