@@ -35,6 +35,8 @@ export const configSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Jobs processed at the same time by this process. */
     JOB_CONCURRENCY: z.coerce.number({ error: 'must be a number' }).int().min(1).max(32).default(2),
+    /** A running job's lease, renewed every third of it; a crashed process's job is taken over after it. */
+    JOB_LEASE_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3600).default(10),
     /** How often the auto-expiration sweep of in_progress device dispenses runs. */
     EXPIRATION_SWEEP_INTERVAL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(60),
     /** Largest accepted request body. */

@@ -9,7 +9,8 @@ import { createTokenVerifier, loadJwksFile, type TokenVerifier } from './auth/ac
 import { ensureDevSigningKey, mintToken } from './auth/devKeys.js';
 import { ALL_SCOPES } from './auth/scopes.js';
 import type { Config } from './config.js';
-import type { Database } from './database/database.js';
+import type { Database, SessionLock } from './database/database.js';
+import { createOutage } from './shared/outage.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
@@ -104,7 +105,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const { database, eventStore, deviceDispenses, licenses } = stores;
   const closers: Array<() => Promise<void>> = [() => stores.close()];
   try {
-    const jobs = await createJobStore(database);
+    const jobs = await createJobStore(database, { leaseSeconds: config.JOB_LEASE_SECONDS });
 
     // Development credentials only for what the configuration leaves open (the embedded default).
     const needsDevKey = !config.AUTH_JWKS_FILE && !config.AUTH_JWKS_URL;
@@ -224,20 +225,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   }
 }
 
-/** Runs the auto-expiration sweep on an interval; one process at a time across a cluster (advisory lock). */
+/** Runs the auto-expiration sweep on an interval; one process at a time across a cluster (advisory lock).
+ * A failed sweep is simply tried again at the next interval (logged once per outage). */
 function createExpirationSweep(context: Context, intervalMs: number) {
   let timer: NodeJS.Timeout | null = null;
   let running = false;
+  const outage = createOutage(context.logger.child({ component: 'expiration_sweep' }), 'expiration sweep');
   const run = async () => {
     if (running) return;
     running = true;
-    const lock = await context.database.tryLock('sweep:device_dispense_expiration').catch(() => null);
+    let lock: SessionLock | null = null;
     try {
+      lock = await context.database.tryLock('sweep:device_dispense_expiration');
       if (!lock) return;
       const expired = await expireDeviceDispenses(context.commandDeps, context.deviceDispenses);
+      outage.recovered();
       if (expired > 0) context.logger.info({ expired }, 'device dispenses expired');
     } catch (error) {
-      context.logger.error({ err: error }, 'expiration sweep failed');
+      outage.failed(error);
     } finally {
       await lock?.release();
       running = false;

@@ -11,6 +11,9 @@ export type Sql = pg.Pool | pg.PoolClient;
 export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface SessionLock {
+  /** Resolves when the lock's connection is gone, and the lock with it (a restart, a failover, a
+   * terminated backend). The holder must stop the work the lock guards until it holds it again. */
+  readonly lost: Promise<void>;
   release(): Promise<void>;
 }
 
@@ -18,14 +21,16 @@ export interface Database {
   readonly kind: 'postgres' | 'pglite';
   readonly pool: pg.Pool;
   withTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T>;
-  /** Non-blocking: null when another session holds the lock. Held until released or the process ends. */
+  /** Non-blocking: null when another session holds the lock. Held on a connection of its own (outside
+   * the pool) until released, the process ends or that connection is lost (see `SessionLock.lost`). */
   tryLock(key: string): Promise<SessionLock | null>;
   /** DDL runs under a transaction-scoped advisory lock so concurrent starters don't race. */
   migrate(name: string, ddl: string): Promise<void>;
   close(): Promise<void>;
 }
 
-// pg returns int8 as string by default; we parse bigint columns explicitly where we read them.
+// int8 stays a string (pg's default; bigint columns are parsed explicitly where they are read).
+// NUMERIC (e.g. payment amounts, count(*)::numeric) becomes a JS number.
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(value));
 
 // Advisory locks are per database; installations in different schemas of one database (DATABASE_SCHEMA)
@@ -47,12 +52,18 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
   }
 }
 
-type Options = { kind: 'postgres' | 'pglite'; pool: pg.Pool; onClose?: () => Promise<void> };
+type Options = { kind: 'postgres' | 'pglite'; pool: pg.Pool; connection?: pg.ClientConfig; onClose?: () => Promise<void> };
 
-export function createDatabase({ kind, pool, onClose }: Options): Database {
+const NEVER = new Promise<void>(() => undefined);
+
+export function createDatabase({ kind, pool, connection, onClose }: Options): Database {
   const heldInProcess = new Set<string>();
   const migrated = new Set<string>();
-  pool.on('error', () => undefined); // an idle client's error must not crash the process; the next query reports it
+  // A lost connection must never crash the process: the query running on it rejects (and callers
+  // back off), and the pool drops the broken client on release. pool.on('error') covers idle clients
+  // only; 'connect' gives every client a listener for the time it is checked out too.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => void client.on('error', () => undefined));
 
   return {
     kind,
@@ -64,34 +75,30 @@ export function createDatabase({ kind, pool, onClose }: Options): Database {
         // One connection, one process owns the data directory: an in-process lock is the whole truth.
         if (heldInProcess.has(key)) return null;
         heldInProcess.add(key);
-        return { release: async () => void heldInProcess.delete(key) };
+        return { lost: NEVER, release: async () => void heldInProcess.delete(key) };
       }
-      const client = await pool.connect();
+      // Its own connection: the lock lives as long as that session, and holding it never takes a
+      // connection away from requests.
+      const client = new pg.Client(connection);
+      let markLost: () => void = () => undefined;
+      const lost = new Promise<void>((resolve) => (markLost = resolve));
+      client.on('error', () => markLost());
+      client.on('end', () => markLost());
       try {
-        const { rows } = await client.query<{ locked: boolean }>(
-          `select pg_try_advisory_lock(${LOCK_ID}) as locked`,
-          [key],
-        );
+        await client.connect();
+        const { rows } = await client.query<{ locked: boolean }>(`select pg_try_advisory_lock(${LOCK_ID}) as locked`, [key]);
         if (!rows[0]?.locked) {
-          client.release();
+          await client.end();
           return null;
         }
       } catch (error) {
-        client.release(error as Error);
+        await client.end().catch(() => undefined);
         throw error;
       }
-      let released = false;
       return {
-        async release() {
-          if (released) return;
-          released = true;
-          try {
-            await client.query(`select pg_advisory_unlock(${LOCK_ID})`, [key]);
-            client.release();
-          } catch (error) {
-            client.release(error as Error);
-          }
-        },
+        lost,
+        // Ending the session releases its advisory locks.
+        release: () => client.end().catch(() => undefined),
       };
     },
 
@@ -123,6 +130,13 @@ export async function openPostgres(connectionString: string, { max = 10, schema 
       await admin.end();
     }
   }
-  const pool = new pg.Pool({ connectionString, max, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
-  return createDatabase({ kind: 'postgres', pool });
+  const connection: pg.ClientConfig = {
+    connectionString,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // A database that does not answer must not hang a request: it fails (503) and is retried.
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+  };
+  const pool = new pg.Pool({ ...connection, max });
+  return createDatabase({ kind: 'postgres', pool, connection });
 }

@@ -6,6 +6,7 @@
  */
 import type { Database, SessionLock } from '../database/database.js';
 import type { Logger } from '../logger.js';
+import { createOutage } from '../shared/outage.js';
 import { createWakeableSleep } from '../shared/wakeableSleep.js';
 import { eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
 
@@ -41,6 +42,7 @@ export async function createEventManagerDelivery({
   let lock: SessionLock | null = null;
   let loop: Promise<void> | null = null;
   const { sleep, wake } = createWakeableSleep();
+  const outage = createOutage(log, 'event manager delivery', { minMs: 200, maxMs: 10_000 });
 
   async function send(entry: Due): Promise<void> {
     try {
@@ -80,18 +82,23 @@ export async function createEventManagerDelivery({
     while (running) {
       try {
         if (!lock) {
-          lock = await database.tryLock('event_manager_delivery');
-          if (!lock) {
+          const acquired = await database.tryLock('event_manager_delivery');
+          if (!acquired) {
             await sleep(2_000);
             continue;
           }
+          lock = acquired;
+          // Lost with its connection: stop delivering (another process may take over) until held again.
+          void acquired.lost.then(() => {
+            if (lock === acquired) lock = null;
+          });
         }
         const due = await dueEntries();
         for (let i = 0; i < due.length; i += concurrency) await Promise.all(due.slice(i, i + concurrency).map(send));
+        outage.recovered();
         if (due.length === 0) await sleep(pollIntervalMs);
       } catch (error) {
-        log.error({ err: error }, 'event manager delivery loop failed');
-        await sleep(1_000);
+        await sleep(outage.failed(error));
       }
     }
   }
@@ -106,8 +113,9 @@ export async function createEventManagerDelivery({
       running = false;
       wake();
       await loop;
-      await lock?.release();
+      const held = lock;
       lock = null;
+      await held?.release();
     },
     wake,
   };

@@ -73,6 +73,8 @@ export type SubscribeOptions = {
   /** Called when the handler or the connection failed; the subscription retries from the last
    * position whose handler resolved. */
   onError?: (error: unknown) => void;
+  /** Called when reading works again after `onError` (the end of an outage). */
+  onRecovered?: () => void;
 };
 export interface Subscription {
   /** Resolves once the subscription stopped and no handler call is running. */

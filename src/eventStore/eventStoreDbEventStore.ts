@@ -353,7 +353,7 @@ async function closeSubscription(subscription: AllStreamSubscription, log: Event
  */
 function runCatchUpSubscription(
   client: EventStoreDBClient,
-  { after, batchSize, onEvents, onError }: SubscribeOptions & { batchSize: number },
+  { after, batchSize, onEvents, onError, onRecovered }: SubscribeOptions & { batchSize: number },
   log: EventStoreDbLog,
 ): Subscription {
   const stopper = createStopper();
@@ -373,6 +373,7 @@ function runCatchUpSubscription(
       batch = [];
       await onEvents(events);
       handled = decodeEsdbPosition(events[events.length - 1]!.position);
+      if (failures > 0) onRecovered?.();
       failures = 0;
     };
 

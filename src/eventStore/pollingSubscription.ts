@@ -15,26 +15,35 @@ type Options = SubscribeOptions & {
 
 const MAX_BACKOFF_MS = 5_000;
 
-export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError, readAll, pollIntervalMs, appended }: Options): Subscription {
+export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError, onRecovered, readAll, pollIntervalMs, appended }: Options): Subscription {
   let stopped = false;
   const { sleep: pause, wake } = createWakeableSleep();
-  appended.on('appended', wake);
+  // Remembers an append that arrived while we were reading, so it is not slept through.
+  let appendedSinceRead = false;
+  const onAppended = () => {
+    appendedSinceRead = true;
+    wake();
+  };
+  appended.on('appended', onAppended);
 
   const loop = (async () => {
     let position: Position | null = after;
     let failures = 0;
     while (!stopped) {
       try {
+        appendedSinceRead = false;
         const events = await readAll({ after: position, maxCount: batchSize });
         if (stopped) break;
+        if (failures > 0) onRecovered?.();
         if (events.length > 0) {
           await onEvents(events);
           position = events[events.length - 1]!.position;
           failures = 0;
-          continue;
+          // A full page means more may be waiting; a short one means we are at the head for now.
+          if (events.length === batchSize) continue;
         }
         failures = 0;
-        await pause(pollIntervalMs);
+        if (!appendedSinceRead) await pause(pollIntervalMs);
       } catch (error) {
         onError?.(error);
         failures += 1;
@@ -48,7 +57,7 @@ export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError,
       stopped = true;
       wake();
       await loop;
-      appended.off('appended', wake);
+      appended.off('appended', onAppended);
     },
   };
 }

@@ -50,14 +50,17 @@ const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
 
 type EventRow = {
   global_position: string;
-  transaction_id: string;
+  xid: string;
   stream_name: string;
   revision: string;
   event_type: string;
   data: RecordedEvent['data'];
   metadata: RecordedEvent['metadata'];
 };
-const COLUMNS = 'global_position, transaction_id::text as transaction_id, stream_name, revision, event_type, data, metadata';
+// The xid8 goes out as text under its own alias: an alias named transaction_id would capture
+// `order by transaction_id` and sort the log as text (10000 before 9999), skipping events.
+const COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata';
+const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
 
 const toPosition = (transactionId: string, globalPosition: string): Position => `${transactionId}:${globalPosition}`;
 const parsePosition = (position: Position): [bigint, bigint] => {
@@ -71,7 +74,7 @@ const toEvent = (row: EventRow): RecordedEvent => ({
   metadata: row.metadata,
   streamName: row.stream_name,
   revision: BigInt(row.revision),
-  position: toPosition(row.transaction_id, row.global_position),
+  position: toPosition(row.xid, row.global_position),
 });
 
 export type PostgresEventStore = EventStore & {
@@ -123,12 +126,12 @@ export async function createPostgresEventStore(database: Database, options: { po
     if (events.length === 0) throw new Error('Nothing to append');
     const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;
-    const { rows } = await client.query<{ global_position: string; transaction_id: string }>(
+    const { rows } = await client.query<{ global_position: string; xid: string }>(
       `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
        select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
        from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
        order by t.ord
-       returning global_position, transaction_id::text as transaction_id`,
+       returning global_position, transaction_id::text as xid`,
       [
         streamName,
         String(first),
@@ -139,7 +142,7 @@ export async function createPostgresEventStore(database: Database, options: { po
       ],
     );
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
-    return { nextExpectedRevision: last, position: toPosition(lastRow.transaction_id, lastRow.global_position) };
+    return { nextExpectedRevision: last, position: toPosition(lastRow.xid, lastRow.global_position) };
   }
 
   async function readAll({ after, maxCount }: ReadAllOptions): Promise<RecordedEvent[]> {
@@ -147,7 +150,7 @@ export async function createPostgresEventStore(database: Database, options: { po
     const { rows } = await database.pool.query<EventRow>(
       `select ${COLUMNS} from es_events
        where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
-       order by transaction_id, global_position limit $3`,
+       order by ${LOG_ORDER} limit $3`,
       [String(xid), String(pos), maxCount],
     );
     return rows.map(toEvent);
@@ -187,11 +190,11 @@ export async function createPostgresEventStore(database: Database, options: { po
     },
 
     async headPosition() {
-      const { rows } = await database.pool.query<{ transaction_id: string; global_position: string }>(
-        `select transaction_id::text as transaction_id, global_position from es_events where ${VISIBLE}
-         order by transaction_id desc, global_position desc limit 1`,
+      const { rows } = await database.pool.query<{ xid: string; global_position: string }>(
+        `select transaction_id::text as xid, global_position from es_events where ${VISIBLE}
+         order by es_events.transaction_id desc, es_events.global_position desc limit 1`,
       );
-      return rows[0] ? toPosition(rows[0].transaction_id, rows[0].global_position) : null;
+      return rows[0] ? toPosition(rows[0].xid, rows[0].global_position) : null;
     },
 
     async countAfter(after) {

@@ -5,7 +5,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { v4 as uuidv4 } from 'uuid';
 import { requireScope, type Principal, type TokenVerifier } from '../auth/accessTokens.js';
-import { DEFAULT_MESSAGES, EsozError, internalError, notFound } from '../domain/shared/esozError.js';
+import { DEFAULT_MESSAGES, EsozError, internalError, notFound, serviceUnavailable } from '../domain/shared/esozError.js';
+import { isStoreUnavailable } from '../shared/storeUnavailable.js';
 import type { Logger } from '../logger.js';
 import { sendError } from './envelope.js';
 
@@ -99,6 +100,12 @@ export function createHttpApp({
       case 'encoding.unsupported':
       case 'charset.unsupported':
         return sendError(req, res, new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid));
+    }
+    if (isStoreUnavailable(error)) {
+      // A restart, failover or network blip: the request changed nothing it can't retry.
+      logger.warn({ err: error, request_id: res.locals.requestId }, 'store unavailable');
+      res.set('retry-after', '1');
+      return sendError(req, res, serviceUnavailable());
     }
     logger.error({ err: error, request_id: res.locals.requestId }, 'unhandled error');
     return sendError(req, res, internalError());

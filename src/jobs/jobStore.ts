@@ -1,6 +1,7 @@
 /**
- * Durable async jobs (spec §0.3) in PostgreSQL/PGlite. A job is leased by a worker for a while; a
- * worker that dies leaves the lease to expire and another (or the restarted server) takes it over.
+ * Durable async jobs (spec §0.3) in PostgreSQL/PGlite. A job is leased by a worker for a short time
+ * and the worker renews the lease while the job runs (heartbeat); a worker that dies stops renewing,
+ * so another process (or the restarted server) takes the job over once the lease runs out.
  * The same request sent again while its job is pending gets that job back (unique request hash).
  */
 import { createHash } from 'node:crypto';
@@ -48,6 +49,7 @@ create table if not exists jobs (
   inserted_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
+alter table jobs add column if not exists lease_id uuid;
 create unique index if not exists jobs_pending_request on jobs (request_hash) where status = 'pending';
 create index if not exists jobs_runnable on jobs (run_after) where status = 'pending';
 `;
@@ -93,7 +95,7 @@ export type JobStore = ReturnType<typeof createJobStoreOn>;
 export const requestHash = (job: NewJob): string =>
   createHash('sha256').update(JSON.stringify([job.kind, job.legalEntityId, job.userId, job.request])).digest('hex');
 
-export async function createJobStore(database: Database, { leaseSeconds = 60, etaSeconds = 5 } = {}) {
+export async function createJobStore(database: Database, { leaseSeconds = 10, etaSeconds = 5 } = {}) {
   await database.migrate('jobs', jobsSchema);
   return createJobStoreOn(database, { leaseSeconds, etaSeconds });
 }
@@ -124,16 +126,29 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
       return rows[0] ? toJob(rows[0]) : null;
     },
 
-    /** Leases the oldest runnable job, or returns null. */
-    async claim(): Promise<Job | null> {
+    leaseSeconds,
+
+    /** Leases the oldest runnable job, or returns null. `leaseId` identifies this lease for renewals. */
+    async claim(): Promise<(Job & { leaseId: string }) | null> {
+      const leaseId = uuidv7();
       const { rows } = await pool.query<Row>(
-        `update jobs set attempts = attempts + 1, run_after = now() + make_interval(secs => $1), updated_at = now()
+        `update jobs set attempts = attempts + 1, run_after = now() + make_interval(secs => $1), lease_id = $2, updated_at = now()
          where id = (select id from jobs where status = 'pending' and run_after <= now()
                      order by run_after, inserted_at for update skip locked limit 1)
          returning *`,
-        [leaseSeconds],
+        [leaseSeconds, leaseId],
       );
-      return rows[0] ? toJob(rows[0]) : null;
+      return rows[0] ? { ...toJob(rows[0]), leaseId } : null;
+    },
+
+    /** Extends a lease we still hold; false when it was taken over (the job then runs elsewhere too,
+     * which the idempotent commands make harmless). */
+    async renew(id: string, leaseId: string): Promise<boolean> {
+      const { rowCount } = await pool.query(
+        `update jobs set run_after = now() + make_interval(secs => $3) where id = $1 and lease_id = $2 and status = 'pending'`,
+        [id, leaseId, leaseSeconds],
+      );
+      return rowCount === 1;
     },
 
     async finish(id: string, outcome: { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody }) {
@@ -149,17 +164,14 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
       );
     },
 
-    /** Gives the job back to be retried after `delaySeconds`. */
-    async retryLater(id: string, delaySeconds: number) {
-      await pool.query(`update jobs set run_after = now() + make_interval(secs => $2), updated_at = now() where id = $1 and status = 'pending'`, [
-        id,
-        delaySeconds,
-      ]);
-    },
-
-    async countPending(): Promise<number> {
-      const { rows } = await pool.query<{ n: string }>(`select count(*) as n from jobs where status = 'pending'`);
-      return Number(rows[0]!.n);
+    /** Gives the job back to be retried after `delaySeconds`; `countAttempt: false` when the failure
+     * was not the job's (a store was unreachable), so an outage never uses up its attempts. */
+    async retryLater(id: string, delaySeconds: number, { countAttempt = true }: { countAttempt?: boolean } = {}) {
+      await pool.query(
+        `update jobs set run_after = now() + make_interval(secs => $2), attempts = attempts - $3, lease_id = null, updated_at = now()
+         where id = $1 and status = 'pending'`,
+        [id, delaySeconds, countAttempt ? 0 : 1],
+      );
     },
   };
 }

@@ -1,11 +1,14 @@
 /**
  * Runs one projection: one active instance across processes (advisory lock; the others stand by and
  * retry), catch-up from the stored checkpoint then live, in batches. `waitFor` lets a command's job
- * finish only once the read model shows its events.
+ * finish only once the read model shows its events. Losing the database is survived: a lost lock
+ * connection stops projecting until the lock is held again (never two active instances; the
+ * checkpoint's compare-and-set guards the batch that was in flight), and failures back off.
  */
 import type { Database, SessionLock } from '../database/database.js';
 import { isAtOrPast, type EventStore, type Position, type Subscription } from '../eventStore/eventStore.js';
 import type { Logger } from '../logger.js';
+import { createOutage } from '../shared/outage.js';
 import type { Projection } from './projection.js';
 
 export type ProjectionStatus = { name: string; active: boolean; checkpoint: Position | null };
@@ -38,6 +41,7 @@ type Options = {
 
 export function createProjectionRunner({ store, database, projection, logger, batchSize = 500, standbyRetryMs = 2_000 }: Options): ProjectionRunner {
   const log = logger.child({ projection: projection.name });
+  const outage = createOutage(log, 'projection', { minMs: 200, maxMs: 5_000 });
   let lock: SessionLock | null = null;
   let subscription: Subscription | null = null;
   let checkpoint: Position | null = null;
@@ -71,9 +75,11 @@ export function createProjectionRunner({ store, database, projection, logger, ba
           throw error;
         }
         checkpoint = to;
+        outage.recovered();
         settleWaiters();
       },
-      onError: (error) => log.error({ err: error }, 'projection batch failed; retrying'),
+      onError: (error) => void outage.failed(error),
+      onRecovered: () => outage.recovered(),
     });
   }
 
@@ -82,23 +88,53 @@ export function createProjectionRunner({ store, database, projection, logger, ba
     subscription = null;
     await new Promise((resolve) => setTimeout(resolve, 200));
     await current?.stop();
-    if (running && lock) await subscribeFromStoredCheckpoint();
+    if (!running || !lock) return;
+    try {
+      await subscribeFromStoredCheckpoint();
+    } catch (error) {
+      await standDown(error);
+    }
+  }
+
+  /** Gives up the active role (lock lost, or the database failed us) and retries later. */
+  async function standDown(error: unknown) {
+    const held = lock;
+    lock = null;
+    const current = subscription;
+    subscription = null;
+    await current?.stop();
+    await held?.release();
+    scheduleTry(outage.failed(error));
+  }
+
+  function scheduleTry(delayMs: number) {
+    if (running && !standbyTimer) standbyTimer = setTimeout(() => void tryBecomeActive(), delayMs);
   }
 
   async function tryBecomeActive(): Promise<void> {
     standbyTimer = null;
-    if (!running) return;
+    if (!running || lock) return;
+    let acquired: SessionLock | null;
     try {
-      lock = await database.tryLock(`projection:${projection.name}`);
+      acquired = await database.tryLock(`projection:${projection.name}`);
     } catch (error) {
-      log.error({ err: error }, 'could not take the projection lock');
+      return scheduleTry(outage.failed(error));
     }
-    if (!lock) {
-      standbyTimer = setTimeout(() => void tryBecomeActive(), standbyRetryMs);
-      return;
+    if (!acquired) return scheduleTry(standbyRetryMs);
+    if (!running) return void (await acquired.release());
+    lock = acquired;
+    void acquired.lost.then(() => {
+      if (lock !== acquired) return;
+      log.warn('projection lock connection lost; standing by until the lock is held again');
+      void standDown(new Error('projection lock connection lost'));
+    });
+    try {
+      await subscribeFromStoredCheckpoint();
+    } catch (error) {
+      return standDown(error);
     }
+    outage.recovered();
     log.info('projection active');
-    await subscribeFromStoredCheckpoint();
   }
 
   return {
@@ -113,11 +149,13 @@ export function createProjectionRunner({ store, database, projection, logger, ba
     async stop() {
       running = false;
       if (standbyTimer) clearTimeout(standbyTimer);
+      standbyTimer = null;
       await restarting;
       await subscription?.stop();
       subscription = null;
-      await lock?.release();
+      const held = lock;
       lock = null;
+      await held?.release();
     },
 
     async waitFor(position, timeoutMs) {

@@ -70,3 +70,4 @@ export const validationFailed = (invalid: InvalidEntry[]) =>
   new EsozError(422, 'validation_failed', DEFAULT_MESSAGES.validation_failed, invalid);
 
 export const internalError = () => new EsozError(500, 'internal_error', 'Internal server error');
+export const serviceUnavailable = () => new EsozError(503, 'service_unavailable', 'Service is temporarily unavailable. Please retry later.');

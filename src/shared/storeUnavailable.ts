@@ -1,0 +1,26 @@
+/**
+ * Is this error "the store is not reachable right now" (a restart, a failover, a network blip) rather
+ * than a fault of the request or of our code? Such errors are retried by background work and answer
+ * 503 to HTTP clients. Recognised by codes and names only, so no adapter has to be imported here.
+ */
+// 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections; class 08: connection exceptions.
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300']);
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
+const PG_CLIENT_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Connection terminated unexpectedly',
+];
+// @eventstore/db-client and mongodb name their connectivity errors; matching the name keeps this pure.
+const UNAVAILABLE_NAMES = new Set(['UnavailableError', 'DeadlineExceededError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoNetworkTimeoutError']);
+
+export function isStoreUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || PG_UNAVAILABLE.has(code) || NET_CODES.has(code))) return true;
+  if (UNAVAILABLE_NAMES.has(error.name)) return true;
+  if (PG_CLIENT_MESSAGES.some((message) => error.message.startsWith(message))) return true;
+  return error.cause !== undefined && error.cause !== error && isStoreUnavailable(error.cause);
+}
