@@ -72,6 +72,8 @@ export type ServerOptions = {
   background?: boolean;
   /** Overrides the event store built from the configuration (contract tests). */
   eventStore?: EventStore;
+  /** Overrides the database built from the configuration (fault-injection tests). */
+  database?: Database;
 };
 
 export type RunningServer = {
@@ -101,7 +103,10 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     options.referenceData ??
     (config.REFERENCE_DATA_FILE ? await loadReferenceDataFile(config.REFERENCE_DATA_FILE) : parseReferenceData(demoReferenceData, 'demo reference data'));
 
-  const stores = await openStores(config, logger, options.eventStore);
+  const stores = await openStores(config, logger, {
+    ...(options.eventStore ? { eventStore: options.eventStore } : {}),
+    ...(options.database ? { database: options.database } : {}),
+  });
   const { database, eventStore, deviceDispenses, licenses } = stores;
   const closers: Array<() => Promise<void>> = [() => stores.close()];
   try {

@@ -36,8 +36,12 @@ async function openDatabase(config: Config): Promise<Database> {
 const openDeviceDispenses = (config: Config, database: Database, name: string) =>
   config.MONGO_URL ? createMongoDeviceDispenseStore(config.MONGO_URL, { collection: name }) : createPostgresDeviceDispenseStore(database, { table: name });
 
-export async function openStores(config: Config, logger: Logger, eventStoreOverride?: EventStore): Promise<Stores> {
-  const database = await openDatabase(config);
+/** Overrides replace what the configuration would open (tests: a store they can break on purpose). */
+export type StoreOverrides = { eventStore?: EventStore; database?: Database };
+
+export async function openStores(config: Config, logger: Logger, overrides: StoreOverrides = {}): Promise<Stores> {
+  const database = overrides.database ?? (await openDatabase(config));
+  const eventStoreOverride = overrides.eventStore;
   const closers: Array<() => Promise<void>> = [() => database.close()];
   const close = async () => {
     for (const closer of closers) await closer().catch((error: unknown) => logger.error({ err: error }, 'error while closing a store'));

@@ -133,6 +133,8 @@ export async function openPostgres(connectionString: string, { max = 10, schema 
   const connection: pg.ClientConfig = {
     connectionString,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // Names our sessions in pg_stat_activity (operators, and tests that cut exactly our connections).
+    application_name: schema ? `esoz-registry/${schema}` : 'esoz-registry',
     // A database that does not answer must not hang a request: it fails (503) and is retried.
     connectionTimeoutMillis: 5_000,
     keepAlive: true,

@@ -61,6 +61,10 @@ type EventRow = {
 // `order by transaction_id` and sort the log as text (10000 before 9999), skipping events.
 const COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata';
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
+/** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
+export const READ_ALL_SQL = `select ${COLUMNS} from es_events
+  where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
+  order by ${LOG_ORDER} limit $3`;
 
 const toPosition = (transactionId: string, globalPosition: string): Position => `${transactionId}:${globalPosition}`;
 const parsePosition = (position: Position): [bigint, bigint] => {
@@ -147,12 +151,7 @@ export async function createPostgresEventStore(database: Database, options: { po
 
   async function readAll({ after, maxCount }: ReadAllOptions): Promise<RecordedEvent[]> {
     const [xid, pos] = after ? parsePosition(after) : [0n, 0n];
-    const { rows } = await database.pool.query<EventRow>(
-      `select ${COLUMNS} from es_events
-       where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
-       order by ${LOG_ORDER} limit $3`,
-      [String(xid), String(pos), maxCount],
-    );
+    const { rows } = await database.pool.query<EventRow>(READ_ALL_SQL, [String(xid), String(pos), maxCount]);
     return rows.map(toEvent);
   }
 

@@ -16,11 +16,18 @@ const PG_CLIENT_MESSAGES = [
 // @eventstore/db-client and mongodb name their connectivity errors; matching the name keeps this pure.
 const UNAVAILABLE_NAMES = new Set(['UnavailableError', 'DeadlineExceededError', 'MongoNetworkError', 'MongoServerSelectionError', 'MongoNetworkTimeoutError']);
 
-export function isStoreUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+type ErrorLike = { code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+
+// Duck-typed, not `instanceof Error`: socket errors are made by Node itself, in another realm than
+// code running in a vm context (jest), and must be recognised there too.
+export function isStoreUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { code, name, message, cause } = error as ErrorLike;
   if (typeof code === 'string' && (code.startsWith('08') || PG_UNAVAILABLE.has(code) || NET_CODES.has(code))) return true;
-  if (UNAVAILABLE_NAMES.has(error.name)) return true;
-  if (PG_CLIENT_MESSAGES.some((message) => error.message.startsWith(message))) return true;
-  return error.cause !== undefined && error.cause !== error && isStoreUnavailable(error.cause);
+  if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
+  if (typeof message === 'string' && PG_CLIENT_MESSAGES.some((known) => message.startsWith(known))) return true;
+  // Node's dual-stack connect reports an AggregateError whose parts carry the codes.
+  const parts = (error as { errors?: unknown }).errors;
+  if (Array.isArray(parts) && parts.some((part) => isStoreUnavailable(part, depth + 1))) return true;
+  return cause !== undefined && isStoreUnavailable(cause, depth + 1);
 }

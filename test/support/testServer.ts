@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { v4 as uuidv4 } from 'uuid';
 import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/database/database.js';
 import { silentLogger } from '../../src/logger.js';
 import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
 import { ALL_SCOPES } from '../../src/auth/scopes.js';
@@ -53,7 +54,8 @@ export async function startTestServer({
   data = referenceData(),
   backend = 'pglite',
   env = {},
-}: { data?: ReferenceDataFile; backend?: Backend; env?: Record<string, string> } = {}): Promise<TestServer> {
+  database,
+}: { data?: ReferenceDataFile; backend?: Backend; env?: Record<string, string>; database?: Database } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'esoz-test-'));
   const issuer = await createTokenIssuer();
   const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
@@ -78,6 +80,7 @@ export async function startTestServer({
       logger: silentLogger(),
       referenceData: indexReferenceData(referenceDataSchema.parse(data)),
       clock: () => new Date(Date.now() + offset),
+      ...(database ? { database } : {}),
     });
   let server = await start();
   const signers = new Map<string, Signer>();
