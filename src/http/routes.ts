@@ -4,6 +4,7 @@ import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispe
 import { createLicense, createLicenseRequestSchema } from '../commands/createLicense.js';
 import type { Caller } from '../commands/shared/commandContext.js';
 import { updateLicense, updateLicenseRequestSchema } from '../commands/updateLicense.js';
+import { checkActiveEmployee } from '../commands/shared/employment.js';
 import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
@@ -47,18 +48,27 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     await accept(req, res, DEVICE_DISPENSE_JOBS.markInError, { ...target(req), body });
   });
 
+  /** Reads have no legal-entity checks before it: the employment check comes right after the scope. */
+  const employedReader = (res: Response) => {
+    const principal = principalOf(res);
+    checkActiveEmployee(context.referenceData, principal); // 403 'User is not an active employee of the legal entity'
+    return principal;
+  };
   router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
     const { patient_id, device_dispense_id } = target(req);
-    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, principalOf(res).clientId, patient_id, device_dispense_id));
+    const reader = employedReader(res);
+    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.clientId, patient_id, device_dispense_id));
   });
   router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
+    const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query, pathParam(req, 'patient_id'));
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query, pathParam(req, 'patient_id'));
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
   router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
+    const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query);
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
 
