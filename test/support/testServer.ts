@@ -10,7 +10,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
-import { MIS_SCOPES } from '../../src/auth/scopes.js';
+import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { createServer, type RunningServer } from '../../src/server.js';
 import {
   createCertificateAuthority,
@@ -28,7 +28,7 @@ export type TestServer = {
   app: RunningServer['app'];
   issuer: TokenIssuer;
   ca: CertificateAuthority;
-  /** A token of the fixture pharmacist (every MIS scope, as the demo token: no audit:read_all) unless told otherwise. */
+  /** A token of the fixture pharmacist (every scope, audit:read_all too) unless told otherwise. */
   token(claims?: Partial<TestTokenClaims>): Promise<string>;
   /** A signer certificate from the trusted CA for `taxId` (default: the pharmacist's). */
   signer(taxId?: string): Promise<Signer>;
@@ -82,7 +82,7 @@ export async function startTestServer({
   let server = await start();
   const signers = new Map<string, Signer>();
   const token = (claims: Partial<TestTokenClaims> = {}) =>
-    issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: MIS_SCOPES.join(' '), ...claims });
+    issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
   const signer = async (taxId = TAX_ID) => {
     if (!signers.has(taxId)) signers.set(taxId, await issueSignerCertificate(ca, { taxId }));
     return signers.get(taxId)!;
