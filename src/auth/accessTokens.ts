@@ -23,10 +23,10 @@ export const accessTokenClaimsSchema = z.object({
   client_id: z.string().min(1),
   scope: z.string().optional(),
 });
+export type AccessTokenClaims = z.infer<typeof accessTokenClaimsSchema>;
 
 /** The time claims checked after jose (jose rejects non-numeric ones itself). */
 const timeClaimsSchema = z.object({ exp: z.number(), iat: z.number().optional() });
-export type AccessTokenClaims = z.infer<typeof accessTokenClaimsSchema>;
 
 /** The claims mapped to the names the application uses. */
 export const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
