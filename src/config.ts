@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from './auth/accessTokens.js';
 
 const optionalString = z.string().trim().min(1).optional();
 const optionalUrl = (protocols: RegExp) =>
@@ -26,7 +27,13 @@ export const configSchema = z
     MONGO_URL: optionalUrl(/^(mongodb|mongodb\+srv):\/\//),
     AUTH_JWKS_FILE: optionalString,
     AUTH_JWKS_URL: optionalUrl(/^https?:\/\//),
+    /** Required `iss` / `aud` of access tokens (with the development key: DEV_ISSUER / DEV_AUDIENCE when unset). */
     AUTH_ISSUER: optionalString,
+    AUTH_AUDIENCE: optionalString,
+    /** A token whose exp is further ahead than this is refused (no "eternal" tokens). */
+    AUTH_MAX_TOKEN_LIFETIME_SECONDS: z.coerce.number({ error: 'must be a number' }).int('must be whole seconds').min(60, 'must be at least 60').max(31 * 24 * 3600, 'must be at most 31 days').default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
+    /** Allowed clock difference to the token issuer, for exp, nbf and iat. */
+    AUTH_CLOCK_SKEW_SECONDS: z.coerce.number({ error: 'must be a number' }).int('must be whole seconds').min(0, 'must not be negative').max(600, 'must be at most 600').default(60),
     DS_TRUSTED_CA_FILE: optionalString,
     REFERENCE_DATA_FILE: optionalString,
     EVENT_MANAGER_URL: optionalUrl(/^https?:\/\//),

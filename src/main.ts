@@ -18,7 +18,7 @@ async function main() {
   const server = await createServer({ config, logger });
   const url = await server.listen();
   const banner = [`ЕСОЗ device dispense & licence registry listening on ${url}`, `  event store: ${config.EVENT_STORE}, data: ${config.DATA_DIR}`];
-  if (server.dev.token) banner.push(`  demo access token (12h, every scope):`, `  ${server.dev.token.demoToken}`);
+  if (server.dev.token) banner.push(`  demo access token (12h, the demo pharmacy's scopes: own-entity audit, no audit:read_all):`, `  ${server.dev.token.demoToken}`);
   if (server.dev.signer) banner.push(`  demo signer (for signed requests): npm run cli -- sign <payload.json>`);
   process.stdout.write(`${banner.join('\n')}\n`);
 

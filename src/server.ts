@@ -6,8 +6,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { createTokenVerifier, loadJwksFile, type TokenVerifier } from './auth/accessTokens.js';
-import { ensureDevSigningKey, mintToken } from './auth/devKeys.js';
-import { ALL_SCOPES } from './auth/scopes.js';
+import { ensureDevSigningKey, mintToken, tokenAudience } from './auth/devKeys.js';
+import { MIS_SCOPES } from './auth/scopes.js';
 import type { Config } from './config.js';
 import type { Database, SessionLock } from './database/database.js';
 import { createOutage } from './shared/outage.js';
@@ -118,9 +118,13 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const devDir = join(config.DATA_DIR, 'dev');
     const devKey = needsDevKey ? await ensureDevSigningKey(join(devDir, 'auth')) : null;
     const devPki = identity && !config.DS_TRUSTED_CA_FILE ? await ensureDevPki(join(devDir, 'pki'), identity.taxId) : null;
+    const { issuer, audience } = tokenAudience(config, needsDevKey);
     const verifier = createTokenVerifier({
       jwks: config.AUTH_JWKS_URL ? new URL(config.AUTH_JWKS_URL) : await loadJwksFile(config.AUTH_JWKS_FILE ?? devKey!.jwksPath),
-      ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+      ...(issuer ? { issuer } : {}),
+      ...(audience ? { audience } : {}),
+      clockToleranceSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+      maxLifetimeSeconds: config.AUTH_MAX_TOKEN_LIFETIME_SECONDS,
     });
     const trustedCAs = await loadTrustedCAFile(config.DS_TRUSTED_CA_FILE ?? devPki!.caPemPath);
     const dev: DevCredentials = {
@@ -129,9 +133,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         demoToken: await mintToken(devKey.privateJwk, {
           sub: identity.userId,
           client_id: identity.legalEntityId,
-          scope: ALL_SCOPES.join(' '),
-          expiresIn: '12h',
-          ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+          // Own-entity scopes only: audit:read_all is the national auditor's, not a pharmacy's.
+          scope: MIS_SCOPES.join(' '),
+          expiresIn: Math.min(12 * 3600, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS),
+          ...(issuer ? { issuer } : {}),
+          ...(audience ? { audience } : {}),
         }),
       },
       signer: devPki?.signer ?? null,

@@ -1,7 +1,9 @@
 /**
  * Access tokens (contract "Access tokens"): `Authorization: Bearer <JWT>` verified with jose against
- * the configured JWKS (file or URL), RS256/ES256 only. Every verification failure is the same
- * 401 "Invalid access token" so that callers cannot probe why a token was refused.
+ * the configured JWKS (file or URL), RS256/ES256 only; `iss` and `aud` when configured; `exp`
+ * required and no further ahead than the maximum lifetime; `iat` not in the future and `nbf` honoured
+ * (both within the clock skew). Every verification failure is the same 401 "Invalid access token" so
+ * that callers cannot probe why a token was refused.
  */
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, importJWK, jwtVerify } from 'jose';
@@ -12,13 +14,19 @@ import { accessDenied, missingScope } from '../domain/shared/esozError.js';
 /** Only asymmetric algorithms: HMAC would need a shared secret, `none` has no signature at all. */
 export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const;
 
-/** The claims this system relies on; jose has already checked `exp` (and `iss` when configured). */
+/** A token living longer than this is refused unless configured otherwise (AUTH_MAX_TOKEN_LIFETIME_SECONDS). */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+
+/** The claims this system relies on; jose has already checked `exp`, `nbf` (and `iss`/`aud` when configured). */
 export const accessTokenClaimsSchema = z.object({
   sub: z.string().min(1),
   client_id: z.string().min(1),
   scope: z.string().optional(),
 });
 export type AccessTokenClaims = z.infer<typeof accessTokenClaimsSchema>;
+
+/** The time claims checked after jose (jose rejects non-numeric ones itself). */
+const timeClaimsSchema = z.object({ exp: z.number(), iat: z.number().optional() });
 
 /** The claims mapped to the names the application uses. */
 export const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
@@ -33,7 +41,12 @@ export type TokenVerifierOptions = {
   jwks: { keys: JWK[] } | URL;
   /** When set, tokens must carry exactly this `iss`. */
   issuer?: string;
+  /** When set, tokens must name this audience in `aud`. */
+  audience?: string;
+  /** Allowed difference between the issuer's clock and ours, for exp, nbf and iat. Default 0. */
   clockToleranceSeconds?: number;
+  /** `exp` may be at most this far ahead of now (plus the tolerance). Default 24 h. */
+  maxLifetimeSeconds?: number;
 };
 
 export type TokenVerifier = {
@@ -52,6 +65,8 @@ const denied = (cause: unknown) => {
 };
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const tolerance = options.clockToleranceSeconds ?? 0;
+  const maxLifetime = options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
   const getKey: JWTVerifyGetKey =
     'keys' in options.jwks
       ? createLocalJWKSet({ keys: assertPublicKeys(options.jwks.keys, 'JWKS') })
@@ -70,13 +85,20 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           algorithms: [...ACCEPTED_ALGORITHMS],
           requiredClaims: ['exp', 'sub', 'client_id'],
           ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
-          ...(options.clockToleranceSeconds !== undefined
-            ? { clockTolerance: options.clockToleranceSeconds }
-            : {}),
+          ...(options.audience !== undefined ? { audience: options.audience } : {}),
+          clockTolerance: tolerance,
         }));
       } catch (error) {
         throw denied(error);
       }
+
+      // A token that (almost) never expires is as good as a stolen password: bound its lifetime.
+      const times = timeClaimsSchema.safeParse(payload);
+      if (!times.success) throw denied(times.error);
+      const now = Math.floor(Date.now() / 1000);
+      if (times.data.exp > now + maxLifetime + tolerance) throw denied(new Error(`exp is more than ${maxLifetime}s ahead`));
+      // Issued "in the future" means a wrong clock or a forged token.
+      if (times.data.iat !== undefined && times.data.iat > now + tolerance) throw denied(new Error('iat is in the future'));
 
       const principal = principalSchema.safeParse(payload);
       if (!principal.success) throw denied(principal.error);

@@ -7,9 +7,24 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import { z } from 'zod';
+import type { Config } from '../config.js';
 
 export const DEV_PRIVATE_KEY_FILE = 'dev-signing-key.jwk.json';
+/** `iss` and `aud` required of tokens on the development key when AUTH_ISSUER / AUTH_AUDIENCE are unset. */
+export const DEV_ISSUER = 'urn:esoz:dev-auth';
+export const DEV_AUDIENCE = 'urn:esoz:device-dispense-registry';
 export const DEV_JWKS_FILE = 'jwks.json';
+
+/**
+ * The `iss` and `aud` access tokens must carry: the configured ones; with the development key, the
+ * development defaults when unset, so that even the embedded default checks both.
+ */
+export function tokenAudience(config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE'>, devKey: boolean): { issuer: string | undefined; audience: string | undefined } {
+  return {
+    issuer: config.AUTH_ISSUER ?? (devKey ? DEV_ISSUER : undefined),
+    audience: config.AUTH_AUDIENCE ?? (devKey ? DEV_AUDIENCE : undefined),
+  };
+}
 
 export type DevSigningKey = { jwksPath: string; privateJwk: JWK; kid: string };
 
@@ -87,9 +102,10 @@ export type DevTokenClaims = {
   /** A jose duration such as '12h', or a number of seconds from now. Default '12h'. */
   expiresIn?: string | number;
   issuer?: string;
+  audience?: string;
 };
 
-/** Signs an ES256 access token with the development key (kid header, iat, exp). */
+/** Signs an ES256 access token with the development key (kid header, iat, exp; iss and aud when given). */
 export async function mintToken(privateJwk: JWK, claims: DevTokenClaims): Promise<string> {
   const key = await importJWK(privateJwk, 'ES256');
   const kid = privateJwk.kid ?? (await calculateJwkThumbprint(privateJwk));
@@ -102,6 +118,7 @@ export async function mintToken(privateJwk: JWK, claims: DevTokenClaims): Promis
     // jose reads a bare number as an absolute timestamp; here it means "seconds from now".
     .setExpirationTime(typeof expiresIn === 'number' ? now + expiresIn : expiresIn);
   if (claims.issuer !== undefined) jwt.setIssuer(claims.issuer);
+  if (claims.audience !== undefined) jwt.setAudience(claims.audience);
   return jwt.sign(key);
 }
 

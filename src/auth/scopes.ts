@@ -1,5 +1,8 @@
-/** Every scope this registry checks (the demo token carries all of them). */
-export const ALL_SCOPES = [
+/** The national auditor's scope: the audit history of every legal entity (audit:read is own-entity only). */
+export const AUDIT_READ_ALL = 'audit:read_all';
+
+/** Every scope an MIS acting for one legal entity may hold; the demo token carries exactly these. */
+export const MIS_SCOPES = [
   'device_dispense:write',
   'device_dispense:read',
   'device_dispense:complete',
@@ -10,3 +13,6 @@ export const ALL_SCOPES = [
   'audit:read',
   'admin:read',
 ];
+
+/** Every scope this registry checks. */
+export const ALL_SCOPES = [...MIS_SCOPES, AUDIT_READ_ALL];

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { ensureDevSigningKey, mintToken } from '../auth/devKeys.js';
+import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
@@ -22,7 +22,7 @@ import { rebuild } from '../projections/replay.js';
 import { describeResult, verifyReadModels } from '../projections/verify.js';
 import { exportHistory } from '../queries/exportHistory.js';
 import demoReferenceData from '../referenceData/demoReferenceData.json' with { type: 'json' };
-import { ALL_SCOPES } from '../auth/scopes.js';
+import { MIS_SCOPES } from '../auth/scopes.js';
 import { loadSigner, signPayload } from '../signatures/devPki.js';
 import { openStores, type Stores } from '../stores.js';
 import { createProgress } from './progress.js';
@@ -127,8 +127,10 @@ async function run(argv: string[]): Promise<number> {
       const token = await mintToken(key.privateJwk, {
         sub: values.sub ?? user.id,
         client_id: values['client-id'] ?? employee.legal_entity_id,
-        scope: values.scope ?? ALL_SCOPES.join(' '),
-        ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+        scope: values.scope ?? MIS_SCOPES.join(' '),
+        // The same iss/aud the server requires with the development key.
+        ...tokenAudience(config, true),
+        expiresIn: Math.min(12 * 3600, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS),
       });
       process.stdout.write(`${token}\n`);
       return 0;

@@ -12,6 +12,7 @@ import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/s
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { canonicalJson, checkLegalEntityActive, isActive, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
 import { effectiveDeviceRequestStatus, loadDispensingOfDeviceRequest, loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import { checkActiveEmployee } from './shared/employment.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { MarkInErrorInput } from './markDeviceDispenseInError.js';
 import type { CommandResult } from './shared/result.js';
@@ -36,6 +37,8 @@ export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, 
 
     // Legal entity is active
     checkLegalEntityActive(referenceData.legalEntity(caller.clientId)); // 409
+    // Trust boundary (not on the page): right after its legal-entity check.
+    checkActiveEmployee(referenceData, caller); // 403 'User is not an active employee of the legal entity'
 
     // Device dispense exists and belongs to the same legal entity
     const dispense = ofPatient(state, input.patient_id);

@@ -12,6 +12,7 @@ import { conflict, forbidden, notFound, unprocessable } from '../domain/shared/e
 import type { DeviceDefinition, DeviceRequest, ReferenceData } from '../referenceData/referenceData.js';
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { checkLegalEntityActive, isActive } from './shared/checks.js';
+import { checkActiveEmployee } from './shared/employment.js';
 import { effectiveDeviceRequestStatus, loadDeviceDispense, loadDispensingOfDeviceRequest, type AttachedDispense } from './shared/deviceDispenses.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { CommandResult } from './shared/result.js';
@@ -151,6 +152,8 @@ export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { 
     const now = deps.clock();
     const legalEntity = referenceData.legalEntity(caller.clientId);
     checkLegalEntityActive(legalEntity);
+    // Trust boundary (not on the page): right after its legal-entity check.
+    checkActiveEmployee(referenceData, caller); // 403 'User is not an active employee of the legal entity'
     checkPatient(referenceData, patientId);
     const { employee, party } = checkPerformer(referenceData, body, caller, legalEntity.id);
     const division = checkDivision(referenceData, body, legalEntity.id);

@@ -12,6 +12,7 @@ import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/s
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { canonicalJson, checkLegalEntityActive, checkLegalEntityType, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
 import { loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import { checkActiveEmployee, notPerformerOrApproved } from './shared/employment.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { CommandResult } from './shared/result.js';
 
@@ -36,6 +37,8 @@ export async function markDeviceDispenseInError(deps: CommandDeps, caller: Calle
     const dispense = ofPatient(state, input.patient_id);
     if (!dispense) throw notFound(); // nothing to compare the legal entity with
     if (dispense.performer_legal_entity.identifier.value !== caller.clientId) throw conflict('Device dispense belongs to another legal entity');
+    // Trust boundary, right after the legal-entity checks: this method's documented answer for a user who may not act.
+    checkActiveEmployee(referenceData, caller, notPerformerOrApproved); // 409 "Employee is not performer of device dispense, …"
 
     // Validate digital signature: signed (400), valid and not expired (400), DRFO of the user (422)
     const signed = await verifySignatureOfUser(input.body.signed_data, deps, caller);

@@ -8,6 +8,7 @@ import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { conflict, notFound } from '../domain/shared/esozError.js';
 import type { Caller, CommandDeps } from './shared/commandContext.js';
 import { checkLegalEntityActive, checkLegalEntityType } from './shared/checks.js';
+import { checkActiveEmployee } from './shared/employment.js';
 import { loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
 import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { CommandResult } from './shared/result.js';
@@ -26,6 +27,8 @@ export async function stopDeviceDispense(deps: CommandDeps, caller: Caller, inpu
     checkLegalEntityActive(legalEntity); // 409 “client_id refers to legal entity that is not active”
     if (state && state.performer_legal_entity.identifier.value !== caller.clientId)
       throw conflict('Device dispense belongs to another legal entity'); // 409
+    // Trust boundary (not in the seed): right after its legal-entity checks, so they keep their place.
+    checkActiveEmployee(deps.referenceData, caller); // 403 'User is not an active employee of the legal entity'
 
     // Validate Device dispense (id from the URL)
     const dispense = ofPatient(state, input.patient_id);

@@ -4,9 +4,11 @@ import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispe
 import { createLicense, createLicenseRequestSchema } from '../commands/createLicense.js';
 import type { Caller } from '../commands/shared/commandContext.js';
 import { updateLicense, updateLicenseRequestSchema } from '../commands/updateLicense.js';
+import { checkActiveEmployee } from '../commands/shared/employment.js';
 import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
+import { auditAccessOf } from '../queries/auditAccess.js';
 import { signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
@@ -47,18 +49,27 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     await accept(req, res, DEVICE_DISPENSE_JOBS.markInError, { ...target(req), body });
   });
 
+  /** Reads have no legal-entity checks before it: the employment check comes right after the scope. */
+  const employedReader = (res: Response) => {
+    const principal = principalOf(res);
+    checkActiveEmployee(context.referenceData, principal); // 403 'User is not an active employee of the legal entity'
+    return principal;
+  };
   router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
     const { patient_id, device_dispense_id } = target(req);
-    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, principalOf(res).clientId, patient_id, device_dispense_id));
+    const reader = employedReader(res);
+    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.clientId, patient_id, device_dispense_id));
   });
   router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
+    const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query, pathParam(req, 'patient_id'));
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query, pathParam(req, 'patient_id'));
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
   router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
+    const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, principalOf(res).clientId, query);
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
 
@@ -92,22 +103,28 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     sendData(req, res, 200, await getLicense(context.licenses, principalOf(res).clientId, pathParam(req, 'id')));
   });
 
-  // Audit (scope audit:read): the recorded history itself, and states as of a moment.
-  router.get('/api/audit/streams/:stream/events', authorize('audit:read'), async (req, res) => {
+  // Audit: the recorded history itself, and states as of a moment. audit:read sees the token's legal
+  // entity only, audit:read_all everything (the scope check is auditAccessOf: either scope will do).
+  const audit = (res: Response) => auditAccessOf(principalOf(res));
+  router.get('/api/audit/streams/:stream/events', authorize(null), async (req, res) => {
+    const access = audit(res);
     const query = parseOrThrow(streamEventsQuerySchema, req.query, 'query_parameter');
-    const { events, total } = await streamEvents(context.eventStore, pathParam(req, 'stream'), query);
+    const { events, total } = await streamEvents(context.eventStore, access, pathParam(req, 'stream'), query);
     sendData(req, res, 200, events, paging(query.page, query.page_size, total));
   });
-  router.get('/api/audit/events', authorize('audit:read'), async (req, res) => {
-    sendData(req, res, 200, await history(context.eventStore, parseOrThrow(historyQuerySchema, req.query, 'query_parameter')));
+  router.get('/api/audit/events', authorize(null), async (req, res) => {
+    const access = audit(res);
+    sendData(req, res, 200, await history(context.eventStore, access, parseOrThrow(historyQuerySchema, req.query, 'query_parameter')));
   });
-  router.get('/api/audit/device_dispenses/:id', authorize('audit:read'), async (req, res) => {
+  router.get('/api/audit/device_dispenses/:id', authorize(null), async (req, res) => {
+    const access = audit(res);
     const { as_of } = parseOrThrow(asOfQuerySchema, req.query, 'query_parameter');
-    sendData(req, res, 200, await deviceDispenseAsOf(context.eventStore, pathParam(req, 'id'), as_of));
+    sendData(req, res, 200, await deviceDispenseAsOf(context.eventStore, access, pathParam(req, 'id'), as_of));
   });
-  router.get('/api/audit/licenses/:id', authorize('audit:read'), async (req, res) => {
+  router.get('/api/audit/licenses/:id', authorize(null), async (req, res) => {
+    const access = audit(res);
     const { as_of } = parseOrThrow(asOfQuerySchema, req.query, 'query_parameter');
-    sendData(req, res, 200, await licenseAsOf(context.eventStore, context.licenses, pathParam(req, 'id'), as_of));
+    sendData(req, res, 200, await licenseAsOf(context.eventStore, context.licenses, access, pathParam(req, 'id'), as_of));
   });
   router.get('/api/admin/projections', authorize('admin:read'), async (req, res) => {
     sendData(req, res, 200, await projectionsHealth(context.eventStore, Object.values(context.projections)));

@@ -1,7 +1,8 @@
 /**
- * Audit reads (scope audit:read). Unlike the other queries they read the event store itself: an
- * auditor sees the history as recorded, and the state of an aggregate *as of* a moment by folding its
- * events up to that moment (by each event's occurred_at).
+ * Audit reads (scope audit:read: the token's legal entity; audit:read_all: everything, see
+ * auditAccess.ts). Unlike the other queries they read the event store itself: an auditor sees the
+ * history as recorded, and the state of an aggregate *as of* a moment by folding its events up to that
+ * moment (by each event's occurred_at). What a reader may not see answers exactly as what does not exist.
  */
 import { z } from 'zod';
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
@@ -12,6 +13,7 @@ import { legalEntityLicensesStream, parseLicenseEvent } from '../domain/license/
 import { notFound, unprocessable } from '../domain/shared/esozError.js';
 import { readWholeStream, type EventStore, type RecordedEvent } from '../eventStore/eventStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
+import { canRead, createStreamFilter, streamOwner, type AuditAccess } from './auditAccess.js';
 
 export const auditEventView = (event: RecordedEvent) => ({
   stream_name: event.streamName,
@@ -36,13 +38,16 @@ export const streamEventsQuerySchema = z.object({
   page_size: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-export async function streamEvents(store: EventStore, streamName: string, { page, page_size }: z.infer<typeof streamEventsQuerySchema>) {
+const STREAM_NOT_FOUND = 'Stream not found';
+
+export async function streamEvents(store: EventStore, access: AuditAccess, streamName: string, { page, page_size }: z.infer<typeof streamEventsQuerySchema>) {
+  if (!canRead(access, access.kind === 'all' ? null : await streamOwner(store, streamName))) throw notFound(STREAM_NOT_FOUND);
   const events: AuditEvent[] = [];
   for await (const event of store.readStream(streamName, { fromRevision: BigInt((page - 1) * page_size), maxCount: page_size })) events.push(auditEventView(event));
   // The stream's length: its last revision + 1 (read backwards would be cheaper; streams here are short).
   let total = 0;
   for await (const _ of store.readStream(streamName)) total += 1;
-  if (total === 0) throw notFound('Stream not found');
+  if (total === 0) throw notFound(STREAM_NOT_FOUND);
   return { events, total };
 }
 
@@ -60,11 +65,36 @@ const isPosition = (store: EventStore, value: string) => {
   }
 };
 
-/** The global log after a checkpoint (exclusive); `checkpoint` is where to continue from. */
-export async function history(store: EventStore, { after, limit }: z.infer<typeof historyQuerySchema>) {
+/** Pages read from the global log while filtering for one legal entity. */
+const SCAN_PAGE_SIZE = 500;
+
+/**
+ * The global log after a checkpoint (exclusive); `checkpoint` is where to continue from. Filtered for
+ * one legal entity, the scan goes on until `limit` of its events are found or the log ends, and the
+ * checkpoint is the last event *scanned*: the next page starts right after it, so nothing is skipped,
+ * and a page shorter than `limit` still means the end of the log. (Walking the whole history costs one
+ * scan of the log either way.)
+ */
+export async function history(store: EventStore, access: AuditAccess, { after, limit }: z.infer<typeof historyQuerySchema>) {
   if (after !== undefined && !isPosition(store, after)) throw unprocessable('Invalid checkpoint', '$.after');
-  const events = await store.readAll({ after: after ?? null, maxCount: limit });
-  return { events: events.map(auditEventView), checkpoint: events.length ? events[events.length - 1]!.position : (after ?? null) };
+  if (access.kind === 'all') {
+    const events = await store.readAll({ after: after ?? null, maxCount: limit });
+    return { events: events.map(auditEventView), checkpoint: events.length ? events[events.length - 1]!.position : (after ?? null) };
+  }
+  const readable = createStreamFilter(store, access);
+  const found: RecordedEvent[] = [];
+  let checkpoint = after ?? null;
+  for (;;) {
+    const page = await store.readAll({ after: checkpoint, maxCount: SCAN_PAGE_SIZE });
+    // An empty page, not a short one, is the end: an adapter may drop system events from a page.
+    if (page.length === 0) return { events: found.map(auditEventView), checkpoint };
+    for (const event of page) {
+      checkpoint = event.position;
+      if (!(await readable(event))) continue;
+      found.push(event);
+      if (found.length === limit) return { events: found.map(auditEventView), checkpoint };
+    }
+  }
 }
 
 export const asOfQuerySchema = z.object({ as_of: z.iso.datetime({ offset: true }).optional() });
@@ -72,17 +102,21 @@ export const asOfQuerySchema = z.object({ as_of: z.iso.datetime({ offset: true }
 const upTo = (events: RecordedEvent[], asOf: string | undefined) =>
   asOf === undefined ? events : events.filter((e) => Date.parse(e.metadata.occurredAt) <= Date.parse(asOf));
 
-export async function deviceDispenseAsOf(store: EventStore, id: string, asOf: string | undefined) {
-  const events = upTo(await readWholeStream(store, deviceDispenseStream(id)), asOf);
+const DISPENSE_NOT_THEN = 'Device dispense did not exist at that time';
+
+export async function deviceDispenseAsOf(store: EventStore, access: AuditAccess, id: string, asOf: string | undefined) {
+  const stream = deviceDispenseStream(id);
+  if (!canRead(access, access.kind === 'all' ? null : await streamOwner(store, stream))) throw notFound(DISPENSE_NOT_THEN);
+  const events = upTo(await readWholeStream(store, stream), asOf);
   const state = events.map(parseDeviceDispenseEvent).reduce(deviceDispenseDecider.evolve, deviceDispenseDecider.initialState());
-  if (!state) throw notFound('Device dispense did not exist at that time');
+  if (!state) throw notFound(DISPENSE_NOT_THEN);
   return { as_of: asOf ?? null, revision: Number(events[events.length - 1]!.revision), state: renderDeviceDispense(state) };
 }
 
-export async function licenseAsOf(store: EventStore, licenses: LicenseStore, id: string, asOf: string | undefined) {
+export async function licenseAsOf(store: EventStore, licenses: LicenseStore, access: AuditAccess, id: string, asOf: string | undefined) {
   // The licence's legal entity (its stream) is looked up in the read model; its state comes from the stream.
   const known = await licenses.get(id);
-  if (!known) throw notFound('License was not found');
+  if (!known || !canRead(access, known.legal_entity_id)) throw notFound('License was not found');
   const events = upTo(await readWholeStream(store, legalEntityLicensesStream(known.legal_entity_id)), asOf);
   const state = events.map(parseLicenseEvent).reduce(licenseDecider.evolve, licenseDecider.initialState());
   const license = state.licenses[id];

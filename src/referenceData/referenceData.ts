@@ -118,6 +118,8 @@ export function indexReferenceData(file: ReferenceDataFile) {
   const deviceDefinitions = byId(file.device_definitions);
   const medicalPrograms = byId(file.medical_programs);
   const deviceRequests = byId(file.device_requests);
+  const employeesByParty = new Map<string, Employee[]>();
+  for (const e of file.employees) employeesByParty.set(e.party_id, [...(employeesByParty.get(e.party_id) ?? []), e]);
   return {
     file,
     config: file.config,
@@ -128,6 +130,7 @@ export function indexReferenceData(file: ReferenceDataFile) {
       return found ? parties.get(found.party_id) : undefined;
     },
     employee: (employeeId: string) => employees.get(employeeId),
+    employeesOfParty: (partyId: string): readonly Employee[] => employeesByParty.get(partyId) ?? [],
     division: (divisionId: string) => divisions.get(divisionId),
     person: (personId: string) => persons.get(personId),
     deviceDefinition: (definitionId: string) => deviceDefinitions.get(definitionId),

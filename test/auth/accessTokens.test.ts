@@ -22,16 +22,29 @@ async function keyPair(alg: 'ES256' | 'RS256', kid: string): Promise<KeyPair> {
   return { privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
 }
 
-type TokenOptions = { alg?: 'ES256' | 'RS256'; kid: string; exp?: number | null; iss?: string };
+type TokenOptions = {
+  alg?: 'ES256' | 'RS256' | 'RS384' | 'PS256';
+  kid: string;
+  exp?: number | null;
+  iss?: string;
+  aud?: string | string[];
+  /** Seconds since the epoch; default now. */
+  iat?: number;
+  nbf?: number;
+};
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function sign(
   key: CryptoKey | Uint8Array,
-  { alg = 'ES256', kid, exp = Math.floor(Date.now() / 1000) + 3600, iss }: TokenOptions,
+  { alg = 'ES256', kid, exp = nowSeconds() + 3600, iss, aud, iat, nbf }: TokenOptions,
   claims: Record<string, unknown> = { sub: USER_ID, client_id: LEGAL_ENTITY_ID, scope: SCOPE },
 ): Promise<string> {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'JWT' }).setIssuedAt();
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'JWT' }).setIssuedAt(iat ?? nowSeconds());
   if (exp !== null) jwt.setExpirationTime(exp);
   if (iss !== undefined) jwt.setIssuer(iss);
+  if (aud !== undefined) jwt.setAudience(aud);
+  if (nbf !== undefined) jwt.setNotBefore(nbf);
   return jwt.sign(key);
 }
 
@@ -44,6 +57,14 @@ async function rejection(promise: Promise<unknown>): Promise<EsozError> {
     return error as EsozError;
   }
   throw new Error('expected a rejection');
+}
+
+/** The uniform 401 for a refusal that is ours, not jose's: `reason` pins our cause's message. */
+async function expectRefusedFor(promise: Promise<unknown>, reason: string): Promise<void> {
+  const error = await rejection(promise);
+  expect(error.cause).toMatchObject({ message: reason });
+  expect(error.status).toBe(401);
+  expect(error.toBody()).toEqual({ type: 'access_denied', message: 'Invalid access token' });
 }
 
 /** Asserts the uniform 401; `causeCode` pins the jose reason so a case cannot pass for the wrong one. */
@@ -189,6 +210,58 @@ describe('createTokenVerifier', () => {
     await expectInvalidToken(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key' })}`));
     const good = await sign(es.privateKey, { kid: 'es-key', iss: 'https://auth.example.test' });
     await expect(verifier.verify(`Bearer ${good}`)).resolves.toMatchObject({ clientId: LEGAL_ENTITY_ID });
+  });
+
+  it('refuses a wrong or missing audience when an audience is configured', async () => {
+    const verifier = createTokenVerifier({ jwks, audience: 'urn:registry' });
+    await expectInvalidToken(
+      verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', aud: 'urn:another-service' })}`),
+      'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    );
+    await expectInvalidToken(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key' })}`), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    const good = await sign(es.privateKey, { kid: 'es-key', aud: ['urn:another-service', 'urn:registry'] });
+    await expect(verifier.verify(`Bearer ${good}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+
+  it('refuses a token whose exp is further ahead than the maximum lifetime (default 24 h)', async () => {
+    const verifier = createTokenVerifier({ jwks, clockToleranceSeconds: 60 });
+    const year9999 = Date.UTC(9999, 11, 31) / 1000;
+    await expectRefusedFor(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', exp: year9999 })}`), 'exp is more than 86400s ahead');
+    const tooLong = await sign(es.privateKey, { kid: 'es-key', exp: nowSeconds() + 86400 + 600 });
+    await expectRefusedFor(verifier.verify(`Bearer ${tooLong}`), 'exp is more than 86400s ahead');
+    const fullDay = await sign(es.privateKey, { kid: 'es-key', exp: nowSeconds() + 86400 });
+    await expect(verifier.verify(`Bearer ${fullDay}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+
+  it('uses the configured maximum lifetime', async () => {
+    const verifier = createTokenVerifier({ jwks, maxLifetimeSeconds: 600 });
+    await expectRefusedFor(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', exp: nowSeconds() + 3600 })}`), 'exp is more than 600s ahead');
+    await expect(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', exp: nowSeconds() + 300 })}`)).resolves.toBeDefined();
+  });
+
+  it('refuses a token issued in the future beyond the clock skew, accepts one within it', async () => {
+    const verifier = createTokenVerifier({ jwks, clockToleranceSeconds: 60 });
+    await expectRefusedFor(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', iat: nowSeconds() + 300 })}`), 'iat is in the future');
+    const skewed = await sign(es.privateKey, { kid: 'es-key', iat: nowSeconds() + 30 });
+    await expect(verifier.verify(`Bearer ${skewed}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+
+  it('honours nbf: refused before it (beyond the skew), accepted after it', async () => {
+    const verifier = createTokenVerifier({ jwks, clockToleranceSeconds: 60 });
+    await expectInvalidToken(
+      verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key', nbf: nowSeconds() + 600 })}`),
+      'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    );
+    const started = await sign(es.privateKey, { kid: 'es-key', nbf: nowSeconds() - 10 });
+    await expect(verifier.verify(`Bearer ${started}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+
+  it('refuses RSA algorithms other than RS256 (RS384, PS256) even with a trusted RSA key', async () => {
+    const verifier = createTokenVerifier({ jwks });
+    for (const alg of ['RS384', 'PS256'] as const) {
+      const { privateKey } = await generateKeyPair(alg);
+      await expectInvalidToken(verifier.verify(`Bearer ${await sign(privateKey, { alg, kid: 'rs-key' })}`), 'ERR_JOSE_ALG_NOT_ALLOWED');
+    }
   });
 
   it('refuses a JWKS object holding a private key', async () => {

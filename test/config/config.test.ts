@@ -21,6 +21,23 @@ describe('configuration', () => {
     expect(() => loadConfig({ EVENT_STORE: 'eventstoredb' })).toThrow('Invalid configuration: EVENTSTORE_URL is required when EVENT_STORE=eventstoredb');
   });
 
+  it('defaults the token lifetime to 24 h and the clock skew to 60 s; AUTH_AUDIENCE is optional', () => {
+    expect(loadConfig({})).toMatchObject({ AUTH_MAX_TOKEN_LIFETIME_SECONDS: 86400, AUTH_CLOCK_SKEW_SECONDS: 60 });
+    expect(loadConfig({}).AUTH_AUDIENCE).toBeUndefined();
+    expect(loadConfig({ AUTH_AUDIENCE: 'urn:registry', AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600', AUTH_CLOCK_SKEW_SECONDS: '0' })).toMatchObject({
+      AUTH_AUDIENCE: 'urn:registry',
+      AUTH_MAX_TOKEN_LIFETIME_SECONDS: 3600,
+      AUTH_CLOCK_SKEW_SECONDS: 0,
+    });
+  });
+
+  it('stops on a bad token lifetime or clock skew, naming the setting', () => {
+    expect(() => loadConfig({ AUTH_MAX_TOKEN_LIFETIME_SECONDS: '10' })).toThrow('Invalid configuration: AUTH_MAX_TOKEN_LIFETIME_SECONDS must be at least 60');
+    expect(() => loadConfig({ AUTH_MAX_TOKEN_LIFETIME_SECONDS: 'forever' })).toThrow('Invalid configuration: AUTH_MAX_TOKEN_LIFETIME_SECONDS must be a number');
+    expect(() => loadConfig({ AUTH_CLOCK_SKEW_SECONDS: '-1' })).toThrow('Invalid configuration: AUTH_CLOCK_SKEW_SECONDS must not be negative');
+    expect(() => loadConfig({ AUTH_CLOCK_SKEW_SECONDS: '3600' })).toThrow('Invalid configuration: AUTH_CLOCK_SKEW_SECONDS must be at most 600');
+  });
+
   it('refuses both a JWKS file and a JWKS URL', () => {
     expect(() => loadConfig({ AUTH_JWKS_FILE: '/k.json', AUTH_JWKS_URL: 'https://idp/jwks' })).toThrow(/AUTH_JWKS_URL set either/);
   });

@@ -16,13 +16,23 @@ export const ids = {
   closedWrongTypeLegalEntity: id(6),
   user: id(11),
   otherUser: id(12),
+  /** Not in the users list at all: an unknown user. */
   userWithoutParty: id(13),
+  /** Employment cases: a party with no employee; an employee of the other legal entity only; a dismissed one. */
+  userWithoutEmployee: id(14),
+  otherLegalEntityUser: id(15),
+  dismissedUser: id(16),
   party: id(21),
   otherParty: id(22),
+  partyWithoutEmployee: id(23),
+  otherLegalEntityParty: id(24),
+  dismissedParty: id(25),
   employee: id(31),
   otherUsersEmployee: id(32),
   inactiveEmployee: id(33),
   employeeOfOtherLegalEntity: id(34),
+  onlyOtherLegalEntityEmployee: id(35),
+  dismissedEmployee: id(36),
   division: id(41),
   inactiveDivision: id(42),
   otherLegalEntityDivision: id(43),
@@ -53,6 +63,8 @@ export const ids = {
 
 export const TAX_ID = '3067305998';
 export const OTHER_TAX_ID = '2934805873';
+/** Tax ids of the employment-case parties (their signatures pass the DRFO check, then employment fails). */
+export const EMPLOYMENT_TAX_IDS = { withoutEmployee: '1111111118', otherLegalEntity: '2222222226', dismissed: '3333333334' } as const;
 
 const request = (n: string, overrides: Partial<ReferenceDataFile['device_requests'][number]> = {}): ReferenceDataFile['device_requests'][number] => ({
   id: n,
@@ -87,16 +99,24 @@ export function referenceData(): ReferenceDataFile {
     parties: [
       { id: ids.party, tax_id: TAX_ID, first_name: 'Олена', last_name: 'Коваленко', second_name: 'Петрівна' },
       { id: ids.otherParty, tax_id: OTHER_TAX_ID, first_name: 'Микола', last_name: 'Мельник' },
+      { id: ids.partyWithoutEmployee, tax_id: EMPLOYMENT_TAX_IDS.withoutEmployee, first_name: 'Ірина', last_name: 'Бондар' },
+      { id: ids.otherLegalEntityParty, tax_id: EMPLOYMENT_TAX_IDS.otherLegalEntity, first_name: 'Петро', last_name: 'Шевчук' },
+      { id: ids.dismissedParty, tax_id: EMPLOYMENT_TAX_IDS.dismissed, first_name: 'Оксана', last_name: 'Ткаченко' },
     ],
     users: [
       { id: ids.user, party_id: ids.party },
       { id: ids.otherUser, party_id: ids.otherParty },
+      { id: ids.userWithoutEmployee, party_id: ids.partyWithoutEmployee },
+      { id: ids.otherLegalEntityUser, party_id: ids.otherLegalEntityParty },
+      { id: ids.dismissedUser, party_id: ids.dismissedParty },
     ],
     employees: [
       { id: ids.employee, party_id: ids.party, legal_entity_id: ids.legalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
       { id: ids.otherUsersEmployee, party_id: ids.otherParty, legal_entity_id: ids.legalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
       { id: ids.inactiveEmployee, party_id: ids.party, legal_entity_id: ids.legalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
       { id: ids.employeeOfOtherLegalEntity, party_id: ids.party, legal_entity_id: ids.otherLegalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
+      { id: ids.onlyOtherLegalEntityEmployee, party_id: ids.otherLegalEntityParty, legal_entity_id: ids.otherLegalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
+      { id: ids.dismissedEmployee, party_id: ids.dismissedParty, legal_entity_id: ids.legalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
     ],
     divisions: [
       { id: ids.division, legal_entity_id: ids.legalEntity, status: 'ACTIVE', name: 'Аптечний пункт', dls_verified: true },

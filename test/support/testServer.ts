@@ -22,15 +22,15 @@ import {
 } from '../../src/signatures/devPki.js';
 import { dropSchema, freshSchemaName } from './databases.js';
 import { ids, referenceData, TAX_ID } from './fixtures.js';
-import { createTokenIssuer, type TokenIssuer } from './tokens.js';
+import { createTokenIssuer, type TestTokenClaims, type TokenIssuer } from './tokens.js';
 
 export type TestServer = {
   server: RunningServer;
   app: RunningServer['app'];
   issuer: TokenIssuer;
   ca: CertificateAuthority;
-  /** A token of the fixture pharmacist (every scope) unless told otherwise. */
-  token(claims?: Partial<{ sub: string; client_id: string; scope: string }>): Promise<string>;
+  /** A token of the fixture pharmacist (every scope, audit:read_all too) unless told otherwise. */
+  token(claims?: Partial<TestTokenClaims>): Promise<string>;
   /** A signer certificate from the trusted CA for `taxId` (default: the pharmacist's). */
   signer(taxId?: string): Promise<Signer>;
   sign(payload: object, signer?: Signer): Promise<string>;
@@ -84,7 +84,7 @@ export async function startTestServer({
     });
   let server = await start();
   const signers = new Map<string, Signer>();
-  const token = (claims: Partial<{ sub: string; client_id: string; scope: string }> = {}) =>
+  const token = (claims: Partial<TestTokenClaims> = {}) =>
     issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
   const signer = async (taxId = TAX_ID) => {
     if (!signers.has(taxId)) signers.set(taxId, await issueSignerCertificate(ca, { taxId }));

@@ -2,9 +2,18 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { v4 as uuidv4 } from 'uuid';
 
+/** The claims a test token carries; iat defaults to now, exp to `expiresIn` from now. */
+export type TestTokenClaims = { sub: string; client_id: string; scope: string } & Partial<{
+  iss: string;
+  aud: string | string[];
+  iat: number;
+  nbf: number;
+  exp: number;
+}>;
+
 export type TokenIssuer = {
   jwks: { keys: JWK[] };
-  token(claims: { sub: string; client_id: string; scope: string }, options?: { expiresIn?: string | number }): Promise<string>;
+  token(claims: TestTokenClaims, options?: { expiresIn?: string | number }): Promise<string>;
 };
 
 export async function createTokenIssuer(): Promise<TokenIssuer> {
@@ -16,8 +25,8 @@ export async function createTokenIssuer(): Promise<TokenIssuer> {
     token: (claims, { expiresIn = '1h' } = {}) =>
       new SignJWT({ ...claims })
         .setProtectedHeader({ alg: 'ES256', kid })
-        .setIssuedAt()
-        .setExpirationTime(typeof expiresIn === 'number' ? Math.floor(Date.now() / 1000) + expiresIn : expiresIn)
+        .setIssuedAt(claims.iat ?? Math.floor(Date.now() / 1000))
+        .setExpirationTime(claims.exp ?? (typeof expiresIn === 'number' ? Math.floor(Date.now() / 1000) + expiresIn : expiresIn))
         .sign(privateKey),
   };
 }
