@@ -6,7 +6,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { badRequest, EsozError, validationFailed } from '../domain/shared/esozError.js';
 import { sendError } from './envelope.js';
-import { findJsonProblem, isStorableText, MAX_JSON_DEPTH } from './jsonText.js';
+import { findJsonProblem, isStorableText, MAX_JSON_DEPTH } from '../domain/shared/jsonText.js';
 
 // C0 controls and DEL: no id, stream name or path segment of this API contains them.
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -1,9 +1,13 @@
 /**
  * Text that PostgreSQL cannot store (jsonb and text refuse NUL; jsonb refuses unpaired UTF-16
- * surrogates) and JSON nested deeper than any ЕСОЗ document: found here, before any store sees it.
+ * surrogates) and JSON nested deeper than any ЕСОЗ document: found before any store sees it (request
+ * bodies in src/http/inputGuard.ts, signed payloads in src/signatures/verifySignedContent.ts).
  */
-import type { InvalidEntry } from '../domain/shared/esozError.js';
-import { jsonPath } from './validation.js';
+import type { InvalidEntry } from './esozError.js';
+
+/** `$.a.b[0]`: the JSON path ЕСОЗ names an `invalid[]` entry by. */
+export const jsonPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), '$');
 
 /** No ЕСОЗ request document nests deeper than a handful of levels; 32 leaves ample room. */
 export const MAX_JSON_DEPTH = 32;
