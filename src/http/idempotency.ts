@@ -56,7 +56,7 @@ export function idempotency({ store, ttlSeconds, clock, logger }: IdempotencyOpt
     switch (reservation.kind) {
       case 'replay':
         res.set('idempotent-replayed', 'true');
-        res.status(reservation.status).json(reservation.body);
+        res.status(reservation.status).type('application/json').send(reservation.body);
         return;
       case 'different_request':
         return sendError(
@@ -74,7 +74,8 @@ export function idempotency({ store, ttlSeconds, clock, logger }: IdempotencyOpt
         const send = res.json.bind(res);
         res.json = (body: unknown) => {
           const status = res.statusCode;
-          const settled = status >= 500 ? store.release(id) : store.complete(id, status, body);
+          // res.json serialises with JSON.stringify too (no json spaces/replacer set): the same bytes.
+          const settled = status >= 500 ? store.release(id) : store.complete(id, status, JSON.stringify(body));
           settled
             .catch((error: unknown) => logger.error({ err: error, request_id: res.locals.requestId }, 'storing the idempotent answer failed'))
             .finally(() => send(body));

@@ -13,7 +13,8 @@ create table if not exists idempotency_keys (
   request_hash text not null,
   status text not null check (status in ('pending', 'done')),
   response_status int,
-  response_body jsonb,
+  -- text, not jsonb: a replay must be the first answer byte for byte (jsonb reorders keys)
+  response_body text,
   created_at timestamptz not null,
   expires_at timestamptz not null,
   primary key (legal_entity_id, user_id, key)
@@ -26,14 +27,14 @@ export type IdempotencyKeyId = { legalEntityId: string; userId: string; key: str
 
 export type Reservation =
   | { kind: 'reserved' }
-  | { kind: 'replay'; status: number; body: unknown }
+  | { kind: 'replay'; status: number; body: string }
   | { kind: 'different_request' }
   | { kind: 'in_progress' };
 
 /** A reservation whose request never finished (the process died) stops blocking its key after this. */
 const ABANDONED_AFTER_SECONDS = 120;
 
-type Row = { request_hash: string; status: 'pending' | 'done'; response_status: number | null; response_body: unknown; created_at: Date; expires_at: Date };
+type Row = { request_hash: string; status: 'pending' | 'done'; response_status: number | null; response_body: string | null; created_at: Date; expires_at: Date };
 
 export type IdempotencyKeyStore = Awaited<ReturnType<typeof createIdempotencyKeyStore>>;
 
@@ -71,15 +72,16 @@ export async function createIdempotencyKeyStore(database: Database) {
         }
         if (row.request_hash !== requestHash) return { kind: 'different_request' };
         if (row.status === 'pending') return { kind: 'in_progress' };
-        return { kind: 'replay', status: row.response_status ?? 500, body: row.response_body };
+        return { kind: 'replay', status: row.response_status ?? 500, body: row.response_body ?? '' };
       }
     },
 
-    async complete(id: IdempotencyKeyId, status: number, body: unknown): Promise<void> {
+    /** `body` is the answer's JSON text, exactly as sent. */
+    async complete(id: IdempotencyKeyId, status: number, body: string): Promise<void> {
       await pool.query(
         `update idempotency_keys set status = 'done', response_status = $4, response_body = $5
          where legal_entity_id = $1 and user_id = $2 and key = $3 and status = 'pending'`,
-        [...pk(id), status, JSON.stringify(body)],
+        [...pk(id), status, body],
       );
     },
 

@@ -50,7 +50,7 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       const before = await sideEffects(t);
       const retry = await postCreate(body, 'create-retry-1');
       expect(retry.status).toBe(202);
-      expect(retry.body).toEqual(first.body);
+      expect(retry.text).toBe(first.text);
       expect(retry.headers['idempotent-replayed']).toBe('true');
       await new Promise((resolve) => setTimeout(resolve, 200)); // a job, had one been queued, would run now
       expect(await sideEffects(t)).toEqual(before);
@@ -88,7 +88,7 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       expectProcessed(await t.waitForJob(first.body.data.links[0].href), body.id);
       const before = await sideEffects(t);
       const retry = await stop();
-      expect(retry.body).toEqual(first.body);
+      expect(retry.text).toBe(first.text);
       expect(await sideEffects(t)).toEqual(before);
     });
   });
@@ -100,7 +100,7 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       expect(first.status).toBe(201);
       const retry = await expectNoSideEffects(t, () => postLicense(body, 'licence-create-1'));
       expect(retry.status).toBe(201);
-      expect(retry.body).toEqual(first.body);
+      expect(retry.text).toBe(first.text);
       const withoutKey = await postLicense(body, undefined);
       expectEsozError(withoutKey, 409, { type: 'request_conflict', message: 'License with type PHARMACY is already present' });
     });
@@ -112,7 +112,7 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       const first = await patch({ is_primary: false, order_no: 'P-1' });
       expect(first.status).toBe(200);
       const retry = await expectNoSideEffects(t, () => patch({ is_primary: false, order_no: 'P-1' }));
-      expect(retry.body).toEqual(first.body);
+      expect(retry.text).toBe(first.text);
       expectEsozError(await patch({ is_primary: false, order_no: 'P-2' }), 422, differentRequest);
     });
 
@@ -121,7 +121,7 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       expect(first.status).toBe(422);
       const retry = await postLicense({ ...createLicenseBody(), type: 'NOPE' }, 'licence-invalid-1');
       expect(retry.status).toBe(422);
-      expect(retry.body).toEqual(first.body);
+      expect(retry.text).toBe(first.text);
     });
 
     it('a key belongs to its caller: another user of the legal entity using it runs their own request', async () => {
