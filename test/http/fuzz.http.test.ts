@@ -19,7 +19,7 @@ import { ids } from '../support/fixtures.js';
 import { sideEffects } from '../support/sideEffects.js';
 import { startTestServer, testBackends, type TestServer } from '../support/testServer.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 120);
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201);
 const PUBLIC_URL = 'https://registry.example.gov.ua';
 /** Generous per case (a PostgreSQL round trip or four), so a long run never trips jest's timeout. */
