@@ -48,6 +48,21 @@ export const configSchema = z
     EXPIRATION_SWEEP_INTERVAL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(60),
     /** Largest accepted request body. */
     BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
+    /** The base of `meta.url` (never the request's Host header); unset → http://HOST:PORT. */
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .trim()
+      .refine((value) => !/[?#]/.test(value), 'must not have a query or fragment')
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+    /** Origins allowed by CORS, comma-separated; unset → no CORS at all. */
+    CORS_ALLOWED_ORIGINS: z
+      .string()
+      .transform((value) => value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be a comma list of origins like https://mis.example.com')))
+      .default([]),
+    /** How long an X-Idempotency-Key (and the answer it replays) is kept. */
+    IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(86_400),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_JWKS_FILE && config.AUTH_JWKS_URL)
@@ -64,6 +79,9 @@ export const configSchema = z
     ...config,
     EVENT_STORE: config.EVENT_STORE ?? (config.DATABASE_URL ? ('postgres' as const) : ('pglite' as const)),
     DATA_DIR: resolve(config.DATA_DIR),
+    PUBLIC_URL: config.PUBLIC_URL ?? `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}`,
+    /** Whether PUBLIC_URL was set, or derived (then the port a PORT=0 listen got replaces it). */
+    PUBLIC_URL_CONFIGURED: config.PUBLIC_URL !== undefined,
   }));
 
 export type Config = z.infer<typeof configSchema>;

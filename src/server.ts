@@ -15,6 +15,8 @@ import type { EventStore } from './eventStore/eventStore.js';
 import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
 import { registerRoutes } from './http/routes.js';
+import { idempotency } from './http/idempotency.js';
+import { createIdempotencyKeyStore, type IdempotencyKeyStore } from './idempotency/idempotencyKeyStore.js';
 import { createJobStore, type JobStore } from './jobs/jobStore.js';
 import { createJobWorker, type JobWorker } from './jobs/jobWorker.js';
 import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
@@ -48,6 +50,7 @@ export type Context = {
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   jobs: JobStore;
+  idempotencyKeys: IdempotencyKeyStore;
   referenceData: ReferenceData;
   trustedCAs: X509Certificate[];
   verifier: TokenVerifier;
@@ -111,6 +114,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const closers: Array<() => Promise<void>> = [() => stores.close()];
   try {
     const jobs = await createJobStore(database, { leaseSeconds: config.JOB_LEASE_SECONDS });
+    const idempotencyKeys = await createIdempotencyKeyStore(database);
 
     // Development credentials only for what the configuration leaves open (the embedded default).
     const needsDevKey = !config.AUTH_JWKS_FILE && !config.AUTH_JWKS_URL;
@@ -166,6 +170,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       deviceDispenses,
       licenses,
       jobs,
+      idempotencyKeys,
       referenceData,
       trustedCAs,
       verifier,
@@ -180,10 +185,15 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       logger,
       concurrency: config.JOB_CONCURRENCY,
     });
+    // A derived PUBLIC_URL takes the port a PORT=0 listen got; a configured one is kept as set.
+    let publicUrl = config.PUBLIC_URL;
     const app = createHttpApp({
       logger,
       verifier,
       bodyLimit: config.BODY_LIMIT,
+      publicUrl: () => publicUrl,
+      corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
+      idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
       routes: (router, authorize) => registerRoutes(router, authorize, { context, enqueued: () => worker.wake() }),
     });
 
@@ -220,7 +230,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
             if (error) return reject(error);
             const address = server!.address();
             const port = typeof address === 'object' && address ? address.port : config.PORT;
-            resolve(`http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${port}`);
+            const url = `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${port}`;
+            if (!config.PUBLIC_URL_CONFIGURED) publicUrl = url;
+            resolve(url);
           });
         }),
       async stop() {

@@ -7,6 +7,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { assertCanBeCompleted, deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { renderDeviceDispense } from '../domain/deviceDispense/document.js';
+import { isCalendarDate } from '../domain/shared/calendarDate.js';
 import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/shared/esozError.js';
 import type { Caller, CommandDeps } from './shared/commandContext.js';
@@ -57,7 +58,7 @@ export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, 
     if (signed.when_handed_over === undefined) throw required('when_handed_over');
     const deviceRequest = referenceData.deviceRequest(dispense.based_on.identifier.value);
     const now = deps.clock();
-    if (typeof signed.when_handed_over !== 'string' || !ISO_DATE_TIME.test(signed.when_handed_over) || Number.isNaN(Date.parse(signed.when_handed_over)))
+    if (typeof signed.when_handed_over !== 'string' || !ISO_DATE_TIME.test(signed.when_handed_over) || !isCalendarDate(signed.when_handed_over) || Number.isNaN(Date.parse(signed.when_handed_over)))
       throw unprocessable('when_handed_over must be a date-time', '$.when_handed_over');
     const handedOver = new Date(signed.when_handed_over);
     // Not in the future (a minute of clock skew allowed) and not after the request's dispense_valid_to.

@@ -4,12 +4,23 @@ import type { EsozError } from '../domain/shared/esozError.js';
 
 export type Paging = { page: number; page_size: number; total_entries: number; total_pages: number };
 
-const meta = (req: Request, res: Response, code: number, type: 'object' | 'list') => ({
-  code,
-  url: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`,
-  type,
-  request_id: String(res.locals.requestId ?? ''),
-});
+/** The configured public base URL (PUBLIC_URL), set by createHttpApp: never the request's Host header. */
+export const PUBLIC_URL_SETTING = 'public url';
+const publicUrlOf = (req: Request): string => {
+  const publicUrl = req.app.get(PUBLIC_URL_SETTING) as (() => string) | undefined;
+  return publicUrl ? publicUrl() : 'http://localhost';
+};
+
+const meta = (req: Request, res: Response, code: number, type: 'object' | 'list') => {
+  const idempotencyKey = res.locals.idempotencyKey as string | undefined;
+  return {
+    code,
+    url: `${publicUrlOf(req)}${req.originalUrl}`,
+    type,
+    request_id: String(res.locals.requestId ?? ''),
+    ...(idempotencyKey ? { idempotency_key: idempotencyKey } : {}),
+  };
+};
 
 export function sendData(req: Request, res: Response, code: number, data: unknown, paging?: Paging): void {
   const type = Array.isArray(data) ? 'list' : 'object';

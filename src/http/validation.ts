@@ -5,11 +5,10 @@
  */
 import type { z } from 'zod';
 import { validationFailed, type InvalidEntry } from '../domain/shared/esozError.js';
+import { jsonPath } from '../domain/shared/jsonText.js';
 
 export type EntryType = 'json_data_property' | 'query_parameter' | 'path_parameter';
 
-export const jsonPath = (path: readonly PropertyKey[]): string =>
-  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), '$');
 
 const typeName = (value: unknown): string => {
   if (value === null) return 'Null';

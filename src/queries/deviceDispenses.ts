@@ -4,17 +4,18 @@
  */
 import { z } from 'zod';
 import { deviceDispenseDocumentSchema, renderDeviceDispense, type RenderedDeviceDispense } from '../domain/deviceDispense/document.js';
+import { isCalendarDate } from '../domain/shared/calendarDate.js';
 import { notFound } from '../domain/shared/esozError.js';
 import type { DeviceDispenseFilter, DeviceDispenseRecord, DeviceDispenseStore, PageOf } from '../readModels/deviceDispenseStore.js';
 
 // The read models compare bounds as strings against ISO-8601 UTC values with milliseconds (…T10:00:00.000Z):
 // a date-time bound is normalised to that form first, else `…T10:00:00Z` or `…T12:00:00+02:00` would compare
 // wrongly with a stored `…T10:00:00.000Z` ('.' < 'Z'). A bare date stays as given (the store widens it to the day).
-// A value that is no date at all (2024-13-45, T25:00) is a 422 instead of a silently wrong bound.
+// A value that is no date at all (2024-13-45, 2024-02-30, T25:00) is a 422 instead of a silently wrong bound.
 const dateOrDateTime = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/, { message: 'must be a date or a date-time', abort: true })
-  .refine((value) => !Number.isNaN(Date.parse(value)), 'must be a date or a date-time')
+  .refine((value) => isCalendarDate(value) && !Number.isNaN(Date.parse(value)), 'must be a date or a date-time')
   .transform((value) => (value.length === 10 ? value : new Date(value).toISOString()));
 const optionalText = z.string().min(1).optional();
 

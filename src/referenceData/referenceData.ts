@@ -5,9 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { calendarDateSchema } from '../domain/shared/calendarDate.js';
 
 const id = z.string().min(1);
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+const isoDate = calendarDateSchema;
 
 const legalEntity = z.strictObject({
   id,

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { badRequest, type EsozError } from '../domain/shared/esozError.js';
+import { findJsonProblem } from '../domain/shared/jsonText.js';
 import { oneLine } from './trustStore.js';
 
 export type VerifiedContent = {
@@ -56,7 +57,8 @@ export async function verifySignedContent(
   if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > MAX_CHAIN_LENGTH) throw invalid();
 
   const payload = decodeJsonSegment(payloadSegment);
-  if (!isPlainObject(payload)) throw invalid();
+  // The payload is stored in events: text PostgreSQL refuses, or absurd nesting, is no valid content.
+  if (!isPlainObject(payload) || findJsonProblem(payload, 'json_data_property') !== null) throw invalid();
 
   const chain = x5c.map(parseX5cEntry);
   const anchor = findTrustAnchor(chain, trusted);

@@ -43,6 +43,38 @@ describe('configuration', () => {
   });
 });
 
+describe('HTTP settings', () => {
+  it('derives PUBLIC_URL from HOST and PORT, allows no CORS origin and keeps idempotency keys a day by default', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '8080' })).toMatchObject({
+      PUBLIC_URL: 'http://localhost:8080',
+      PUBLIC_URL_CONFIGURED: false,
+      CORS_ALLOWED_ORIGINS: [],
+      IDEMPOTENCY_KEY_TTL_SECONDS: 86_400,
+    });
+  });
+
+  it('takes a configured PUBLIC_URL without its trailing slash and a comma list of origins', () => {
+    expect(
+      loadConfig({ PUBLIC_URL: 'https://esoz.example.gov.ua/registry/', CORS_ALLOWED_ORIGINS: 'https://a.example.com, http://b.example.com:8080', IDEMPOTENCY_KEY_TTL_SECONDS: '60' }),
+    ).toMatchObject({
+      PUBLIC_URL: 'https://esoz.example.gov.ua/registry',
+      PUBLIC_URL_CONFIGURED: true,
+      CORS_ALLOWED_ORIGINS: ['https://a.example.com', 'http://b.example.com:8080'],
+      IDEMPOTENCY_KEY_TTL_SECONDS: 60,
+    });
+  });
+
+  it.each([
+    [{ PUBLIC_URL: 'ftp://x.example.com' }, /PUBLIC_URL must be an http\(s\) URL/],
+    [{ PUBLIC_URL: 'https://x.example.com/?a=1' }, /PUBLIC_URL must not have a query or fragment/],
+    [{ CORS_ALLOWED_ORIGINS: 'https://a.example.com/path' }, /CORS_ALLOWED_ORIGINS\.0 must be a comma list of origins/],
+    [{ CORS_ALLOWED_ORIGINS: '*' }, /CORS_ALLOWED_ORIGINS\.0 must be a comma list of origins/],
+    [{ IDEMPOTENCY_KEY_TTL_SECONDS: '0' }, /IDEMPOTENCY_KEY_TTL_SECONDS/],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
 describe('reference data', () => {
   it('accepts the demo data', () => {
     const data = parseReferenceData(demo, 'demo');

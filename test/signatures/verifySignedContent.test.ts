@@ -142,6 +142,16 @@ describe('verifySignedContent: Invalid signed content', () => {
     await expectRejected(verifySignedContent(jws, trusted, now), message);
   });
 
+  it.each([
+    ['a NUL', '{"payment_id": "R\\u0000"}'],
+    ['a lone surrogate', '{"note": "\\ud800"}'],
+    ['a NUL in a key', '{"a\\u0000": 1}'],
+    ['nesting 40 levels deep', `{"a": ${'['.repeat(40)}${']'.repeat(40)}}`],
+  ])('rejects a validly signed payload with %s (no store could hold it)', async (_name, text) => {
+    const jws = await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'ES256', x5c: x5cOf(es256) }).sign(es256.privateKey);
+    await expectRejected(verifySignedContent(jws, trusted, now), message);
+  });
+
   it('rejects an x5c entry that is not a certificate', async () => {
     const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
       .setProtectedHeader({ alg: 'ES256', x5c: [Buffer.from('not a certificate').toString('base64')] })

@@ -1,7 +1,8 @@
 /** A licence of a legal entity (spec §2.1): primary ones come from reference data, additional ones are created here. */
 import { z } from 'zod';
+import { calendarDateSchema } from '../shared/calendarDate.js';
 
-export const isoDateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+export const isoDateSchema = calendarDateSchema;
 
 export const licenseSchema = z.object({
   id: z.string(),
