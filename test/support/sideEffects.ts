@@ -8,8 +8,9 @@ import type { TestServer } from './testServer.js';
 export type SideEffects = { events: number; pendingJobs: number; idempotencyKeys: number };
 
 export async function sideEffects(t: TestServer): Promise<SideEffects> {
-  const { eventStore, jobs, idempotencyKeys } = t.server.context;
-  return { events: await eventStore.countAfter(null), pendingJobs: await jobs.countPending(), idempotencyKeys: await idempotencyKeys.count() };
+  const { eventStore, database, idempotencyKeys } = t.server.context;
+  const { rows } = await database.pool.query<{ n: string }>(`select count(*) as n from jobs where status = 'pending'`);
+  return { events: await eventStore.countAfter(null), pendingJobs: Number(rows[0]!.n), idempotencyKeys: await idempotencyKeys.count() };
 }
 
 /** Runs `act` and asserts that it changed none of the side effects. */
