@@ -12,13 +12,19 @@ import { createDatabase, type Database } from './database.js';
 
 /** `dataDir` undefined keeps everything in memory (tests). */
 export async function openPGlite(dataDir?: string): Promise<Database> {
+  return (await servePGlite(dataDir)).database;
+}
+
+/** The database and the socket server in front of it (which fault-injection tests stop and start). */
+export async function servePGlite(dataDir?: string): Promise<{ database: Database; socketServer: PGLiteSocketServer }> {
   const db = await PGlite.create(dataDir === undefined ? {} : { dataDir });
   // A unix socket in a fresh private directory: no port to collide with, nothing reachable from outside.
   const socketDir = await mkdtemp(join(tmpdir(), 'pglite-'));
   const server = new PGLiteSocketServer({ db, path: join(socketDir, '.s.PGSQL.5432') });
   await server.start();
-  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1 });
-  return createDatabase({
+  // A socket that does not answer must fail the request (503), not hang it.
+  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1, connectionTimeoutMillis: 5_000 });
+  const database = createDatabase({
     kind: 'pglite',
     pool,
     onClose: async () => {
@@ -27,4 +33,5 @@ export async function openPGlite(dataDir?: string): Promise<Database> {
       await rm(socketDir, { recursive: true, force: true });
     },
   });
+  return { database, socketServer: server };
 }

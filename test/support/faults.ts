@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { createDatabase, type Database } from '../../src/database/database.js';
+import type { Database } from '../../src/database/database.js';
+import { servePGlite } from '../../src/database/pglite.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,26 +20,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** PGlite behind its socket server, which the test can stop (every connection drops, an open
  * transaction rolls back) and start again. */
 export async function openInterruptiblePGlite(): Promise<{ database: Database; interrupt(downMs: number): Promise<void> }> {
-  const db = await PGlite.create();
-  const socketDir = await mkdtemp(join(tmpdir(), 'pglite-fault-'));
-  const server = new PGLiteSocketServer({ db, path: join(socketDir, '.s.PGSQL.5432') });
-  await server.start();
-  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1, connectionTimeoutMillis: 2_000 });
-  const database = createDatabase({
-    kind: 'pglite',
-    pool,
-    onClose: async () => {
-      await server.stop();
-      await db.close();
-      await rm(socketDir, { recursive: true, force: true });
-    },
-  });
+  const { database, socketServer } = await servePGlite();
   return {
     database,
     async interrupt(downMs) {
-      await server.stop();
+      await socketServer.stop();
       await sleep(downMs);
-      await server.start();
+      await socketServer.start();
     },
   };
 }
