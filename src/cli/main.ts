@@ -3,6 +3,7 @@
  * variables) as the server. Long runs report progress (events, events/s) on stderr.
  *
  *   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]   history as NDJSON (stdout by default)
+ *   import <FILE> [--force]                                       load an export into an empty store, then rebuild
  *   rebuild <projection|all>                                      rebuild from zero (server stopped)
  *   verify [read-model|all]                                       read models = a fresh replay? exit 1 if not
  *   status                                                        checkpoint and lag of each projection
@@ -21,6 +22,9 @@ import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../
 import { rebuild } from '../projections/replay.js';
 import { describeResult, verifyReadModels } from '../projections/verify.js';
 import { exportHistory } from '../queries/exportHistory.js';
+import { readHistoryFile } from '../history/historyFile.js';
+import { HistoryFileError } from '../history/historyLine.js';
+import { importHistory } from '../history/importHistory.js';
 import demoReferenceData from '../referenceData/demoReferenceData.json' with { type: 'json' };
 import { MIS_SCOPES } from '../auth/scopes.js';
 import { loadSigner, signPayload } from '../signatures/devPki.js';
@@ -29,6 +33,7 @@ import { createProgress } from './progress.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
+  import <FILE> [--force]
   rebuild <${PROJECTION_NAMES.join('|')}|all>
   verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
   status
@@ -62,7 +67,7 @@ async function run(argv: string[]): Promise<number> {
       return withStores(config, async (stores) => {
         const out = values.out ? createWriteStream(values.out) : process.stdout;
         const progress = createProgress('export');
-        const written = await exportHistory(stores.eventStore, out, {
+        const written = await exportHistory(stores, out, {
           ...(values.stream ? { stream: values.stream } : {}),
           ...(values.from ? { from: values.from } : {}),
           ...(values.to ? { to: values.to } : {}),
@@ -74,6 +79,30 @@ async function run(argv: string[]): Promise<number> {
           await finished(out);
         }
         process.stderr.write(`exported ${written} event(s)\n`);
+        return 0;
+      });
+    }
+    case 'import': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: 'boolean' } } });
+      const file = positionals[0];
+      if (!file || positionals.length > 1) throw new UsageError('name one history file (NDJSON, as written by export)');
+      return withStores(config, async (stores) => {
+        const progress = createProgress('import');
+        let imported: number;
+        try {
+          imported = await importHistory(stores, readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
+        } catch (error) {
+          if (!(error instanceof HistoryFileError)) throw error;
+          process.stderr.write(`import refused, nothing was written: ${error.message}\n`);
+          return 1;
+        }
+        progress.done();
+        process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
+        for (const projection of Object.values(await createProjections(stores))) {
+          const rebuilding = createProgress(`rebuild ${projection.name}`);
+          await rebuild(stores.eventStore, stores.database, projection, rebuilding.add);
+          rebuilding.done();
+        }
         return 0;
       });
     }

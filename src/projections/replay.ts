@@ -16,7 +16,7 @@ export class ProjectionBusyError extends Error {
 export async function replay(
   store: EventStore,
   projection: Projection,
-  { until = null, pageSize = 500, onProgress }: { until?: Position | null; pageSize?: number; onProgress?: (n: number) => void } = {},
+  { until = null, pageSize = 5_000, onProgress }: { until?: Position | null; pageSize?: number; onProgress?: (n: number) => void } = {},
 ): Promise<number> {
   let from = await projection.readCheckpoint();
   let handled = 0;
