@@ -10,7 +10,7 @@ import { readHistoryFile } from '../src/history/historyFile.js';
 import { importHistory } from '../src/history/importHistory.js';
 import { createLogger } from '../src/logger.js';
 import { createProjections, READ_MODEL_PROJECTIONS } from '../src/projections/registry.js';
-import { rebuild } from '../src/projections/replay.js';
+import { rebuildTogether } from '../src/projections/replay.js';
 import { verifyReadModels } from '../src/projections/verify.js';
 import { exportHistory } from '../src/queries/exportHistory.js';
 import { openStores } from '../src/stores.js';
@@ -43,9 +43,7 @@ async function main() {
     else if (phase?.startsWith('rebuild:')) {
       const name = phase.slice('rebuild:'.length);
       const projections = Object.values(await createProjections(stores)).filter((p) => name === 'all' || p.name === name);
-      let total = 0;
-      for (const projection of projections) total = Math.max(total, await rebuild(stores.eventStore, stores.database, projection));
-      events = total;
+      events = await rebuildTogether(stores.eventStore, stores.database, projections);
     } else if (phase === 'verify') {
       const results = await verifyReadModels(stores, READ_MODEL_PROJECTIONS);
       if (results.some((r) => r.differences.length > 0)) throw new Error('verify found differences');

@@ -19,7 +19,7 @@ import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.j
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
-import { rebuild } from '../projections/replay.js';
+import { rebuildTogether } from '../projections/replay.js';
 import { describeResult, verifyReadModels } from '../projections/verify.js';
 import { exportHistory } from '../queries/exportHistory.js';
 import { readHistoryFile } from '../history/historyFile.js';
@@ -98,11 +98,9 @@ async function run(argv: string[]): Promise<number> {
         }
         progress.done();
         process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
-        for (const projection of Object.values(await createProjections(stores))) {
-          const rebuilding = createProgress(`rebuild ${projection.name}`);
-          await rebuild(stores.eventStore, stores.database, projection, rebuilding.add);
-          rebuilding.done();
-        }
+        const rebuilding = createProgress('rebuild all');
+        await rebuildTogether(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
+        rebuilding.done();
         return 0;
       });
     }
@@ -110,12 +108,11 @@ async function run(argv: string[]): Promise<number> {
       const names = pick(rest[0], PROJECTION_NAMES);
       if (rest[0] === undefined) throw new UsageError('name a projection, or all');
       return withStores(config, async (stores) => {
-        const projections = Object.values(await createProjections(stores));
-        for (const projection of projections.filter((p) => names.includes(p.name))) {
-          const progress = createProgress(`rebuild ${projection.name}`);
-          await rebuild(stores.eventStore, stores.database, projection, progress.add);
-          progress.done();
-        }
+        const projections = Object.values(await createProjections(stores)).filter((p) => names.includes(p.name));
+        // One reader feeds them all; the line names each projection rebuilt.
+        const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`);
+        await rebuildTogether(stores.eventStore, stores.database, projections, progress.add);
+        progress.done();
         return 0;
       });
     }
