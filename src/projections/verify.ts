@@ -4,7 +4,8 @@
  * (both scanned in id order, in bounded pages).
  */
 import type { EventStore, Position } from '../eventStore/eventStore.js';
-import type { Stores } from '../stores.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
 import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
 import type { Projection } from './projection.js';
@@ -71,8 +72,19 @@ async function verifyOne(
   return { readModel: name, checkpoint, records, differences, moved };
 }
 
+/**
+ * What verify reads and writes: the event store, the live read models, and an opener for scratch
+ * read models (same adapters, other tables/collections) it replays into.
+ */
+export type VerifyPorts = {
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
+  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
+};
+
 /** Verifies each named read model (default: all). */
-export async function verifyReadModels(stores: Stores, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
+export async function verifyReadModels(stores: VerifyPorts, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
   const scratch = await stores.openScratch();
   const results: VerifyResult[] = [];
   if (names.includes(DEVICE_DISPENSES_PROJECTION)) {

@@ -15,16 +15,9 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { JsonObject, Position } from '../eventStore/eventStore.js';
-import {
-  CheckpointMismatchError,
-  type CheckpointUpdate,
-  type DeviceDispenseFilter,
-  type DeviceDispenseIndex,
-  type DeviceDispenseRecord,
-  type DeviceDispenseStore,
-  type Page,
-  type PageOf,
-} from './deviceDispenseStore.js';
+import { CheckpointMismatchError, type CheckpointUpdate } from './checkpoints.js';
+import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
+import type { Page, PageOf } from './paging.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';
 
 export type DeviceDispenseDocument = {

@@ -4,7 +4,7 @@
  * replaces a stored one with a lower revision, so replaying a batch changes nothing.
  */
 import type { Database } from '../database/database.js';
-import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint } from './checkpoints.js';
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';

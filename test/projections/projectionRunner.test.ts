@@ -8,7 +8,7 @@ import type { Database } from '../../src/database/database.js';
 import type { Position, RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { createPostgresEventStore, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { silentLogger } from '../../src/logger.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../../src/projections/checkpoints.js';
+import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../../src/readModels/checkpoints.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { createProjectionRunner, ProjectionTimeoutError } from '../../src/projections/projectionRunner.js';
 import { databaseFactories } from '../support/databases.js';
