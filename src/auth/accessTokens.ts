@@ -31,7 +31,7 @@ const timeClaimsSchema = z.object({ exp: z.number(), iat: z.number().optional() 
 /** The claims mapped to the names the application uses. */
 export const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
   userId: claims.sub,
-  clientId: claims.client_id,
+  legalEntityId: claims.client_id,
   scopes: new Set((claims.scope ?? '').split(' ').filter((s) => s !== '')) as ReadonlySet<string>,
 }));
 export type Principal = z.infer<typeof principalSchema>;

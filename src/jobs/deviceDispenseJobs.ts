@@ -5,12 +5,13 @@
 import { z } from 'zod';
 import { completeDeviceDispense } from '../commands/completeDeviceDispense.js';
 import { createDeviceDispense, createDeviceDispenseRequestSchema } from '../commands/createDeviceDispense.js';
-import { markDeviceDispenseInError, signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
+import { markDeviceDispenseInError } from '../commands/markDeviceDispenseInError.js';
 import type { Caller, CommandDeps } from '../commands/shared/commandContext.js';
-import { deviceDispenseHref } from '../commands/shared/deviceDispenses.js';
+import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
 import type { CommandResult } from '../commands/shared/result.js';
 import { stopDeviceDispense } from '../commands/stopDeviceDispense.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
+import { deviceDispensePath } from '../shared/resourcePaths.js';
 import type { Job } from './jobStore.js';
 import type { JobHandlers } from './jobWorker.js';
 
@@ -25,12 +26,12 @@ const target = z.object({ patient_id: z.string(), device_dispense_id: z.string()
 const signedTarget = target.extend({ body: signedRequestSchema });
 const createTarget = z.object({ patient_id: z.string(), body: createDeviceDispenseRequestSchema });
 
-export const callerOf = (job: Job): Caller => ({ userId: job.userId, clientId: job.legalEntityId, correlationId: job.requestId, causationId: job.id });
+export const callerOf = (job: Job): Caller => ({ userId: job.userId, legalEntityId: job.legalEntityId, correlationId: job.requestId, causationId: job.id });
 
 export function deviceDispenseJobHandlers(deps: CommandDeps, readModel: ProjectionRunner, { readModelTimeoutMs = 30_000 } = {}): JobHandlers {
   const finish = async (result: CommandResult, patientId: string, id: string) => {
     if (result.position) await readModel.waitFor(result.position, readModelTimeoutMs);
-    return { links: [{ entity: 'device_dispense', href: deviceDispenseHref(patientId, id) }] };
+    return { links: [{ entity: 'device_dispense', href: deviceDispensePath(patientId, id) }] };
   };
   return {
     [DEVICE_DISPENSE_JOBS.create]: async (job) => {

@@ -5,7 +5,7 @@ import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
 import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
 import type { Projection } from './projection.js';
-import { createStatusChangeEventsProjection, STATUS_CHANGE_EVENTS_PROJECTION } from './statusChangeEventsProjection.js';
+import { createStatusChangeEventsProjection, STATUS_CHANGE_EVENTS_PROJECTION } from '../eventManager/statusChangeEventsProjection.js';
 
 export type Projections = { deviceDispenses: Projection; licenses: Projection; statusChangeEvents: Projection };
 

@@ -19,7 +19,7 @@ export type AuditAccess = { kind: 'all' } | { kind: 'legal_entity'; legalEntityI
 /** audit:read_all → everything; audit:read → the token's legal entity; neither → 403 naming audit:read. */
 export function auditAccessOf(principal: Principal): AuditAccess {
   if (principal.scopes.has(AUDIT_READ_ALL)) return { kind: 'all' };
-  if (principal.scopes.has(AUDIT_READ)) return { kind: 'legal_entity', legalEntityId: principal.clientId };
+  if (principal.scopes.has(AUDIT_READ)) return { kind: 'legal_entity', legalEntityId: principal.legalEntityId };
   throw missingScope(AUDIT_READ);
 }
 
