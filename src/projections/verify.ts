@@ -32,7 +32,10 @@ export function jsonDifferences(a: unknown, b: unknown, path = '$', out: Differe
 }
 
 /** Merges two id-ordered scans into differences. */
-async function compareScans<T extends { id: string }>(live: AsyncIterable<T>, fresh: AsyncIterable<T>): Promise<{ records: number; differences: Difference[] }> {
+async function compareScans<T extends { id: string }>(
+  live: AsyncIterable<T>,
+  fresh: AsyncIterable<T>,
+): Promise<{ records: number; differences: Difference[] }> {
   const a = live[Symbol.asyncIterator]();
   const b = fresh[Symbol.asyncIterator]();
   let [x, y] = await Promise.all([a.next(), b.next()]);

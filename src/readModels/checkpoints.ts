@@ -34,11 +34,7 @@ export async function storeCheckpoint(sql: Sql, { projection, from, to }: Checkp
   const { rowCount } =
     from === null
       ? await sql.query('insert into projection_checkpoints (projection, position) values ($1, $2) on conflict do nothing', [projection, to])
-      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [
-          projection,
-          from,
-          to,
-        ]);
+      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [projection, from, to]);
   if (rowCount === 1) return;
   const stored = await readCheckpoint(sql, projection);
   if (stored !== to) throw new CheckpointMismatchError(projection);

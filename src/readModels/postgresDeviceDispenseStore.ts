@@ -11,7 +11,9 @@ import { searchLowerBound, searchUpperBound } from './searchBounds.js';
 
 /** One statement may not touch a row twice: keep the newest revision of each id. */
 const newestPerId = (records: DeviceDispenseRecord[]) => [
-  ...records.reduce((newest, r) => (newest.get(r.id)?.revision ?? -1) < r.revision ? newest.set(r.id, r) : newest, new Map<string, DeviceDispenseRecord>()).values(),
+  ...records
+    .reduce((newest, r) => ((newest.get(r.id)?.revision ?? -1) < r.revision ? newest.set(r.id, r) : newest), new Map<string, DeviceDispenseRecord>())
+    .values(),
 ];
 
 type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: DeviceDispenseRecord['document'] };
