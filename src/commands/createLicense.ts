@@ -26,8 +26,8 @@ export const createLicenseRequestSchema = z.object({
 });
 export type CreateLicenseRequest = z.infer<typeof createLicenseRequestSchema>;
 
-export const LICENSE_TYPES = 'LICENSE_TYPE';
-export const additionalLicenseTypes = (legalEntityType: string) => `LEGAL_ENTITY_${legalEntityType}_ADDITIONAL_LICENSE_TYPES`;
+const LICENSE_TYPES = 'LICENSE_TYPE';
+const additionalLicenseTypes = (legalEntityType: string) => `LEGAL_ENTITY_${legalEntityType}_ADDITIONAL_LICENSE_TYPES`;
 
 export async function createLicense(deps: CommandDeps, caller: Caller, body: CreateLicenseRequest): Promise<CommandResult & { id: string }> {
   const { referenceData } = deps;

@@ -13,7 +13,7 @@ import { deviceDispenseCommandStream, ofPatient, saveSignedContent, type SignedA
 import { checkActiveEmployee, notPerformerOrApproved } from './shared/employment.js';
 import type { CommandResult } from './shared/result.js';
 
-export const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
+const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
 /** Neither the seed nor the signed content compare these: they are what the signer changes. */
 const CHANGED_BY_SIGNER = ['status', 'status_reason'] as const;
 

@@ -23,7 +23,7 @@ import {
 } from './eventStore.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
 
-export const eventStoreSchema = `
+const eventStoreSchema = `
 create sequence if not exists es_global_position;
 create table if not exists es_streams (
   stream_name text primary key,

@@ -17,7 +17,7 @@ export type VerifyResult = { readModel: string; checkpoint: Position | null; rec
 const MAX_REPORTED = 100;
 
 /** Paths where two JSON values differ (first few only). */
-export function jsonDifferences(a: unknown, b: unknown, path = '$', out: Difference['paths'] = []): Difference['paths'] {
+function jsonDifferences(a: unknown, b: unknown, path = '$', out: Difference['paths'] = []): Difference['paths'] {
   if (out.length >= 10) return out;
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);

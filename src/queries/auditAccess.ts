@@ -12,7 +12,7 @@ import { LICENSES_STREAM_PREFIX } from '../domain/license/events.js';
 import { missingScope } from '../domain/shared/esozError.js';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.js';
 
-export const AUDIT_READ = 'audit:read';
+const AUDIT_READ = 'audit:read';
 
 export type AuditAccess = { kind: 'all' } | { kind: 'legal_entity'; legalEntityId: string };
 

@@ -163,7 +163,7 @@ export async function loadSigner(certPemPath: string, keyPemPath: string): Promi
 }
 
 /** A CA from its certificate PEM (the CA first, optionally followed by its issuers) and private key PEM. */
-export async function loadCertificateAuthority(certPemPath: string, keyPemPath: string): Promise<CertificateAuthority> {
+async function loadCertificateAuthority(certPemPath: string, keyPemPath: string): Promise<CertificateAuthority> {
   const pems = splitPemCertificates(await readFile(certPemPath, 'utf8')).map(normalizePem);
   const certificatePem = pems[0];
   if (certificatePem === undefined) throw new Error(`${certPemPath}: no certificate found`);

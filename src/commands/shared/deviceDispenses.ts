@@ -14,7 +14,7 @@ import type { Caller } from './commandContext.js';
 import type { CommandStream } from './commandHandler.js';
 import { loadAggregate, type LoadedAggregate } from './eventStream.js';
 
-export const loadDeviceDispense = (store: EventStore, id: string): Promise<LoadedAggregate<DeviceDispenseState>> =>
+const loadDeviceDispense = (store: EventStore, id: string): Promise<LoadedAggregate<DeviceDispenseState>> =>
   loadAggregate(store, deviceDispenseStream(id), deviceDispenseDecider, parseDeviceDispenseEvent);
 
 /** A device dispense's stream, for the command handler. */
@@ -24,7 +24,7 @@ export const deviceDispenseCommandStream = (id: string): CommandStream<DeviceDis
   parse: parseDeviceDispenseEvent,
 });
 
-export const loadDeviceRequestDispensing = (store: EventStore, deviceRequestId: string) =>
+const loadDeviceRequestDispensing = (store: EventStore, deviceRequestId: string) =>
   loadAggregate(store, deviceRequestDispensingStream(deviceRequestId), deviceRequestDispensingDecider, parseDeviceRequestDispensingEvent);
 
 /** The dispense if it exists and is the patient's from the URL (else the methods answer 404). */

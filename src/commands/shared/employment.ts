@@ -12,7 +12,7 @@ export const NOT_PERFORMER_OR_APPROVED = "Employee is not performer of device di
 
 export type Acting = { userId: string; legalEntityId: string };
 
-export function isActiveEmployee(referenceData: ReferenceData, { userId, legalEntityId }: Acting): boolean {
+function isActiveEmployee(referenceData: ReferenceData, { userId, legalEntityId }: Acting): boolean {
   const party = referenceData.partyOfUser(userId);
   if (!party) return false;
   return referenceData

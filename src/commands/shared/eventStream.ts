@@ -31,7 +31,7 @@ export async function loadAggregate<State, Event extends DomainEvent>(
   return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream', events };
 }
 
-export const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 1;
 
 export async function appendEvents(
   store: EventStore,

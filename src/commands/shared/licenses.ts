@@ -1,12 +1,7 @@
 import { licenseDecider, type LicensesState } from '../../domain/license/decider.js';
 import { legalEntityLicensesStream, parseLicenseEvent, type LicenseEvent } from '../../domain/license/events.js';
 import { unprocessable } from '../../domain/shared/esozError.js';
-import type { EventStore } from '../../eventStore/eventStore.js';
 import type { CommandStream } from './commandHandler.js';
-import { loadAggregate } from './eventStream.js';
-
-export const loadLegalEntityLicenses = (store: EventStore, legalEntityId: string) =>
-  loadAggregate(store, legalEntityLicensesStream(legalEntityId), licenseDecider, parseLicenseEvent);
 
 /** A legal entity's licences stream, for the command handler. */
 export const legalEntityLicensesCommandStream = (legalEntityId: string): CommandStream<LicensesState, LicenseEvent> => ({
