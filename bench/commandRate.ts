@@ -53,7 +53,7 @@ async function main() {
     const create = (deviceRequestId: string) =>
       createDeviceDispense(
         deps,
-        { userId: demo.users[0]!.id, clientId: employee.legal_entity_id, correlationId: uuidv4(), causationId: uuidv4() },
+        { userId: demo.users[0]!.id, legalEntityId: employee.legal_entity_id, correlationId: uuidv4(), causationId: uuidv4() },
         {
           patient_id: template.subject_id,
           body: {

@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
-import { createTokenVerifier, loadJwksFile, type TokenVerifier } from './auth/accessTokens.js';
+import { createTokenVerifier, loadJwksFile } from './auth/accessTokens.js';
 import { ensureDevSigningKey, mintToken, tokenAudience } from './auth/devKeys.js';
 import { MIS_SCOPES } from './auth/scopes.js';
 import type { Config } from './config.js';
@@ -22,7 +22,7 @@ import { createJobWorker, type JobWorker } from './jobs/jobWorker.js';
 import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
 import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
 import type { CommandDeps } from './commands/shared/commandContext.js';
-import { createFilesystemMediaStorage, type MediaStorage } from './media/mediaStorage.js';
+import { createFilesystemMediaStorage } from './media/mediaStorage.js';
 import type { Projection } from './projections/projection.js';
 import { createProjections } from './projections/registry.js';
 import { createEventManagerDelivery, type EventManagerDelivery } from './eventManager/delivery.js';
@@ -35,16 +35,17 @@ import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from '.
 import demoReferenceData from './referenceData/demoReferenceData.json' with { type: 'json' };
 import { ensureDevPki, type Signer } from './signatures/devPki.js';
 import { loadTrustedCAFile } from './signatures/trustStore.js';
-import type { X509Certificate } from 'node:crypto';
 
 export type Clock = () => Date;
 
-/** Everything the commands, queries and background work are built from. */
+/**
+ * What the server built, for the routes (which take their narrow part of it, RouteDeps), the sweeps
+ * and the tests. Commands are built from `commandDeps` alone; queries from the read-model ports.
+ */
 export type Context = {
   config: Config;
   stores: Stores;
   logger: Logger;
-  clock: Clock;
   database: Database;
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
@@ -52,9 +53,6 @@ export type Context = {
   jobs: JobStore;
   idempotencyKeys: IdempotencyKeyStore;
   referenceData: ReferenceData;
-  trustedCAs: X509Certificate[];
-  verifier: TokenVerifier;
-  media: MediaStorage;
   projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner; statusChangeEvents: ProjectionRunner };
   commandDeps: CommandDeps;
 };
@@ -164,7 +162,6 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       config,
       stores,
       logger,
-      clock,
       database,
       eventStore,
       deviceDispenses,
@@ -172,9 +169,6 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       jobs,
       idempotencyKeys,
       referenceData,
-      trustedCAs,
-      verifier,
-      media,
       projections,
       commandDeps,
     };

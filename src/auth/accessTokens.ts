@@ -12,13 +12,13 @@ import { z } from 'zod';
 import { accessDenied, missingScope } from '../domain/shared/esozError.js';
 
 /** Only asymmetric algorithms: HMAC would need a shared secret, `none` has no signature at all. */
-export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const;
+const ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const;
 
 /** A token living longer than this is refused unless configured otherwise (AUTH_MAX_TOKEN_LIFETIME_SECONDS). */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 
 /** The claims this system relies on; jose has already checked `exp`, `nbf` (and `iss`/`aud` when configured). */
-export const accessTokenClaimsSchema = z.object({
+const accessTokenClaimsSchema = z.object({
   sub: z.string().min(1),
   client_id: z.string().min(1),
   scope: z.string().optional(),
@@ -29,9 +29,9 @@ export type AccessTokenClaims = z.infer<typeof accessTokenClaimsSchema>;
 const timeClaimsSchema = z.object({ exp: z.number(), iat: z.number().optional() });
 
 /** The claims mapped to the names the application uses. */
-export const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
+const principalSchema = accessTokenClaimsSchema.transform((claims) => ({
   userId: claims.sub,
-  clientId: claims.client_id,
+  legalEntityId: claims.client_id,
   scopes: new Set((claims.scope ?? '').split(' ').filter((s) => s !== '')) as ReadonlySet<string>,
 }));
 export type Principal = z.infer<typeof principalSchema>;

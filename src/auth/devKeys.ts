@@ -9,11 +9,11 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 
-export const DEV_PRIVATE_KEY_FILE = 'dev-signing-key.jwk.json';
+const DEV_PRIVATE_KEY_FILE = 'dev-signing-key.jwk.json';
 /** `iss` and `aud` required of tokens on the development key when AUTH_ISSUER / AUTH_AUDIENCE are unset. */
 export const DEV_ISSUER = 'urn:esoz:dev-auth';
 export const DEV_AUDIENCE = 'urn:esoz:device-dispense-registry';
-export const DEV_JWKS_FILE = 'jwks.json';
+const DEV_JWKS_FILE = 'jwks.json';
 
 /**
  * The `iss` and `aud` access tokens must carry: the configured ones; with the development key, the

@@ -4,21 +4,23 @@
  * the order of that page. The signed content is the dispense as GET renders it, with
  * `when_handed_over`, `payment_amount` (and `payment_id`) added and status changed to completed.
  */
-import { v7 as uuidv7 } from 'uuid';
 import { assertCanBeCompleted, deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { renderDeviceDispense } from '../domain/deviceDispense/document.js';
 import { isCalendarDate } from '../domain/shared/calendarDate.js';
-import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/shared/esozError.js';
-import type { Caller, CommandDeps } from './shared/commandContext.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
 import { canonicalJson, checkLegalEntityActive, isActive, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
-import { effectiveDeviceRequestStatus, loadDispensingOfDeviceRequest, loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import {
+  deviceDispenseCommandStream,
+  effectiveDeviceRequestStatus,
+  loadDispensingOfDeviceRequest,
+  ofPatient,
+  saveSignedContent,
+  type SignedActionInput,
+} from './shared/deviceDispenses.js';
 import { checkActiveEmployee } from './shared/employment.js';
-import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
-import type { MarkInErrorInput } from './markDeviceDispenseInError.js';
 import type { CommandResult } from './shared/result.js';
-
-export type CompleteInput = MarkInErrorInput;
 
 /** What completing changes in the signed content; the rest must equal the stored dispense. */
 const CHANGED_BY_SIGNER = ['status', 'status_reason', 'when_handed_over', 'payment_amount', 'payment_id'] as const;
@@ -26,24 +28,20 @@ const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{
 
 const required = (property: string) => unprocessable(`Required property ${property} was not present`, `$.${property}`, 'required');
 
-export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, input: CompleteInput): Promise<CommandResult> {
+export function completeDeviceDispense(deps: CommandDeps, caller: Caller, input: SignedActionInput): Promise<CommandResult> {
   const { referenceData, eventStore } = deps;
-  return retryOnConflict(async () => {
-    const { state, revision, events } = await loadDeviceDispense(eventStore, input.device_dispense_id);
-    const handled = alreadyHandled(events, caller);
-    if (handled) return { position: handled.position };
-
+  return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, async (state, now) => {
     // Signature: signed (400 “Invalid signed content”), valid and not expired, DRFO = party.tax_id (422)
     const signed = await verifySignatureOfUser(input.body.signed_data, deps, caller);
 
     // Legal entity is active
-    checkLegalEntityActive(referenceData.legalEntity(caller.clientId)); // 409
+    checkLegalEntityActive(referenceData.legalEntity(caller.legalEntityId)); // 409
     // Trust boundary (not on the page): right after its legal-entity check.
     checkActiveEmployee(referenceData, caller); // 403 'User is not an active employee of the legal entity'
 
     // Device dispense exists and belongs to the same legal entity
     const dispense = ofPatient(state, input.patient_id);
-    if (!dispense || dispense.performer_legal_entity.identifier.value !== caller.clientId) throw notFound(); // 404 ('not_found')
+    if (!dispense || dispense.performer_legal_entity.identifier.value !== caller.legalEntityId) throw notFound(); // 404 ('not_found')
 
     // Payment data are required for a dispense under a medical program
     if (dispense.program) {
@@ -57,7 +55,6 @@ export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, 
     // when_handed_over within the device request's dispense period
     if (signed.when_handed_over === undefined) throw required('when_handed_over');
     const deviceRequest = referenceData.deviceRequest(dispense.based_on.identifier.value);
-    const now = deps.clock();
     if (typeof signed.when_handed_over !== 'string' || !ISO_DATE_TIME.test(signed.when_handed_over) || !isCalendarDate(signed.when_handed_over) || Number.isNaN(Date.parse(signed.when_handed_over)))
       throw unprocessable('when_handed_over must be a date-time', '$.when_handed_over');
     const handedOver = new Date(signed.when_handed_over);
@@ -82,20 +79,19 @@ export async function completeDeviceDispense(deps: CommandDeps, caller: Caller, 
     if (canonicalJson(withoutKeys(signed, CHANGED_BY_SIGNER)) !== canonicalJson(rendered))
       throw unprocessable("Signed content doesn't match with previously created device dispense", '$.signed_data');
 
-    // Service logic: signed content to media storage, link it, status completed.
-    const link = await deps.media.save('device_dispenses', `${dispense.id}/${uuidv7()}.jws`, input.body.signed_data);
-    const completed = deviceDispenseDecider.decide(
+    // Service logic: signed content to media storage (idempotent by key: a retry saves the same file
+    // again), link it, status completed.
+    const link = await saveSignedContent(deps.media, dispense.id, caller, input.body.signed_data);
+    return deviceDispenseDecider.decide(
       {
         type: 'CompleteDeviceDispense',
         when_handed_over: handedOver.toISOString(),
         ...(typeof signed.payment_id === 'string' ? { payment_id: signed.payment_id } : {}),
         ...(typeof signed.payment_amount === 'number' ? { payment_amount: signed.payment_amount } : {}),
         signed_content_link: link,
-        actor: { at: now.toISOString(), by: caller.userId, legal_entity_id: caller.clientId },
+        actor: actorOf(caller, now),
       },
       state,
     );
-    const appended = await appendEvents(eventStore, deviceDispenseStream(dispense.id), completed, revision, caller, now);
-    return { position: appended.position };
   });
 }

@@ -6,15 +6,14 @@
 import { z } from 'zod';
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { reference, type DeviceDispenseDetail, type DeviceDispenseDocument } from '../domain/deviceDispense/document.js';
-import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { deviceRequestDispensingDecider, deviceRequestDispensingStream } from '../domain/deviceRequestDispensing/decider.js';
 import { conflict, forbidden, notFound, unprocessable } from '../domain/shared/esozError.js';
 import type { DeviceDefinition, DeviceRequest, ReferenceData } from '../referenceData/referenceData.js';
-import type { Caller, CommandDeps } from './shared/commandContext.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
 import { checkLegalEntityActive, isActive } from './shared/checks.js';
 import { checkActiveEmployee } from './shared/employment.js';
-import { effectiveDeviceRequestStatus, loadDeviceDispense, loadDispensingOfDeviceRequest, type AttachedDispense } from './shared/deviceDispenses.js';
-import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
+import { deviceDispenseCommandStream, effectiveDeviceRequestStatus, loadDispensingOfDeviceRequest, type AttachedDispense } from './shared/deviceDispenses.js';
 import type { CommandResult } from './shared/result.js';
 
 const coding = z.object({ system: z.string(), code: z.string() });
@@ -37,7 +36,7 @@ export const createDeviceDispenseRequestSchema = z.object({
     .array(
       z
         .strictObject({
-          device: z.object({ identifier: z.object({ type: z.object({ coding: z.array(coding).min(1), text: z.string().optional() }), value: z.string().min(1) }) }).optional(),
+          device: z.object({ identifier }).optional(),
           device_code: z.object({ coding: z.array(coding).min(1), text: z.string().optional() }).optional(),
           program_device: requestReference.optional(),
           quantity: z.strictObject({ value: z.number().positive(), system: z.string(), code: z.string() }),
@@ -83,7 +82,12 @@ function checkDivision(referenceData: ReferenceData, body: CreateDeviceDispenseR
   return division;
 }
 
-function checkDeviceRequest(deviceRequest: DeviceRequest | undefined, patientId: string, status: string, today: string): asserts deviceRequest is DeviceRequest {
+function checkDeviceRequest(
+  deviceRequest: DeviceRequest | undefined,
+  patientId: string,
+  status: string,
+  today: string,
+): asserts deviceRequest is DeviceRequest {
   if (!deviceRequest || deviceRequest.subject_id !== patientId) throw unprocessable('Device request not found', '$.based_on.identifier.value');
   if (deviceRequest.intent !== 'order') throw conflict("Only device request with intent = 'order' can be dispensed");
   if (!isActive(status)) throw conflict('Device request is not active');
@@ -142,15 +146,14 @@ function checkVerificationCode(body: CreateDeviceDispenseRequest, deviceRequest:
 
 export type CreateResult = CommandResult & { id: string; patientId: string };
 
-export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { patient_id: patientId, body }: CreateDeviceDispenseInput): Promise<CreateResult> {
+export async function createDeviceDispense(
+  deps: CommandDeps,
+  caller: Caller,
+  { patient_id: patientId, body }: CreateDeviceDispenseInput,
+): Promise<CreateResult> {
   const { referenceData, eventStore } = deps;
-  return retryOnConflict(async () => {
-    const dispense = await loadDeviceDispense(eventStore, body.id);
-    const handled = alreadyHandled(dispense.events, caller);
-    if (handled) return { id: body.id, patientId, position: handled.position }; // a re-run of this job after a crash
-
-    const now = deps.clock();
-    const legalEntity = referenceData.legalEntity(caller.clientId);
+  const handled = await handleCommand(deps, deviceDispenseCommandStream(body.id), caller, async (state, now) => {
+    const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityActive(legalEntity);
     // Trust boundary (not on the page): right after its legal-entity check.
     checkActiveEmployee(referenceData, caller); // 403 'User is not an active employee of the legal entity'
@@ -169,8 +172,8 @@ export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { 
     checkProgramDevices(body);
     checkVerificationCode(body, deviceRequest);
 
-    const at = now.toISOString();
-    const actor = { at, by: caller.userId, legal_entity_id: legalEntity.id };
+    const actor = actorOf(caller, now);
+    const at = actor.at;
     const document: Omit<DeviceDispenseDocument, 'signed_content_links'> = {
       id: body.id,
       based_on: reference('device_request', deviceRequest.id, 'null'),
@@ -205,9 +208,10 @@ export async function createDeviceDispense(deps: CommandDeps, caller: Caller, { 
     // Attach to the device request first: of two creates racing on one request, one attaches and the
     // other re-runs its checks against the winner (422 "Other active device dispense already exist.").
     const attach = deviceRequestDispensingDecider.decide({ type: 'AttachDeviceDispense', device_request_id: deviceRequest.id, device_dispense_id: body.id, actor }, dispensing.state);
-    const created = deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, dispense.state);
-    if (attach.length) await appendEvents(eventStore, deviceRequestDispensingStream(deviceRequest.id), attach, dispensing.revision, caller, now);
-    const appended = await appendEvents(eventStore, deviceDispenseStream(body.id), created, dispense.revision, caller, now);
-    return { id: body.id, patientId, position: appended.position };
+    return {
+      appendFirst: [{ streamName: deviceRequestDispensingStream(deviceRequest.id), events: attach, expectedRevision: dispensing.revision }],
+      events: deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, state),
+    };
   });
+  return { id: body.id, patientId, position: handled.position };
 }

@@ -5,12 +5,11 @@
 import { v4 as uuidv4 } from 'uuid';
 import { z } from 'zod';
 import { assertActivePrimaryLicense, assertTypeNotPresent, licenseDecider } from '../domain/license/decider.js';
-import { legalEntityLicensesStream } from '../domain/license/events.js';
 import { isoDateSchema, type License } from '../domain/license/license.js';
 import { conflict, notAllowedInEnum, unprocessable } from '../domain/shared/esozError.js';
-import type { Caller, CommandDeps } from './shared/commandContext.js';
-import { appendEvents, retryOnConflict } from './shared/eventStream.js';
-import { checkLicenseDates, loadLegalEntityLicenses } from './shared/licenses.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
+import { checkLicenseDates, legalEntityLicensesCommandStream } from './shared/licenses.js';
 import type { CommandResult } from './shared/result.js';
 
 export const createLicenseRequestSchema = z.object({
@@ -27,19 +26,19 @@ export const createLicenseRequestSchema = z.object({
 });
 export type CreateLicenseRequest = z.infer<typeof createLicenseRequestSchema>;
 
-export const LICENSE_TYPES = 'LICENSE_TYPE';
-export const additionalLicenseTypes = (legalEntityType: string) => `LEGAL_ENTITY_${legalEntityType}_ADDITIONAL_LICENSE_TYPES`;
+const LICENSE_TYPES = 'LICENSE_TYPE';
+const additionalLicenseTypes = (legalEntityType: string) => `LEGAL_ENTITY_${legalEntityType}_ADDITIONAL_LICENSE_TYPES`;
 
 export async function createLicense(deps: CommandDeps, caller: Caller, body: CreateLicenseRequest): Promise<CommandResult & { id: string }> {
-  const { referenceData, eventStore } = deps;
+  const { referenceData } = deps;
   const id = uuidv4();
-  return retryOnConflict(async () => {
-    const now = deps.clock();
+  // A sync method: its causation id (the request id) is new on every call, nothing to skip.
+  const options = { skipIfAlreadyHandled: false };
+  const { position } = await handleCommand(deps, legalEntityLicensesCommandStream(caller.legalEntityId), caller, (state, now) => {
     const today = now.toISOString().slice(0, 10);
-    const { state, revision } = await loadLegalEntityLicenses(eventStore, caller.clientId);
 
     // 3. Legal entity from the token is ACTIVE or SUSPENDED
-    const legalEntity = referenceData.legalEntity(caller.clientId);
+    const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     if (!legalEntity || !['ACTIVE', 'SUSPENDED'].includes(legalEntity.status.toUpperCase()))
       throw unprocessable('Legal entity must be in active or suspended status');
     // 4. Only additional licences
@@ -56,7 +55,8 @@ export async function createLicense(deps: CommandDeps, caller: Caller, body: Cre
     // 9. Dates
     checkLicenseDates({ issued_date: body.issued_date, active_from_date: body.active_from_date, expiry_date: body.expiry_date ?? null });
 
-    const at = now.toISOString();
+    const actor = actorOf(caller, now);
+    const at = actor.at;
     const license: License = {
       id,
       legal_entity_id: legalEntity.id,
@@ -76,8 +76,7 @@ export async function createLicense(deps: CommandDeps, caller: Caller, body: Cre
       updated_at: at,
       updated_by: caller.userId,
     };
-    const events = licenseDecider.decide({ type: 'CreateLicense', license, today, actor: { at, by: caller.userId, legal_entity_id: legalEntity.id } }, state);
-    const appended = await appendEvents(eventStore, legalEntityLicensesStream(legalEntity.id), events, revision, caller, now);
-    return { id, position: appended.position };
-  });
+    return licenseDecider.decide({ type: 'CreateLicense', license, today, actor }, state);
+  }, options);
+  return { id, position };
 }

@@ -6,36 +6,30 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
-import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { SYSTEM_USER_ID } from '../domain/shared/decider.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
-import type { CommandDeps, EventAuthor } from './shared/commandContext.js';
-import { loadDeviceDispense } from './shared/deviceDispenses.js';
-import { appendEvents, retryOnConflict } from './shared/eventStream.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
+import { deviceDispenseCommandStream } from './shared/deviceDispenses.js';
 import type { CommandResult } from './shared/result.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-export async function expireDeviceDispense(deps: CommandDeps, author: EventAuthor, id: string): Promise<CommandResult> {
+export function expireDeviceDispense(deps: CommandDeps, system: Caller<null>, id: string): Promise<CommandResult> {
   const ttlDays = deps.referenceData.config.device_dispense_ttl_days;
-  return retryOnConflict(async () => {
-    const { state, revision } = await loadDeviceDispense(deps.eventStore, id);
-    const now = deps.clock();
-    if (!state || Date.parse(state.inserted_at) + ttlDays * DAY_MS > now.getTime()) return { position: null };
-    const expired = deviceDispenseDecider.decide(
-      { type: 'ExpireDeviceDispense', ttl_days: ttlDays, actor: { at: now.toISOString(), by: SYSTEM_USER_ID, legal_entity_id: null } },
-      state,
-    );
-    if (expired.length === 0) return { position: null };
-    const appended = await appendEvents(deps.eventStore, deviceDispenseStream(id), expired, revision, author, now);
-    return { position: appended.position };
-  });
+  // One sweep may meet a dispense twice (pages shift): the second time it is no longer in progress
+  // and nothing is expired, so the sweep counts it once; hence no skipping by causation id.
+  const options = { skipIfAlreadyHandled: false };
+  return handleCommand(deps, deviceDispenseCommandStream(id), system, (state, now) => {
+    if (!state || Date.parse(state.inserted_at) + ttlDays * DAY_MS > now.getTime()) return [];
+    return deviceDispenseDecider.decide({ type: 'ExpireDeviceDispense', ttl_days: ttlDays, actor: actorOf(system, now) }, state);
+  }, options);
 }
 
 /** One sweep: expires every in_progress dispense older than the TTL; returns how many it expired. */
 export async function expireDeviceDispenses(deps: CommandDeps, readModel: DeviceDispenseStore): Promise<number> {
   const runId = uuidv7();
-  const author: EventAuthor = { userId: SYSTEM_USER_ID, clientId: null, correlationId: runId, causationId: runId };
+  const system: Caller<null> = { userId: SYSTEM_USER_ID, legalEntityId: null, correlationId: runId, causationId: runId };
   const cutoff = new Date(deps.clock().getTime() - deps.referenceData.config.device_dispense_ttl_days * DAY_MS).toISOString();
   let expired = 0;
   // Pages may shift as the projection catches up with our own expirations; whatever a sweep misses,
@@ -43,6 +37,6 @@ export async function expireDeviceDispenses(deps: CommandDeps, readModel: Device
   for (let page = 1; ; page++) {
     const { items } = await readModel.search({ status: 'in_progress', inserted_at_to: cutoff }, { page, pageSize: 100 });
     if (items.length === 0) return expired;
-    for (const record of items) if ((await expireDeviceDispense(deps, author, record.id)).position) expired += 1;
+    for (const record of items) if ((await expireDeviceDispense(deps, system, record.id)).position) expired += 1;
   }
 }

@@ -5,35 +5,39 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import { licenseDecider } from '../domain/license/decider.js';
-import { legalEntityLicensesStream } from '../domain/license/events.js';
 import type { License } from '../domain/license/license.js';
 import { SYSTEM_USER_ID } from '../domain/shared/decider.js';
 import type { Position } from '../eventStore/eventStore.js';
 import type { ImportedLicense } from '../referenceData/referenceData.js';
-import type { CommandDeps, EventAuthor } from './shared/commandContext.js';
-import { appendEvents, retryOnConflict } from './shared/eventStream.js';
-import { loadLegalEntityLicenses } from './shared/licenses.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
+import { legalEntityLicensesCommandStream } from './shared/licenses.js';
 
 /** How many licences were imported now (0 when all were before), and the position of the last one. */
 export async function importLicenses(deps: CommandDeps, licenses: ImportedLicense[]): Promise<{ imported: number; position: Position | null }> {
   const runId = uuidv7();
-  const author: EventAuthor = { userId: SYSTEM_USER_ID, clientId: null, correlationId: runId, causationId: runId };
+  const system: Caller<null> = { userId: SYSTEM_USER_ID, legalEntityId: null, correlationId: runId, causationId: runId };
   const byLegalEntity = new Map<string, ImportedLicense[]>();
   for (const license of licenses) byLegalEntity.set(license.legal_entity_id, [...(byLegalEntity.get(license.legal_entity_id) ?? []), license]);
   let imported = 0;
   let position: Position | null = null;
   for (const [legalEntityId, ofLegalEntity] of byLegalEntity) {
-    imported += await retryOnConflict(async () => {
-      const { state, revision } = await loadLegalEntityLicenses(deps.eventStore, legalEntityId);
-      const now = deps.clock();
-      const at = now.toISOString();
-      const asLicenses = ofLegalEntity.map(
-        (l): License => ({ ...l, issuer_status: null, inserted_at: at, inserted_by: SYSTEM_USER_ID, updated_at: at, updated_by: SYSTEM_USER_ID }),
-      );
-      const events = licenseDecider.decide({ type: 'ImportLicenses', licenses: asLicenses, actor: { at, by: SYSTEM_USER_ID, legal_entity_id: null } }, state);
-      if (events.length > 0) position = (await appendEvents(deps.eventStore, legalEntityLicensesStream(legalEntityId), events, revision, author, now)).position;
-      return events.length;
-    });
+    // The decider leaves out licences already in the stream, so no skipping by causation id is needed.
+    const handled = await handleCommand(
+      deps,
+      legalEntityLicensesCommandStream(legalEntityId),
+      system,
+      (state, now) => {
+        const actor = actorOf(system, now);
+        const asLicenses = ofLegalEntity.map(
+          (l): License => ({ ...l, issuer_status: null, inserted_at: actor.at, inserted_by: SYSTEM_USER_ID, updated_at: actor.at, updated_by: SYSTEM_USER_ID }),
+        );
+        return licenseDecider.decide({ type: 'ImportLicenses', licenses: asLicenses, actor }, state);
+      },
+      { skipIfAlreadyHandled: false },
+    );
+    imported += handled.events.length;
+    if (handled.position) position = handled.position;
   }
   return { imported, position };
 }

@@ -3,40 +3,30 @@
  * device_dispense:mark_in_error, signed). Seed 001; the checks below follow its "Validations" section
  * in order, with its codes and messages. The request schema ({signed_data}) is checked before the job.
  */
-import { v7 as uuidv7 } from 'uuid';
-import { z } from 'zod';
 import { assertCanBeMarkedInError, deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { codeableConceptSchema, renderDeviceDispense } from '../domain/deviceDispense/document.js';
-import { deviceDispenseStream } from '../domain/deviceDispense/events.js';
 import { conflict, notAllowedInEnum, notFound, unprocessable } from '../domain/shared/esozError.js';
-import type { Caller, CommandDeps } from './shared/commandContext.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
 import { canonicalJson, checkLegalEntityActive, checkLegalEntityType, verifySignatureOfUser, withoutKeys } from './shared/checks.js';
-import { loadDeviceDispense, ofPatient } from './shared/deviceDispenses.js';
+import { deviceDispenseCommandStream, ofPatient, saveSignedContent, type SignedActionInput } from './shared/deviceDispenses.js';
 import { checkActiveEmployee, notPerformerOrApproved } from './shared/employment.js';
-import { alreadyHandled, appendEvents, retryOnConflict } from './shared/eventStream.js';
 import type { CommandResult } from './shared/result.js';
 
-export const signedRequestSchema = z.object({ signed_data: z.string().min(1) });
-export type MarkInErrorInput = { patient_id: string; device_dispense_id: string; body: z.infer<typeof signedRequestSchema> };
-
-export const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
+const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
 /** Neither the seed nor the signed content compare these: they are what the signer changes. */
 const CHANGED_BY_SIGNER = ['status', 'status_reason'] as const;
 
-export async function markDeviceDispenseInError(deps: CommandDeps, caller: Caller, input: MarkInErrorInput): Promise<CommandResult> {
-  const { referenceData, eventStore } = deps;
-  return retryOnConflict(async () => {
-    const { state, revision, events } = await loadDeviceDispense(eventStore, input.device_dispense_id);
-    const handled = alreadyHandled(events, caller);
-    if (handled) return { position: handled.position };
-
+export function markDeviceDispenseInError(deps: CommandDeps, caller: Caller, input: SignedActionInput): Promise<CommandResult> {
+  const { referenceData } = deps;
+  return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, async (state, now) => {
     // Validate Legal entity
-    const legalEntity = referenceData.legalEntity(caller.clientId);
+    const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityType(legalEntity, referenceData); // 409 “Invalid LegalEntity type“
     checkLegalEntityActive(legalEntity); // 409 “client_id refers to legal entity that is not active”
     const dispense = ofPatient(state, input.patient_id);
     if (!dispense) throw notFound(); // nothing to compare the legal entity with
-    if (dispense.performer_legal_entity.identifier.value !== caller.clientId) throw conflict('Device dispense belongs to another legal entity');
+    if (dispense.performer_legal_entity.identifier.value !== caller.legalEntityId) throw conflict('Device dispense belongs to another legal entity');
     // Trust boundary, right after the legal-entity checks: this method's documented answer for a user who may not act.
     checkActiveEmployee(referenceData, caller, notPerformerOrApproved); // 409 "Employee is not performer of device dispense, …"
 
@@ -60,14 +50,12 @@ export async function markDeviceDispenseInError(deps: CommandDeps, caller: Calle
     if (canonicalJson(withoutKeys(signed, CHANGED_BY_SIGNER)) !== canonicalJson(rendered))
       throw unprocessable("Signed content doesn't match with previously created device dispense", '$.signed_data');
 
-    // Service logic: save signed content to media storage, then the status change.
-    const now = deps.clock();
-    const link = await deps.media.save('device_dispenses', `${dispense.id}/${uuidv7()}.jws`, input.body.signed_data);
-    const markedInError = deviceDispenseDecider.decide(
-      { type: 'MarkDeviceDispenseInError', status_reason: statusReason.data, signed_content_link: link, actor: { at: now.toISOString(), by: caller.userId, legal_entity_id: caller.clientId } },
+    // Service logic: save signed content to media storage (idempotent by key: a retry saves the same
+    // file again), then the status change.
+    const link = await saveSignedContent(deps.media, dispense.id, caller, input.body.signed_data);
+    return deviceDispenseDecider.decide(
+      { type: 'MarkDeviceDispenseInError', status_reason: statusReason.data, signed_content_link: link, actor: actorOf(caller, now) },
       state,
     );
-    const appended = await appendEvents(eventStore, deviceDispenseStream(dispense.id), markedInError, revision, caller, now);
-    return { position: appended.position };
   });
 }

@@ -5,13 +5,12 @@
  */
 import { z } from 'zod';
 import { assertActivePrimaryLicense, licenseDecider } from '../domain/license/decider.js';
-import { legalEntityLicensesStream } from '../domain/license/events.js';
 import { isoDateSchema } from '../domain/license/license.js';
 import { conflict, notFound, unprocessable } from '../domain/shared/esozError.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
-import type { Caller, CommandDeps } from './shared/commandContext.js';
-import { appendEvents, retryOnConflict } from './shared/eventStream.js';
-import { checkLicenseDates, loadLegalEntityLicenses } from './shared/licenses.js';
+import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
+import { handleCommand } from './shared/commandHandler.js';
+import { checkLicenseDates, legalEntityLicensesCommandStream } from './shared/licenses.js';
 import type { CommandResult } from './shared/result.js';
 
 export const updateLicenseRequestSchema = z.object({
@@ -29,19 +28,19 @@ export const updateLicenseRequestSchema = z.object({
 export type UpdateLicenseRequest = z.infer<typeof updateLicenseRequestSchema>;
 
 export async function updateLicense(deps: CommandDeps, licenses: LicenseStore, caller: Caller, id: string, body: UpdateLicenseRequest): Promise<CommandResult> {
-  return retryOnConflict(async () => {
-    // The licence's legal entity (its stream) is found through the read model; its state through the stream.
-    const known = await licenses.get(id);
-    const loaded = known ? await loadLegalEntityLicenses(deps.eventStore, known.legal_entity_id) : null;
-    const license = loaded?.state.licenses[id];
-
-    if (!loaded || !license) throw notFound('License was not found'); // 404
+  // The licence's legal entity (its stream) is found through the read model; its state through the stream.
+  const known = await licenses.get(id);
+  if (!known) throw notFound('License was not found'); // 404
+  // A sync method: its causation id (the request id) is new on every call, nothing to skip.
+  const options = { skipIfAlreadyHandled: false };
+  return handleCommand(deps, legalEntityLicensesCommandStream(known.legal_entity_id), caller, (state, now) => {
+    const license = state.licenses[id];
+    if (!license) throw notFound('License was not found'); // 404
     if (license.is_primary) throw conflict('Only additional license can be updated'); // 409
     if (body.is_primary !== false) throw unprocessable('Additional license can not be changed to primary', '$.is_primary'); // 422
-    if (license.legal_entity_id !== caller.clientId) throw conflict("License doesn't correspond to your legal entity"); // 409
+    if (license.legal_entity_id !== caller.legalEntityId) throw conflict("License doesn't correspond to your legal entity"); // 409
     if (body.type !== undefined && body.type !== license.type) throw conflict('License type can not be updated'); // 409
-    const now = deps.clock();
-    assertActivePrimaryLicense(loaded.state, now.toISOString().slice(0, 10)); // 404 “No active primary license found for legal entity”
+    assertActivePrimaryLicense(state, now.toISOString().slice(0, 10)); // 404 “No active primary license found for legal entity”
     // As in Create: the licence as it would be after the update must keep its dates in order.
     checkLicenseDates({
       issued_date: body.issued_date ?? license.issued_date,
@@ -50,10 +49,7 @@ export async function updateLicense(deps: CommandDeps, licenses: LicenseStore, c
     });
 
     const { type: _type, is_primary: _primary, ...changes } = body;
-    const at = now.toISOString();
-    const events = licenseDecider.decide({ type: 'UpdateLicense', id, changes, actor: { at, by: caller.userId, legal_entity_id: caller.clientId } }, loaded.state);
-    if (events.length === 0) return { position: null }; // nothing changed: nothing appended
-    const appended = await appendEvents(deps.eventStore, legalEntityLicensesStream(license.legal_entity_id), events, loaded.revision, caller, now);
-    return { position: appended.position };
-  });
+    // Nothing changed: no events, nothing appended.
+    return licenseDecider.decide({ type: 'UpdateLicense', id, changes, actor: actorOf(caller, now) }, state);
+  }, options);
 }

@@ -40,9 +40,16 @@ export type LogEntry = { seq: number; payload: StatusChangeEvent; attempts: numb
 
 export async function readEventManagerLog(database: Database, { entityId }: { entityId?: string } = {}): Promise<LogEntry[]> {
   await database.migrate('event_manager', eventManagerSchema);
-  const { rows } = await database.pool.query<{ seq: string; payload: StatusChangeEvent; attempts: number; delivered_at: Date | null; last_error: string | null }>(
+  type Row = { seq: string; payload: StatusChangeEvent; attempts: number; delivered_at: Date | null; last_error: string | null };
+  const { rows } = await database.pool.query<Row>(
     `select seq, payload, attempts, delivered_at, last_error from event_manager_log ${entityId ? 'where entity_id = $1' : ''} order by seq`,
     entityId ? [entityId] : [],
   );
-  return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload, attempts: r.attempts, deliveredAt: r.delivered_at?.toISOString() ?? null, lastError: r.last_error }));
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    payload: r.payload,
+    attempts: r.attempts,
+    deliveredAt: r.delivered_at?.toISOString() ?? null,
+    lastError: r.last_error,
+  }));
 }

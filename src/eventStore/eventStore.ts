@@ -2,19 +2,22 @@
  * The event store port. Three adapters implement it (PostgreSQL server, PGlite, EventStoreDB) and one
  * contract suite (test/contract/eventStore.contract.test.ts) holds them to the same behaviour.
  */
-import { z } from 'zod';
 
-/** Every event carries this; auditors depend on it. Stored beside the data, never inside it. */
-export const eventMetadataSchema = z.object({
-  eventId: z.uuid(), // uuid v7
-  correlationId: z.string().min(1),
-  causationId: z.string().min(1).nullable(),
-  userId: z.string().nullable(),
-  clientId: z.string().nullable(), // legal entity of the token
-  occurredAt: z.iso.datetime({ offset: true }),
-  schemaVersion: z.number().int().positive(),
-});
-export type EventMetadata = z.infer<typeof eventMetadataSchema>;
+/**
+ * Every event this registry writes carries this; auditors depend on it. Stored beside the data, never
+ * inside it. Not parsed when read back: events written by others keep whatever metadata they carry.
+ */
+export type EventMetadata = {
+  /** uuid v7 */
+  eventId: string;
+  correlationId: string;
+  causationId: string | null;
+  userId: string | null;
+  /** The legal entity of the token (its client_id claim); null for system runs. */
+  clientId: string | null;
+  occurredAt: string;
+  schemaVersion: number;
+};
 
 export type JsonObject = { [key: string]: JsonValue };
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;

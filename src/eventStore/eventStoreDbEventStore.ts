@@ -206,7 +206,10 @@ export async function createEventStoreDbEventStore(connectionString: string, opt
     return events;
   }
 
-  async function* readStream(streamName: string, { fromRevision = 0n, maxCount = Number.MAX_SAFE_INTEGER }: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent> {
+  async function* readStream(
+    streamName: string,
+    { fromRevision = 0n, maxCount = Number.MAX_SAFE_INTEGER }: ReadStreamOptions = {},
+  ): AsyncGenerator<RecordedEvent> {
     let next = fromRevision;
     let left = maxCount;
     while (left > 0) {
@@ -229,7 +232,11 @@ export async function createEventStoreDbEventStore(connectionString: string, opt
     }
   }
 
-  async function appendToStream(streamName: string, events: EventToAppend[], { expectedRevision }: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+  async function appendToStream(
+    streamName: string,
+    events: EventToAppend[],
+    { expectedRevision }: { expectedRevision: ExpectedRevision },
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
     let result;
     try {

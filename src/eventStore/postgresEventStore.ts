@@ -23,7 +23,7 @@ import {
 } from './eventStore.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
 
-export const eventStoreSchema = `
+const eventStoreSchema = `
 create sequence if not exists es_global_position;
 create table if not exists es_streams (
   stream_name text primary key,
@@ -126,7 +126,12 @@ export async function createPostgresEventStore(database: Database, options: { po
     return rows[0] ? BigInt(rows[0].revision) : 'no_stream';
   }
 
-  async function appendInTransaction(client: pg.PoolClient, streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+  async function appendInTransaction(
+    client: pg.PoolClient,
+    streamName: string,
+    events: EventToAppend[],
+    expectedRevision: ExpectedRevision,
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
     const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;

@@ -91,7 +91,7 @@ export function createHttpApp({
       const principal = await verifier.verify(req.get('authorization'));
       if (scope) requireScope(principal, scope);
       res.locals.principal = principal;
-      if (idempotent) await idempotent(req, res, next, { userId: principal.userId, legalEntityId: principal.clientId });
+      if (idempotent) await idempotent(req, res, next, { userId: principal.userId, legalEntityId: principal.legalEntityId });
       else next();
     } catch (error) {
       if (error instanceof EsozError && error.status === 401)

@@ -11,7 +11,7 @@ import type { IdempotencyKeyId, IdempotencyKeyStore } from '../idempotency/idemp
 import type { Logger } from '../logger.js';
 import { sendError } from './envelope.js';
 
-export const IDEMPOTENCY_HEADER = 'X-Idempotency-Key';
+const IDEMPOTENCY_HEADER = 'X-Idempotency-Key';
 /** 1–255 printable ASCII characters. */
 const KEY_FORMAT = /^[\x20-\x7e]{1,255}$/;
 const METHODS = new Set(['POST', 'PATCH']);

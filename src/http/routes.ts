@@ -9,27 +9,41 @@ import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/li
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
 import { auditAccessOf } from '../queries/auditAccess.js';
-import { signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
-import type { JsonObject } from '../eventStore/eventStore.js';
+import type { CommandDeps } from '../commands/shared/commandContext.js';
+import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
+import type { EventStore, JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
+import type { JobStore } from '../jobs/jobStore.js';
+import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
-import { getJob, jobHref } from '../queries/getJob.js';
-import type { Context } from '../server.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
+import type { ReferenceData } from '../referenceData/referenceData.js';
+import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
 import { pathParam, principalOf, requestIdOf, type Authorize } from './app.js';
 import { paging, sendData } from './envelope.js';
+import { getJob } from './jobs.js';
 import { parseOrThrow } from './validation.js';
 
-export type RouteDeps = { context: Context; enqueued: () => void };
-
-const DISPENSES = '/api/patients/:patient_id/device_dispenses';
+/** What the routes read: the ports of the commands and queries they call (the composition root passes them). */
+export type RouteContext = {
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
+  jobs: JobStore;
+  referenceData: ReferenceData;
+  commandDeps: CommandDeps;
+  projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
+};
+export type RouteDeps = { context: RouteContext; enqueued: () => void };
 
 export function registerRoutes(router: Router, authorize: Authorize, { context, enqueued }: RouteDeps): void {
   /** An async method: the request passed token, scope and schema; the rest runs in a job (202). */
   const accept = async (req: Request, res: Response, kind: string, request: JsonObject) => {
-    const principal = principalOf(res);
-    const { job } = await context.jobs.enqueue({ kind, legalEntityId: principal.clientId, userId: principal.userId, request, requestId: requestIdOf(res) });
+    const { legalEntityId, userId } = principalOf(res);
+    const { job } = await context.jobs.enqueue({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
     enqueued();
-    sendData(req, res, 202, { status: job.status, eta: job.eta, links: [{ entity: 'job', href: jobHref(job.id) }] });
+    sendData(req, res, 202, { status: job.status, eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
   };
   const target = (req: Request) => ({ patient_id: pathParam(req, 'patient_id'), device_dispense_id: pathParam(req, 'id') });
 
@@ -58,18 +72,18 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
   router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
     const { patient_id, device_dispense_id } = target(req);
     const reader = employedReader(res);
-    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.clientId, patient_id, device_dispense_id));
+    sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.legalEntityId, patient_id, device_dispense_id));
   });
   router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
     const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query, pathParam(req, 'patient_id'));
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query, pathParam(req, 'patient_id'));
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
   router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
     const reader = employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
-    const found = await searchDeviceDispenses(context.deviceDispenses, reader.clientId, query);
+    const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
 
@@ -77,30 +91,30 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
   const syncCaller = (res: Response): Caller => {
     const principal = principalOf(res);
     const requestId = requestIdOf(res);
-    return { userId: principal.userId, clientId: principal.clientId, correlationId: requestId, causationId: requestId };
+    return { userId: principal.userId, legalEntityId: principal.legalEntityId, correlationId: requestId, causationId: requestId };
   };
   const READ_YOUR_WRITES_MS = 30_000;
-  router.post('/api/licenses', authorize('license:write'), async (req, res) => {
+  router.post(LICENSES_ROUTE, authorize('license:write'), async (req, res) => {
     const body = parseOrThrow(createLicenseRequestSchema, req.body, 'json_data_property');
     const caller = syncCaller(res);
     const { id, position } = await createLicense(context.commandDeps, caller, body);
     if (position) await context.projections.licenses.waitFor(position, READ_YOUR_WRITES_MS);
-    sendData(req, res, 201, await getLicense(context.licenses, caller.clientId, id));
+    sendData(req, res, 201, await getLicense(context.licenses, caller.legalEntityId, id));
   });
-  router.patch('/api/licenses/:id', authorize('license:write'), async (req, res) => {
+  router.patch(`${LICENSES_ROUTE}/:id`, authorize('license:write'), async (req, res) => {
     const body = parseOrThrow(updateLicenseRequestSchema, req.body, 'json_data_property');
     const caller = syncCaller(res);
     const { position } = await updateLicense(context.commandDeps, context.licenses, caller, pathParam(req, 'id'), body);
     if (position) await context.projections.licenses.waitFor(position, READ_YOUR_WRITES_MS);
-    sendData(req, res, 200, await getLicense(context.licenses, caller.clientId, pathParam(req, 'id')));
+    sendData(req, res, 200, await getLicense(context.licenses, caller.legalEntityId, pathParam(req, 'id')));
   });
-  router.get('/api/licenses', authorize('license:read'), async (req, res) => {
+  router.get(LICENSES_ROUTE, authorize('license:read'), async (req, res) => {
     const query = parseOrThrow(listLicensesQuerySchema, req.query, 'query_parameter');
-    const found = await listLicenses(context.licenses, principalOf(res).clientId, query);
+    const found = await listLicenses(context.licenses, principalOf(res).legalEntityId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
-  router.get('/api/licenses/:id', authorize('license:read'), async (req, res) => {
-    sendData(req, res, 200, await getLicense(context.licenses, principalOf(res).clientId, pathParam(req, 'id')));
+  router.get(`${LICENSES_ROUTE}/:id`, authorize('license:read'), async (req, res) => {
+    sendData(req, res, 200, await getLicense(context.licenses, principalOf(res).legalEntityId, pathParam(req, 'id')));
   });
 
   // Audit: the recorded history itself, and states as of a moment. audit:read sees the token's legal
@@ -130,8 +144,8 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     sendData(req, res, 200, await projectionsHealth(context.eventStore, Object.values(context.projections)));
   });
 
-  router.get('/api/jobs/:id', authorize(null), async (req, res) => {
-    const answer = await getJob(context.jobs, pathParam(req, 'id'), principalOf(res).clientId);
+  router.get(JOB_ROUTE, authorize(null), async (req, res) => {
+    const answer = await getJob(context.jobs, pathParam(req, 'id'), principalOf(res).legalEntityId);
     sendData(req, res, answer.code, answer.data);
   });
 }

@@ -57,7 +57,7 @@ function toEntries(issue: z.core.$ZodIssue, entryType: EntryType): InvalidEntry[
   }
 }
 
-export function toValidationError(error: z.ZodError, entryType: EntryType) {
+function toValidationError(error: z.ZodError, entryType: EntryType) {
   return validationFailed(error.issues.flatMap((issue) => toEntries(issue, entryType)));
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Database } from '../database/database.js';
 
-export const idempotencyKeysSchema = `
+const idempotencyKeysSchema = `
 create table if not exists idempotency_keys (
   legal_entity_id text not null,
   user_id text not null,

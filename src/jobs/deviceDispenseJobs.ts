@@ -5,12 +5,13 @@
 import { z } from 'zod';
 import { completeDeviceDispense } from '../commands/completeDeviceDispense.js';
 import { createDeviceDispense, createDeviceDispenseRequestSchema } from '../commands/createDeviceDispense.js';
-import { markDeviceDispenseInError, signedRequestSchema } from '../commands/markDeviceDispenseInError.js';
+import { markDeviceDispenseInError } from '../commands/markDeviceDispenseInError.js';
 import type { Caller, CommandDeps } from '../commands/shared/commandContext.js';
-import { deviceDispenseHref } from '../commands/shared/deviceDispenses.js';
+import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
 import type { CommandResult } from '../commands/shared/result.js';
 import { stopDeviceDispense } from '../commands/stopDeviceDispense.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
+import { deviceDispensePath } from '../shared/resourcePaths.js';
 import type { Job } from './jobStore.js';
 import type { JobHandlers } from './jobWorker.js';
 
@@ -21,33 +22,34 @@ export const DEVICE_DISPENSE_JOBS = {
   markInError: 'device_dispense.mark_in_error',
 } as const;
 
-const target = z.object({ patient_id: z.string(), device_dispense_id: z.string() });
-const signedTarget = target.extend({ body: signedRequestSchema });
-const createTarget = z.object({ patient_id: z.string(), body: createDeviceDispenseRequestSchema });
+// The job payloads as the routes wrote them, parsed once here into each command's input.
+const actionPayload = z.object({ patient_id: z.string(), device_dispense_id: z.string() });
+const signedActionPayload = actionPayload.extend({ body: signedRequestSchema });
+const createPayload = z.object({ patient_id: z.string(), body: createDeviceDispenseRequestSchema });
 
-export const callerOf = (job: Job): Caller => ({ userId: job.userId, clientId: job.legalEntityId, correlationId: job.requestId, causationId: job.id });
+const callerOf = (job: Job): Caller => ({ userId: job.userId, legalEntityId: job.legalEntityId, correlationId: job.requestId, causationId: job.id });
 
 export function deviceDispenseJobHandlers(deps: CommandDeps, readModel: ProjectionRunner, { readModelTimeoutMs = 30_000 } = {}): JobHandlers {
   const finish = async (result: CommandResult, patientId: string, id: string) => {
     if (result.position) await readModel.waitFor(result.position, readModelTimeoutMs);
-    return { links: [{ entity: 'device_dispense', href: deviceDispenseHref(patientId, id) }] };
+    return { links: [{ entity: 'device_dispense', href: deviceDispensePath(patientId, id) }] };
   };
   return {
     [DEVICE_DISPENSE_JOBS.create]: async (job) => {
-      const input = createTarget.parse(job.request);
+      const input = createPayload.parse(job.request);
       const result = await createDeviceDispense(deps, callerOf(job), input);
       return finish(result, input.patient_id, input.body.id);
     },
     [DEVICE_DISPENSE_JOBS.complete]: async (job) => {
-      const input = signedTarget.parse(job.request);
+      const input = signedActionPayload.parse(job.request);
       return finish(await completeDeviceDispense(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
     },
     [DEVICE_DISPENSE_JOBS.stop]: async (job) => {
-      const input = target.parse(job.request);
+      const input = actionPayload.parse(job.request);
       return finish(await stopDeviceDispense(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
     },
     [DEVICE_DISPENSE_JOBS.markInError]: async (job) => {
-      const input = signedTarget.parse(job.request);
+      const input = signedActionPayload.parse(job.request);
       return finish(await markDeviceDispenseInError(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
     },
   };

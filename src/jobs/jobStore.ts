@@ -30,7 +30,7 @@ export type Job = {
   updatedAt: string;
 };
 
-export const jobsSchema = `
+const jobsSchema = `
 create table if not exists jobs (
   id uuid primary key,
   kind text not null,

@@ -6,7 +6,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, sep } from 'node:path';
 
 export interface MediaStorage {
-  /** Stores `content` and returns the link to it. */
+  /**
+   * Stores `content` and returns the link to it. Idempotent by key: saving the same content at the same
+   * path again returns the same link; other content at a taken path is refused (signed content is never overwritten).
+   */
   save(bucket: string, path: string, content: string): Promise<string>;
   read(link: string): Promise<string>;
 }
@@ -25,8 +28,13 @@ export function createFilesystemMediaStorage(root: string): MediaStorage {
     async save(bucket, path, content) {
       const file = locate(bucket, path);
       await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, content, { flag: 'wx' }); // never overwrite signed content
-      return `media://${bucket}/${path}`;
+      const link = `media://${bucket}/${path}`;
+      try {
+        await writeFile(file, content, { flag: 'wx' }); // never overwrite signed content
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || (await readFile(file, 'utf8')) !== content) throw error;
+      }
+      return link;
     },
     async read(link) {
       const match = /^media:\/\/([^/]+)\/(.+)$/.exec(link);

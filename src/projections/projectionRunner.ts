@@ -20,8 +20,6 @@ export type ProjectionRunner = {
   /** Resolves once the projection has handled `position`; rejects after `timeoutMs`. */
   waitFor(position: Position, timeoutMs: number): Promise<void>;
   status(): Promise<ProjectionStatus>;
-  /** Forget the read model and replay the whole log (this instance must be the active one). */
-  rebuild(): Promise<void>;
 };
 
 export class ProjectionTimeoutError extends Error {
@@ -184,15 +182,6 @@ export function createProjectionRunner({ store, database, projection, logger, ba
 
     async status() {
       return { name: projection.name, active: lock !== null, checkpoint: lock ? checkpoint : await projection.readCheckpoint() };
-    },
-
-    async rebuild() {
-      if (!lock) throw new Error(`Projection ${projection.name} is active in another process; stop that one first`);
-      await subscription?.stop();
-      subscription = null;
-      await projection.reset();
-      log.info('projection reset; replaying from the beginning');
-      await subscribeFromStoredCheckpoint();
     },
   };
 }

@@ -1,17 +1,22 @@
 /** Every projection by name: the server runs them, the CLI rebuilds and verifies them. */
-import type { Stores } from '../stores.js';
+import type { Database } from '../database/database.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
 import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
 import type { Projection } from './projection.js';
-import { createStatusChangeEventsProjection, STATUS_CHANGE_EVENTS_PROJECTION } from './statusChangeEventsProjection.js';
+import { createStatusChangeEventsProjection, STATUS_CHANGE_EVENTS_PROJECTION } from '../eventManager/statusChangeEventsProjection.js';
 
 export type Projections = { deviceDispenses: Projection; licenses: Projection; statusChangeEvents: Projection };
 
-export async function createProjections(stores: Pick<Stores, 'database' | 'deviceDispenses' | 'licenses'>): Promise<Projections> {
+/** The ports the projections write: each read model's store, and the database of the event-manager log. */
+export type ProjectionPorts = { database: Database; deviceDispenses: DeviceDispenseStore; licenses: LicenseStore };
+
+export async function createProjections(ports: ProjectionPorts): Promise<Projections> {
   return {
-    deviceDispenses: createDeviceDispensesProjection(stores.deviceDispenses),
-    licenses: createLicensesProjection(stores.licenses),
-    statusChangeEvents: await createStatusChangeEventsProjection(stores.database),
+    deviceDispenses: createDeviceDispensesProjection(ports.deviceDispenses),
+    licenses: createLicensesProjection(ports.licenses),
+    statusChangeEvents: await createStatusChangeEventsProjection(ports.database),
   };
 }
 

@@ -4,7 +4,8 @@
  * (both scanned in id order, in bounded pages).
  */
 import type { EventStore, Position } from '../eventStore/eventStore.js';
-import type { Stores } from '../stores.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
 import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
 import type { Projection } from './projection.js';
@@ -16,7 +17,7 @@ export type VerifyResult = { readModel: string; checkpoint: Position | null; rec
 const MAX_REPORTED = 100;
 
 /** Paths where two JSON values differ (first few only). */
-export function jsonDifferences(a: unknown, b: unknown, path = '$', out: Difference['paths'] = []): Difference['paths'] {
+function jsonDifferences(a: unknown, b: unknown, path = '$', out: Difference['paths'] = []): Difference['paths'] {
   if (out.length >= 10) return out;
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -31,7 +32,10 @@ export function jsonDifferences(a: unknown, b: unknown, path = '$', out: Differe
 }
 
 /** Merges two id-ordered scans into differences. */
-async function compareScans<T extends { id: string }>(live: AsyncIterable<T>, fresh: AsyncIterable<T>): Promise<{ records: number; differences: Difference[] }> {
+async function compareScans<T extends { id: string }>(
+  live: AsyncIterable<T>,
+  fresh: AsyncIterable<T>,
+): Promise<{ records: number; differences: Difference[] }> {
   const a = live[Symbol.asyncIterator]();
   const b = fresh[Symbol.asyncIterator]();
   let [x, y] = await Promise.all([a.next(), b.next()]);
@@ -71,8 +75,19 @@ async function verifyOne(
   return { readModel: name, checkpoint, records, differences, moved };
 }
 
+/**
+ * What verify reads and writes: the event store, the live read models, and an opener for scratch
+ * read models (same adapters, other tables/collections) it replays into.
+ */
+export type VerifyPorts = {
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
+  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
+};
+
 /** Verifies each named read model (default: all). */
-export async function verifyReadModels(stores: Stores, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
+export async function verifyReadModels(stores: VerifyPorts, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
   const scratch = await stores.openScratch();
   const results: VerifyResult[] = [];
   if (names.includes(DEVICE_DISPENSES_PROJECTION)) {

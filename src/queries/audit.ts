@@ -43,7 +43,8 @@ const STREAM_NOT_FOUND = 'Stream not found';
 export async function streamEvents(store: EventStore, access: AuditAccess, streamName: string, { page, page_size }: z.infer<typeof streamEventsQuerySchema>) {
   if (!canRead(access, access.kind === 'all' ? null : await streamOwner(store, streamName))) throw notFound(STREAM_NOT_FOUND);
   const events: AuditEvent[] = [];
-  for await (const event of store.readStream(streamName, { fromRevision: BigInt((page - 1) * page_size), maxCount: page_size })) events.push(auditEventView(event));
+  const window = { fromRevision: BigInt((page - 1) * page_size), maxCount: page_size };
+  for await (const event of store.readStream(streamName, window)) events.push(auditEventView(event));
   // The stream's length: its last revision + 1 (read backwards would be cheaper; streams here are short).
   let total = 0;
   for await (const _ of store.readStream(streamName)) total += 1;

@@ -12,14 +12,14 @@ import { LICENSES_STREAM_PREFIX } from '../domain/license/events.js';
 import { missingScope } from '../domain/shared/esozError.js';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.js';
 
-export const AUDIT_READ = 'audit:read';
+const AUDIT_READ = 'audit:read';
 
 export type AuditAccess = { kind: 'all' } | { kind: 'legal_entity'; legalEntityId: string };
 
 /** audit:read_all → everything; audit:read → the token's legal entity; neither → 403 naming audit:read. */
 export function auditAccessOf(principal: Principal): AuditAccess {
   if (principal.scopes.has(AUDIT_READ_ALL)) return { kind: 'all' };
-  if (principal.scopes.has(AUDIT_READ)) return { kind: 'legal_entity', legalEntityId: principal.clientId };
+  if (principal.scopes.has(AUDIT_READ)) return { kind: 'legal_entity', legalEntityId: principal.legalEntityId };
   throw missingScope(AUDIT_READ);
 }
 

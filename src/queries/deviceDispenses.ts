@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { deviceDispenseDocumentSchema, renderDeviceDispense, type RenderedDeviceDispense } from '../domain/deviceDispense/document.js';
 import { isCalendarDate } from '../domain/shared/calendarDate.js';
 import { notFound } from '../domain/shared/esozError.js';
-import type { DeviceDispenseFilter, DeviceDispenseRecord, DeviceDispenseStore, PageOf } from '../readModels/deviceDispenseStore.js';
+import type { DeviceDispenseFilter, DeviceDispenseRecord, DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { PageOf } from '../readModels/paging.js';
 
 // The read models compare bounds as strings against ISO-8601 UTC values with milliseconds (…T10:00:00.000Z):
 // a date-time bound is normalised to that form first, else `…T10:00:00Z` or `…T12:00:00+02:00` would compare

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { License } from '../domain/license/license.js';
 import { notFound } from '../domain/shared/esozError.js';
-import type { PageOf } from '../readModels/deviceDispenseStore.js';
+import type { PageOf } from '../readModels/paging.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 
 export const listLicensesQuerySchema = z.object({

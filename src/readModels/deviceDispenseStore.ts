@@ -7,6 +7,8 @@
  * applied: a write with an older or equal revision is ignored, which makes re-applying a batch harmless.
  */
 import type { JsonObject, Position } from '../eventStore/eventStore.js';
+import type { CheckpointUpdate } from './checkpoints.js';
+import type { Page, PageOf } from './paging.js';
 
 export type DeviceDispenseIndex = {
   patient_id: string;
@@ -54,19 +56,6 @@ export type DeviceDispenseFilter = Partial<{
   inserted_at_from: string;
   inserted_at_to: string;
 }>;
-
-export type Page = { page: number; pageSize: number };
-export type PageOf<T> = { items: T[]; total: number };
-
-export type CheckpointUpdate = { projection: string; from: Position | null; to: Position };
-
-/** Thrown when the stored checkpoint is not the one the batch started from (another instance moved it). */
-export class CheckpointMismatchError extends Error {
-  constructor(readonly projection: string) {
-    super(`Checkpoint of ${projection} moved under us`);
-    this.name = 'CheckpointMismatchError';
-  }
-}
 
 export interface DeviceDispenseStore {
   readonly description: string;

@@ -6,9 +6,9 @@ import type pg from 'pg';
 import type { Database, Sql } from '../database/database.js';
 import type { License } from '../domain/license/license.js';
 import type { Position } from '../eventStore/eventStore.js';
-import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint, type CheckpointUpdate } from './checkpoints.js';
+import type { Page, PageOf } from './paging.js';
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
-import type { CheckpointUpdate, Page, PageOf } from './deviceDispenseStore.js';
 
 export type LicenseFilter = Partial<{ legal_entity_id: string; id: string; license_number: string; type: string; is_primary: boolean; is_active: boolean }>;
 

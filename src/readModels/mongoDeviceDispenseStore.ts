@@ -15,16 +15,9 @@ import {
   type WriteError,
 } from 'mongodb';
 import type { JsonObject, Position } from '../eventStore/eventStore.js';
-import {
-  CheckpointMismatchError,
-  type CheckpointUpdate,
-  type DeviceDispenseFilter,
-  type DeviceDispenseIndex,
-  type DeviceDispenseRecord,
-  type DeviceDispenseStore,
-  type Page,
-  type PageOf,
-} from './deviceDispenseStore.js';
+import { CheckpointMismatchError, type CheckpointUpdate } from './checkpoints.js';
+import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
+import type { Page, PageOf } from './paging.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';
 
 export type DeviceDispenseDocument = {
@@ -49,7 +42,7 @@ const DUPLICATE_KEY = 11000;
 export const SCAN_PAGE_SIZE = 500;
 
 /** inserted_at descending, then _id as a stable tie-breaker so pages never overlap. */
-export const SEARCH_SORT: Sort = { 'index.inserted_at': -1, _id: 1 };
+const SEARCH_SORT: Sort = { 'index.inserted_at': -1, _id: 1 };
 
 /** Filter keys that are a plain equality on the index field of the same name. */
 const EXACT_FIELDS = [

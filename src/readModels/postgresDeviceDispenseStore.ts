@@ -4,14 +4,16 @@
  * replaces a stored one with a lower revision, so replaying a batch changes nothing.
  */
 import type { Database } from '../database/database.js';
-import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../projections/checkpoints.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint } from './checkpoints.js';
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';
 
 /** One statement may not touch a row twice: keep the newest revision of each id. */
 const newestPerId = (records: DeviceDispenseRecord[]) => [
-  ...records.reduce((newest, r) => (newest.get(r.id)?.revision ?? -1) < r.revision ? newest.set(r.id, r) : newest, new Map<string, DeviceDispenseRecord>()).values(),
+  ...records
+    .reduce((newest, r) => ((newest.get(r.id)?.revision ?? -1) < r.revision ? newest.set(r.id, r) : newest), new Map<string, DeviceDispenseRecord>())
+    .values(),
 ];
 
 type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: DeviceDispenseRecord['document'] };

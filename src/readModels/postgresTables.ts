@@ -1,6 +1,6 @@
 /** What the PostgreSQL read-model tables share: safe table names, id-ordered scans, reset. */
 import { SQL_IDENTIFIER, type Database } from '../database/database.js';
-import { deleteCheckpoint } from '../projections/checkpoints.js';
+import { deleteCheckpoint } from './checkpoints.js';
 
 /** Table names are interpolated into SQL: only plain lower-case identifiers pass. */
 export function assertIdentifier(name: string, what = 'table name'): string {

@@ -4,6 +4,7 @@
  * everything else here stays on node:crypto and jose.
  */
 import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CompactSign } from 'jose';
@@ -11,7 +12,8 @@ import { splitPemCertificates } from './trustStore.js';
 import { drfoOf, type SignedContentAlgorithm } from './verifySignedContent.js';
 
 type CryptoKey = webcrypto.CryptoKey;
-type X509Module = typeof import('@peculiar/x509');
+// Type only (erased): the module itself is loaded lazily below, after its polyfill.
+type X509Module = typeof X509;
 
 export type CertificateAuthority = {
   certificatePem: string;
@@ -161,7 +163,7 @@ export async function loadSigner(certPemPath: string, keyPemPath: string): Promi
 }
 
 /** A CA from its certificate PEM (the CA first, optionally followed by its issuers) and private key PEM. */
-export async function loadCertificateAuthority(certPemPath: string, keyPemPath: string): Promise<CertificateAuthority> {
+async function loadCertificateAuthority(certPemPath: string, keyPemPath: string): Promise<CertificateAuthority> {
   const pems = splitPemCertificates(await readFile(certPemPath, 'utf8')).map(normalizePem);
   const certificatePem = pems[0];
   if (certificatePem === undefined) throw new Error(`${certPemPath}: no certificate found`);

@@ -18,14 +18,14 @@ export type VerifiedContent = {
   signer: { subject: string; serialNumber: string };
 };
 
-export const SIGNED_CONTENT_MESSAGES = {
+const SIGNED_CONTENT_MESSAGES = {
   invalid: 'Invalid signed content',
   untrusted: 'Signer certificate is not trusted',
   expired: 'Signer certificate is expired or not yet valid',
   badSignature: 'Signature is invalid',
 } as const;
 
-export const SIGNED_CONTENT_ALGORITHMS = ['ES256', 'RS256'] as const;
+const SIGNED_CONTENT_ALGORITHMS = ['ES256', 'RS256'] as const;
 export type SignedContentAlgorithm = (typeof SIGNED_CONTENT_ALGORITHMS)[number];
 
 /** Long enough for any real qualified-signature chain; bounds the work an attacker can ask for. */

@@ -101,7 +101,7 @@ describe('createTokenVerifier', () => {
     const verifier = createTokenVerifier({ jwks });
     const principal = await verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key' })}`);
     expect(principal.userId).toBe(USER_ID);
-    expect(principal.clientId).toBe(LEGAL_ENTITY_ID);
+    expect(principal.legalEntityId).toBe(LEGAL_ENTITY_ID);
     expect([...principal.scopes].sort()).toEqual(['device_dispense:read', 'device_dispense:write']);
   });
 
@@ -209,7 +209,7 @@ describe('createTokenVerifier', () => {
     );
     await expectInvalidToken(verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key' })}`));
     const good = await sign(es.privateKey, { kid: 'es-key', iss: 'https://auth.example.test' });
-    await expect(verifier.verify(`Bearer ${good}`)).resolves.toMatchObject({ clientId: LEGAL_ENTITY_ID });
+    await expect(verifier.verify(`Bearer ${good}`)).resolves.toMatchObject({ legalEntityId: LEGAL_ENTITY_ID });
   });
 
   it('refuses a wrong or missing audience when an audience is configured', async () => {
@@ -299,7 +299,7 @@ describe('createTokenVerifier', () => {
 describe('requireScope', () => {
   const principal: Principal = {
     userId: USER_ID,
-    clientId: LEGAL_ENTITY_ID,
+    legalEntityId: LEGAL_ENTITY_ID,
     scopes: new Set(['device_dispense:read']),
   };
 
@@ -369,7 +369,7 @@ describe('development signing key', () => {
       issuer: 'dev',
     });
     const principal = await verifier.verify(`Bearer ${token}`);
-    expect(principal).toEqual({ userId: USER_ID, clientId: LEGAL_ENTITY_ID, scopes: new Set(['device_dispense:read']) });
+    expect(principal).toEqual({ userId: USER_ID, legalEntityId: LEGAL_ENTITY_ID, scopes: new Set(['device_dispense:read']) });
 
     // A number is seconds from now: a negative one gives an already expired token.
     const expired = await mintToken(first.privateJwk, {

@@ -4,12 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { v4 as uuidv4 } from 'uuid';
-import {
-  CheckpointMismatchError,
-  type DeviceDispenseIndex,
-  type DeviceDispenseRecord,
-  type DeviceDispenseStore,
-} from '../../src/readModels/deviceDispenseStore.js';
+import { CheckpointMismatchError } from '../../src/readModels/checkpoints.js';
+import type { DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from '../../src/readModels/deviceDispenseStore.js';
 import { createMongoDeviceDispenseStore } from '../../src/readModels/mongoDeviceDispenseStore.js';
 import { createPostgresDeviceDispenseStore } from '../../src/readModels/postgresDeviceDispenseStore.js';
 import { databaseFactories, reportSkipped } from '../support/databases.js';

@@ -279,7 +279,8 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
 
     it("another legal entity's dispense without payment data → 404", async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobNotFound(await completeAs(dispense, await signed(dispense, { payment_amount: undefined, payment_id: undefined }), { client_id: ids.otherLegalEntity }));
+      const content = await signed(dispense, { payment_amount: undefined, payment_id: undefined });
+      expectJobNotFound(await completeAs(dispense, content, { client_id: ids.otherLegalEntity }));
     });
 
     it('neither payment_amount nor payment_id → payment_amount', async () => {

@@ -160,7 +160,8 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
       expect((await api.get(byClass)).body.data.details[0]).toMatchObject({ quantity: { value: 20, code: 'pack', unit: 'уп' }, program_device: { identifier: { value: ids.definition } } });
 
       const noProgram = newId();
-      expectProcessed(await api.create(createBody(noProgram, { ...basedOn(freshWithoutProgram()), program: undefined, verification_code: undefined })), noProgram);
+      const noProgramBody = createBody(noProgram, { ...basedOn(freshWithoutProgram()), program: undefined, verification_code: undefined });
+      expectProcessed(await api.create(noProgramBody), noProgram);
       expect((await api.get(noProgram)).body.data).not.toHaveProperty('program');
     });
   });

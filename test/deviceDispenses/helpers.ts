@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the device-dispense validation suites (create/complete/stop/mark_in_error):
  * fresh device requests per test, calls through HTTP only, and the exact shapes of the answers
- * (synchronous errors and failed jobs, as src/queries/getJob.ts renders each status code).
+ * (synchronous errors and failed jobs, as src/http/jobs.ts renders each status code).
  */
 import { expect } from '@jest/globals';
 import request from 'supertest';

@@ -70,7 +70,10 @@ describe('the schema files and relaxed()', () => {
     };
     for (const file of [CREATE, STOP, COMPLETE, MARK_IN_ERROR, DETAILS, BY_PATIENT, BY_LEGAL_ENTITY, JOBS, SIGNED_COMPLETE, SIGNED_MARK_IN_ERROR]) {
       const operation = loadOperation(file);
-      const schemas: Schema[] = [...(operation.requestBody ? [operation.requestBody.schema] : []), ...Object.values(operation.responses).flatMap((s) => (s === null ? [] : [s]))];
+      const schemas: Schema[] = [
+        ...(operation.requestBody ? [operation.requestBody.schema] : []),
+        ...Object.values(operation.responses).flatMap((s) => (s === null ? [] : [s])),
+      ];
       for (const schema of schemas) walk(schema, relaxed(schema), file);
     }
     for (const difference of differences)
@@ -132,7 +135,16 @@ const basedOn = (requestId: string) => ({ based_on: ref('device_request', reques
 
 describe.each(testBackends())('our HTTP requests and responses against the official schemas on %s', (backend) => {
   /** One fresh device request per test, so no test depends on another's dispenses. */
-  const requests = { create: newId(), details: newId(), search: newId(), stop: newId(), failing: newId(), wrongCode: newId(), complete: newId(), markInError: newId() };
+  const requests = {
+    create: newId(),
+    details: newId(),
+    search: newId(),
+    stop: newId(),
+    failing: newId(),
+    wrongCode: newId(),
+    complete: newId(),
+    markInError: newId(),
+  };
   let t: TestServer;
   let auth: string;
   beforeAll(async () => {

@@ -240,7 +240,12 @@ describe('device request dispensing decider', () => {
   });
 
   it('evolve lists the attached dispenses in order', () => {
-    expect(fold(deviceRequestDispensingDecider, [attached(ID), attached(OTHER_DISPENSE)])).toEqual({ attached: [{ id: ID, at: expect.any(String) }, { id: OTHER_DISPENSE, at: expect.any(String) }] });
+    expect(fold(deviceRequestDispensingDecider, [attached(ID), attached(OTHER_DISPENSE)])).toEqual({
+      attached: [
+        { id: ID, at: expect.any(String) },
+        { id: OTHER_DISPENSE, at: expect.any(String) },
+      ],
+    });
     expect(deviceRequestDispensingDecider.initialState()).toEqual({ attached: [] });
   });
 });

@@ -12,7 +12,7 @@ import { conflict } from '../../src/domain/shared/esozError.js';
 import { createJobStore, type Job, type NewJob } from '../../src/jobs/jobStore.js';
 import { createJobWorker } from '../../src/jobs/jobWorker.js';
 import { silentLogger } from '../../src/logger.js';
-import { renderJob } from '../../src/queries/getJob.js';
+import { renderJob } from '../../src/http/jobs.js';
 import { databaseFactories } from '../support/databases.js';
 import { eventually } from '../support/events.js';
 

@@ -23,7 +23,7 @@ describe.each(testBackends())('licence import on %s', (backend) => {
     );
     expect((await importLicenses(commandDeps, referenceData.file.licenses)).imported).toBe(0);
     expect(
-      (await Promise.all([importLicenses(commandDeps, referenceData.file.licenses), importLicenses(commandDeps, referenceData.file.licenses)])).map((r) => r.imported),
+      (await Promise.all([1, 2].map(() => importLicenses(commandDeps, referenceData.file.licenses)))).map((r) => r.imported),
     ).toEqual([0, 0]);
     expect(await readWholeStream(eventStore, stream)).toHaveLength(before.length);
   });

@@ -8,9 +8,10 @@ import type { Database } from '../../src/database/database.js';
 import type { Position, RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { createPostgresEventStore, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { silentLogger } from '../../src/logger.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../../src/projections/checkpoints.js';
+import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../../src/readModels/checkpoints.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { createProjectionRunner, ProjectionTimeoutError } from '../../src/projections/projectionRunner.js';
+import { rebuild } from '../../src/projections/replay.js';
 import { databaseFactories } from '../support/databases.js';
 import { eventually, newEvent, uniqueStream } from '../support/events.js';
 
@@ -83,10 +84,10 @@ describe.each(databaseFactories())('projection runner: $name', (factory) => {
     const runner = createProjectionRunner({ store, database, projection, logger });
     await runner.start();
     await runner.waitFor(appended.position, 10_000);
-    await database.pool.query(`update counts set n = 99 where projection = 'rebuild'`); // tamper
-    await runner.rebuild();
-    await eventually(async () => (await count(database, 'rebuild', stream)) === 3, 10_000, 'rebuild');
     await runner.stop();
+    await database.pool.query(`update counts set n = 99 where projection = 'rebuild'`); // tamper
+    await rebuild(store, database, projection); // the operator's rebuild (CLI), with the runner stopped
+    expect(await count(database, 'rebuild', stream)).toBe(3);
   });
 
   it('times out waitFor when the projection cannot reach the position', async () => {

@@ -1,5 +1,6 @@
-/** What every command runs with: the ports it reads and writes, and who is asking. */
+/** What every command runs with: the ports it reads and writes, and who is acting. */
 import type { X509Certificate } from 'node:crypto';
+import type { Actor } from '../../domain/shared/decider.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import type { MediaStorage } from '../../media/mediaStorage.js';
 import type { ReferenceData } from '../../referenceData/referenceData.js';
@@ -12,21 +13,23 @@ export type CommandDeps = {
   clock: () => Date;
 };
 
-/** Who an event is written for: the metadata every event carries. */
-export type EventAuthor = {
+/**
+ * Who is acting, one vocabulary from the access token to the metadata of every event written:
+ * the token's user and legal entity (its client_id claim), and the ids that tie events to their cause.
+ * System runs (auto-expiration, licence import) act for no legal entity: `Caller<null>`.
+ */
+export type Caller<LegalEntityId extends string | null = string> = {
   userId: string;
-  clientId: string | null;
-  /** The HTTP request id (or a sweep's run id): ties every event of one request together. */
+  legalEntityId: LegalEntityId;
+  /** The HTTP request id (or a system run's id): ties every event of one request together. */
   correlationId: string;
-  /** What caused the events: the job id for async methods, the request id for sync ones. */
+  /** What caused the events: the job id for async methods, the request id for sync ones, the run id for system runs. */
   causationId: string;
 };
 
-export type Caller = EventAuthor & {
-  /** Legal entity of the access token (client_id). */
-  clientId: string;
-  /** The HTTP request id: ties every event of one request together. */
-  correlationId: string;
-  /** What caused the events: the job id for async methods, the request id for sync ones. */
-  causationId: string;
-};
+/** The domain's stamp of a change (who, for whom, when) for this caller at `now`. */
+export const actorOf = (caller: Caller<string | null>, now: Date): Actor => ({
+  at: now.toISOString(),
+  by: caller.userId,
+  legal_entity_id: caller.legalEntityId,
+});

@@ -10,14 +10,14 @@ export const NOT_AN_ACTIVE_EMPLOYEE = 'User is not an active employee of the leg
 /** Mark in error's documented answer for a user who may not act on the dispense (spec §1.3.4). */
 export const NOT_PERFORMER_OR_APPROVED = "Employee is not performer of device dispense, doesn't have approval or required employee type";
 
-export type Acting = { userId: string; clientId: string };
+export type Acting = { userId: string; legalEntityId: string };
 
-export function isActiveEmployee(referenceData: ReferenceData, { userId, clientId }: Acting): boolean {
+function isActiveEmployee(referenceData: ReferenceData, { userId, legalEntityId }: Acting): boolean {
   const party = referenceData.partyOfUser(userId);
   if (!party) return false;
   return referenceData
     .employeesOfParty(party.id)
-    .some((e) => e.legal_entity_id === clientId && e.is_active && e.status.toUpperCase() === 'APPROVED');
+    .some((e) => e.legal_entity_id === legalEntityId && e.is_active && e.status.toUpperCase() === 'APPROVED');
 }
 
 /** 403 "User is not an active employee of the legal entity" (or `failure()`) unless the user is one. */

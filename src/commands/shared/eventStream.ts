@@ -14,7 +14,7 @@ import {
   type JsonObject,
   type RecordedEvent,
 } from '../../eventStore/eventStore.js';
-import type { EventAuthor } from './commandContext.js';
+import type { Caller } from './commandContext.js';
 
 export type DomainEvent = { type: string; data: object };
 
@@ -31,14 +31,14 @@ export async function loadAggregate<State, Event extends DomainEvent>(
   return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream', events };
 }
 
-export const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 1;
 
 export async function appendEvents(
   store: EventStore,
   streamName: string,
   events: DomainEvent[],
   expectedRevision: ExpectedRevision,
-  caller: EventAuthor,
+  caller: Caller<string | null>,
   now: Date,
 ): Promise<AppendResult> {
   return store.appendToStream(
@@ -52,7 +52,8 @@ export async function appendEvents(
         correlationId: caller.correlationId,
         causationId: caller.causationId,
         userId: caller.userId,
-        clientId: caller.clientId,
+        // Stored under its historical name: the legal entity of the token (client_id).
+        clientId: caller.legalEntityId,
         occurredAt: now.toISOString(),
         schemaVersion: SCHEMA_VERSION,
       },
@@ -62,7 +63,7 @@ export async function appendEvents(
 }
 
 /** True when this job (or request) already wrote to the stream: a re-run after a crash must not write twice. */
-export const alreadyHandled = (events: RecordedEvent[], caller: EventAuthor): RecordedEvent | undefined =>
+export const alreadyHandled = (events: RecordedEvent[], caller: Caller<string | null>): RecordedEvent | undefined =>
   events.findLast((event) => event.metadata.causationId === caller.causationId);
 
 /**

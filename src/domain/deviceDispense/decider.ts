@@ -36,7 +36,7 @@ export type DeviceDispenseCommand =
 export function assertCanBeCompleted(state: DeviceDispenseDocument): void {
   if (state.status !== 'in_progress') throw conflict(`Device dispense in status ${state.status} cannot be completed`);
 }
-export function assertCanBeStopped(state: DeviceDispenseDocument): void {
+function assertCanBeStopped(state: DeviceDispenseDocument): void {
   if (state.status !== 'in_progress') throw conflict(`Device dispense in status ${state.status} cannot be stopped`);
 }
 export function assertCanBeMarkedInError(state: DeviceDispenseDocument): void {

@@ -5,19 +5,19 @@
  */
 import { z } from 'zod';
 
-export const codingSchema = z.object({ system: z.string(), code: z.string() });
+const codingSchema = z.object({ system: z.string(), code: z.string() });
 export const codeableConceptSchema = z.object({ coding: z.array(codingSchema), text: z.string().optional() });
-export const identifierSchema = z.object({
+const identifierSchema = z.object({
   type: z.object({ coding: z.array(codingSchema), text: z.string().optional() }),
   value: z.string(),
 });
-export const referenceSchema = z.object({ identifier: identifierSchema, display_value: z.string().optional() });
+const referenceSchema = z.object({ identifier: identifierSchema, display_value: z.string().optional() });
 
-export const DEVICE_DISPENSE_STATUSES = ['in_progress', 'completed', 'stopped', 'entered_in_error', 'unknown'] as const;
-export const deviceDispenseStatusSchema = z.enum(DEVICE_DISPENSE_STATUSES);
+const DEVICE_DISPENSE_STATUSES = ['in_progress', 'completed', 'stopped', 'entered_in_error', 'unknown'] as const;
+const deviceDispenseStatusSchema = z.enum(DEVICE_DISPENSE_STATUSES);
 export type DeviceDispenseStatus = z.infer<typeof deviceDispenseStatusSchema>;
 
-export const detailSchema = z.object({
+const detailSchema = z.object({
   device: referenceSchema.optional(),
   device_code: codeableConceptSchema.optional(),
   program_device: referenceSchema.optional(),

@@ -4,7 +4,7 @@ import { codeableConceptSchema, deviceDispenseDocumentSchema } from './document.
 
 const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() };
 
-export const deviceDispenseEventSchema = z.discriminatedUnion('type', [
+const deviceDispenseEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('DeviceDispenseCreated'),
     data: z.object({ dispense: deviceDispenseDocumentSchema.omit({ signed_content_links: true }), patient_id: z.string(), ...actor }),

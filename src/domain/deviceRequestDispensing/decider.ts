@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Actor, Decider } from '../shared/decider.js';
 
-export const deviceRequestDispensingEventSchema = z.discriminatedUnion('type', [
+const deviceRequestDispensingEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('DeviceDispenseAttached'),
     data: z.object({ device_request_id: z.string(), device_dispense_id: z.string(), at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() }),

@@ -26,7 +26,8 @@ export function assertTypeNotPresent(state: LicensesState, type: string): void {
 
 /** The attributes that really change (a PATCH resending current values changes nothing). */
 export function changedAttributes(license: License, requested: LicenseChanges): LicenseChanges {
-  return Object.fromEntries(LICENSE_ATTRIBUTES.filter((key) => key in requested && requested[key] !== undefined && requested[key] !== license[key]).map((key) => [key, requested[key]]));
+  const changed = LICENSE_ATTRIBUTES.filter((key) => key in requested && requested[key] !== undefined && requested[key] !== license[key]);
+  return Object.fromEntries(changed.map((key) => [key, requested[key]]));
 }
 
 function decide(command: LicenseCommand, state: LicensesState): LicenseEvent[] {

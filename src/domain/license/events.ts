@@ -6,7 +6,7 @@ const changes = z.object(Object.fromEntries(LICENSE_ATTRIBUTES.map((key) => [key
   [K in (typeof LICENSE_ATTRIBUTES)[number]]: z.ZodOptional<(typeof licenseSchema.shape)[K]>;
 });
 
-export const licenseEventSchema = z.discriminatedUnion('type', [
+const licenseEventSchema = z.discriminatedUnion('type', [
   /** A licence issued before this registry took over, taken from the reference data. */
   z.object({ type: z.literal('LicenseImported'), data: z.object({ license: licenseSchema, ...actor }) }),
   z.object({ type: z.literal('LicenseCreated'), data: z.object({ license: licenseSchema, ...actor }) }),

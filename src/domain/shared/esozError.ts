@@ -1,6 +1,7 @@
 /**
  * An ЕСОЗ error: HTTP status, `error.type` and the message that the seeds state verbatim.
- * Pure (no HTTP here): deciders and commands throw it, the HTTP layer and the job worker render it.
+ * It carries the HTTP status and body ЕСОЗ answers with, but does no I/O: deciders and commands throw
+ * it, the HTTP layer and the job worker render it.
  */
 export type Rule = { rule: string; description: string; params: unknown[] };
 export type InvalidEntry = { entry?: string; entry_type: string; rules: Rule[] };
@@ -26,10 +27,6 @@ export class EsozError extends Error {
       ...(this.hasMessage ? { message: this.message } : {}),
       ...(this.invalid ? { invalid: this.invalid } : {}),
     };
-  }
-
-  static fromBody(status: number, body: EsozErrorBody): EsozError {
-    return new EsozError(status, body.type, body.message, body.invalid);
   }
 }
 

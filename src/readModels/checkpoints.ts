@@ -1,11 +1,22 @@
 /**
- * Projection checkpoints kept in PostgreSQL/PGlite, written in the same transaction as the read-model
+ * Projection checkpoints. Below the read models (every adapter moves one with its writes), kept in
+ * PostgreSQL/PGlite by the SQL adapters, written in the same transaction as the read-model
  * rows they cover (exactly once). The write is a compare-and-set on the previous value, so a second
  * instance, or a rebuild running beside us, can never silently move a checkpoint backwards.
  */
 import type { Sql } from '../database/database.js';
 import type { Position } from '../eventStore/eventStore.js';
-import { CheckpointMismatchError, type CheckpointUpdate } from '../readModels/deviceDispenseStore.js';
+
+/** A batch moves its projection's checkpoint from where it started to where it ends. */
+export type CheckpointUpdate = { projection: string; from: Position | null; to: Position };
+
+/** Thrown when the stored checkpoint is not the one the batch started from (another instance moved it). */
+export class CheckpointMismatchError extends Error {
+  constructor(readonly projection: string) {
+    super(`Checkpoint of ${projection} moved under us`);
+    this.name = 'CheckpointMismatchError';
+  }
+}
 
 export const checkpointsSchema = `
 create table if not exists projection_checkpoints (
@@ -23,11 +34,7 @@ export async function storeCheckpoint(sql: Sql, { projection, from, to }: Checkp
   const { rowCount } =
     from === null
       ? await sql.query('insert into projection_checkpoints (projection, position) values ($1, $2) on conflict do nothing', [projection, to])
-      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [
-          projection,
-          from,
-          to,
-        ]);
+      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [projection, from, to]);
   if (rowCount === 1) return;
   const stored = await readCheckpoint(sql, projection);
   if (stored !== to) throw new CheckpointMismatchError(projection);

@@ -5,14 +5,13 @@
  */
 import { notFound, type EsozErrorBody } from '../domain/shared/esozError.js';
 import type { Job, JobStore } from '../jobs/jobStore.js';
+import { jobPath } from '../shared/resourcePaths.js';
 
 export type JobAnswer = { code: number; data: Record<string, unknown> };
 
-export const jobHref = (id: string) => `/api/jobs/${id}`;
-
 export function renderJob(job: Job): JobAnswer {
   const base = { status: job.status, eta: job.eta };
-  if (job.status === 'pending') return { code: 200, data: { ...base, links: [{ entity: 'job', href: jobHref(job.id) }] } };
+  if (job.status === 'pending') return { code: 200, data: { ...base, links: [{ entity: 'job', href: jobPath(job.id) }] } };
   const statusCode = job.statusCode ?? 500;
   if (job.status === 'processed') return { code: 303, data: { ...base, status_code: String(statusCode), links: job.links ?? [] } };
   const error: EsozErrorBody = job.error ?? { type: 'internal_error' };

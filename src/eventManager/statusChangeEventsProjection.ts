@@ -7,9 +7,9 @@
 import type { Database } from '../database/database.js';
 import { STATUS_AFTER } from '../domain/deviceDispense/decider.js';
 import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, parseDeviceDispenseEvent } from '../domain/deviceDispense/events.js';
-import { eventManagerSchema, type StatusChangeEvent } from '../eventManager/eventManagerLog.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from './checkpoints.js';
-import type { Projection } from './projection.js';
+import { eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
+import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
+import type { Projection } from '../projections/projection.js';
 
 export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
 

@@ -1,0 +1,67 @@
+/**
+ * The command handler every command runs through (the shape of Emmett's handleCommandWithDecider):
+ *
+ *   retry on conflict → load the stream → already handled by this caller? → the command's checks and
+ *   the decider → append with the revision it read.
+ *
+ * A command file keeps only its seed-ordered checks and its decider call (`decide` below). When another
+ * writer appends between our read and our append, the whole block runs again on the new state, so the
+ * loser of a race gets the answer the new state gives (e.g. 409). Whatever `decide` does besides
+ * deciding runs again on such a retry: side effects in it must be idempotent by key (media storage of
+ * signed content is keyed by the causation id, see completeDeviceDispense / markDeviceDispenseInError).
+ */
+import type { Decider } from '../../domain/shared/decider.js';
+import type { ExpectedRevision, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { Caller, CommandDeps } from './commandContext.js';
+import { alreadyHandled, appendEvents, loadAggregate, retryOnConflict, type DomainEvent } from './eventStream.js';
+import type { CommandResult } from './result.js';
+
+/** The stream a command writes, and how to fold it into the decider's state. */
+export type CommandStream<State, Event extends DomainEvent> = {
+  streamName: string;
+  decider: Pick<Decider<State, never, Event>, 'evolve' | 'initialState'>;
+  parse: (event: RecordedEvent) => Event;
+};
+
+/** Events for another stream, appended (with the revision the command read it at) before the command's own. */
+export type OtherStreamAppend = { streamName: string; events: DomainEvent[]; expectedRevision: ExpectedRevision };
+
+/** What `decide` returns: the events for the command's stream, or those and appends to other streams first. */
+export type Decision<Event> = Event[] | { events: Event[]; appendFirst: OtherStreamAppend[] };
+
+export type HandleCommandOptions = {
+  /**
+   * A job re-run after a crash must not write twice: when this caller's causation id already wrote to
+   * the stream, answer with that write. Off where the causation id is new on every call (sync requests,
+   * system runs), which keeps their answer the one the state gives.
+   */
+  skipIfAlreadyHandled?: boolean;
+};
+
+export type HandledCommand<Event> = CommandResult & {
+  /** The events appended to the command's stream (none when nothing changed or already handled). */
+  events: Event[];
+};
+
+export async function handleCommand<State, Event extends DomainEvent>(
+  deps: Pick<CommandDeps, 'eventStore' | 'clock'>,
+  stream: CommandStream<State, Event>,
+  caller: Caller<string | null>,
+  decide: (state: State, now: Date) => Decision<Event> | Promise<Decision<Event>>,
+  { skipIfAlreadyHandled = true }: HandleCommandOptions = {},
+): Promise<HandledCommand<Event>> {
+  return retryOnConflict(async () => {
+    const { state, revision, events: recorded } = await loadAggregate(deps.eventStore, stream.streamName, stream.decider, stream.parse);
+    const handled = skipIfAlreadyHandled ? alreadyHandled(recorded, caller) : undefined;
+    if (handled) return { position: handled.position, events: [] };
+
+    const now = deps.clock();
+    const decision = await decide(state, now);
+    const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
+    for (const other of appendFirst)
+      if (other.events.length) await appendEvents(deps.eventStore, other.streamName, other.events, other.expectedRevision, caller, now);
+    if (events.length === 0) return { position: null, events };
+    const appended = await appendEvents(deps.eventStore, stream.streamName, events, revision, caller, now);
+    return { position: appended.position, events };
+  });
+}
