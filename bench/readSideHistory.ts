@@ -35,7 +35,15 @@ export async function writeHistory(path: string, events: number): Promise<number
       revision,
       event_type: type,
       data: { ...data, at },
-      metadata: { event_id: uuidv7(), correlation_id: uuidv4(), causation_id: uuidv4(), user_id: templates.created.metadata.userId, client_id: legalEntity, occurred_at: at, schema_version: 1 },
+      metadata: {
+        event_id: uuidv7(),
+        correlation_id: uuidv4(),
+        causation_id: uuidv4(),
+        user_id: templates.created.metadata.userId,
+        client_id: legalEntity,
+        occurred_at: at,
+        schema_version: 1,
+      },
     };
     written += 1;
     if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');

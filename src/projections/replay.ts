@@ -43,7 +43,13 @@ export async function rebuild(store: EventStore, database: Database, projection:
  * handed to every projection at the same time (each writes its own batch and checkpoint), and the
  * next page is read while they write. Holds every projection's lock meanwhile.
  */
-export async function rebuildTogether(store: EventStore, database: Database, projections: Projection[], onProgress?: (n: number) => void, pageSize = 5_000): Promise<number> {
+export async function rebuildTogether(
+  store: EventStore,
+  database: Database,
+  projections: Projection[],
+  onProgress?: (n: number) => void,
+  pageSize = 5_000,
+): Promise<number> {
   const locks = [];
   try {
     for (const projection of projections) {
