@@ -204,6 +204,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
           health: { database, eventStore, deviceDispenses, licenses, projections: () => Object.values(projections), running: () => backgroundRunning, logger },
           metrics,
           config,
+          publicUrl: () => publicUrl,
         }),
     });
 

@@ -31,6 +31,20 @@ type BodyParserError = Error & { type?: string; status?: number };
 
 const REQUEST_ID = /^[\w.:-]{1,200}$/;
 
+const routers = new WeakMap<object, Router>();
+
+/** The method and path of every route the app's router has (the OpenAPI test compares them to the document). */
+export function registeredRoutes(app: object): Array<{ method: string; path: string }> {
+  const router = routers.get(app);
+  if (!router) return [];
+  return router.stack.flatMap((layer) => {
+    const route = layer.route as { path?: unknown; methods?: Record<string, boolean> } | undefined;
+    if (!route || typeof route.path !== 'string') return [];
+    const path = route.path;
+    return Object.keys(route.methods ?? {}).filter((method) => route.methods?.[method]).map((method) => ({ method, path }));
+  });
+}
+
 export function createHttpApp({
   logger,
   verifier,
@@ -104,6 +118,7 @@ export function createHttpApp({
   const router = express.Router();
   serviceRoutes?.(router, authorize);
   routes(router, authorize);
+  routers.set(app, router);
   // OPTIONS never reaches the router: its automatic 200 with an Allow header would need no token.
   // (An allowed CORS preflight was answered above.) It gets the 404 of a method a path does not serve.
   app.use((req, res, next) => (req.method === 'OPTIONS' ? next() : router(req, res, next)));

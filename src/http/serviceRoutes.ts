@@ -4,12 +4,14 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import { packageInfo } from '../observability/packageInfo.js';
 import type { Authorize } from './app.js';
+import { registerDocsRoutes } from './docs.js';
 import { registerHealthRoutes, type HealthDeps } from './health.js';
 import { registerHomeRoute } from './home.js';
 import { registerMetricsRoute } from './metrics.js';
 
-export function registerServiceRoutes(router: Router, authorize: Authorize, { health, metrics, config }: { health: HealthDeps; metrics: Metrics; config: Config }): void {
+export function registerServiceRoutes(router: Router, authorize: Authorize, { health, metrics, config, publicUrl }: { health: HealthDeps; metrics: Metrics; config: Config; publicUrl: () => string }): void {
   registerHomeRoute(router, packageInfo);
   registerHealthRoutes(router, health);
   registerMetricsRoute(router, authorize, { metrics, scope: config.METRICS_SCOPE, isPublic: config.METRICS_PUBLIC });
+  registerDocsRoutes(router, { publicUrl, metricsScope: config.METRICS_SCOPE });
 }
