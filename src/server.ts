@@ -252,7 +252,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         if (stopped) return;
         stopped = true;
         backgroundRunning = false; // /health/ready answers 503 from now on: balancers stop sending
-        if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+        if (server) {
+          const closing = server;
+          // Stop accepting; in-flight requests finish. Keep-alive connections that go idle after their
+          // last answer are closed as they do, not after keepAliveTimeout.
+          const idle = setInterval(() => closing.closeIdleConnections(), 100);
+          await new Promise<void>((resolve) => closing.close(() => resolve()));
+          clearInterval(idle);
+        }
         for (const close of closers) await close().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
       },
     };
