@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import request from 'supertest';
+import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { registeredRoutes } from '../../src/http/app.js';
 import { openApiPath } from '../../src/http/openapi.js';
 import { startTestServer, type TestServer } from '../support/testServer.js';
@@ -66,4 +67,23 @@ it('serves /docs and its assets from this server', async () => {
   expect(page.text).not.toMatch(/https?:\/\//);
   const bundle = await request(t.app).get('/docs/assets/swagger-ui-bundle.js');
   expect(bundle.status).toBe(200);
+});
+
+it('documents the scope each route really requires (a token without it gets 403, one with only it does not)', async () => {
+  const uuid = '00000000-0000-4000-8000-000000000000';
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const scopes = operation.security[0]?.bearerAuth;
+      if (!scopes || scopes.length === 0) continue;
+      const url = path.replace(/\{\w+\}/g, uuid);
+      const call = async (scope: string) =>
+        request(t.app)[method as 'get' | 'post' | 'patch'](url).set('authorization', `Bearer ${await t.token({ scope })}`).send({});
+      const without = await call(ALL_SCOPES.filter((s) => !scopes.includes(s)).join(' '));
+      expect([`${method} ${path}`, without.status]).toEqual([`${method} ${path}`, 403]);
+      for (const scope of scopes) {
+        const withIt = await call(scope);
+        expect([`${method} ${path} with ${scope}`, withIt.status === 401 || withIt.status === 403]).toEqual([`${method} ${path} with ${scope}`, false]);
+      }
+    }
+  }
 });
