@@ -11,5 +11,6 @@ export default {
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/support/summaryReporter.cjs'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  testTimeout: 30000,
+  // Generous: a PGlite server start can take tens of seconds on a busy 2-core machine.
+  testTimeout: 60000,
 };

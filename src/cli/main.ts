@@ -3,6 +3,7 @@
  * variables) as the server. Long runs report progress (events, events/s) on stderr.
  *
  *   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]   history as NDJSON (stdout by default)
+ *   import <FILE> [--force]                                       load an export into an empty store, then rebuild
  *   rebuild <projection|all>                                      rebuild from zero (server stopped)
  *   verify [read-model|all]                                       read models = a fresh replay? exit 1 if not
  *   status                                                        checkpoint and lag of each projection
@@ -19,9 +20,12 @@ import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.j
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
-import { rebuild } from '../projections/replay.js';
+import { rebuildTogether } from '../projections/replay.js';
 import { describeResult, verifyReadModels } from '../projections/verify.js';
 import { exportHistory } from '../queries/exportHistory.js';
+import { readHistoryFile } from '../history/historyFile.js';
+import { HistoryFileError } from '../history/historyLine.js';
+import { importHistory } from '../history/importHistory.js';
 import demoReferenceData from '../referenceData/demoReferenceData.json' with { type: 'json' };
 import { MIS_SCOPES } from '../auth/scopes.js';
 import { loadSigner, signPayload } from '../signatures/devPki.js';
@@ -31,6 +35,7 @@ import { packageInfo } from '../observability/packageInfo.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
+  import <FILE> [--force]
   rebuild <${PROJECTION_NAMES.join('|')}|all>
   verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
   status
@@ -43,6 +48,10 @@ Writes the recorded history as NDJSON (one event a line, in global order) to std
   --stream NAME   one stream only (e.g. device_dispense-<id>)
   --from, --to    recorded-at bounds (ISO date-time)
   --out FILE      write to FILE instead of stdout`,
+  import: `usage: npm run cli -- import <FILE> [--force]
+Loads a history file (NDJSON, as written by export) into an empty event store, checking every line,
+then rebuilds the read models. Exit 1 when the file is refused (nothing is written then).
+  --force         import even though the store is not empty`,
   rebuild: `usage: npm run cli -- rebuild <${PROJECTION_NAMES.join('|')}|all>
 Forgets the read model and replays the whole log into it. Stop the server first.`,
   verify: `usage: npm run cli -- verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
@@ -57,7 +66,7 @@ Mints a development access token (12 h) on the development key (embedded default
 
 const EXIT_CODES = `exit codes:
   0  done
-  1  verify: a read model differs from a fresh replay
+  1  verify: a read model differs from a fresh replay; import: the file was refused
   2  usage: unknown command, option or argument
   3  configuration: an environment variable is invalid
   4  failure: a store unreachable, a file unreadable, …`;
@@ -122,7 +131,7 @@ async function run(argv: string[]): Promise<number> {
         // The whole log's size is the total only for an unfiltered export; otherwise no ETA.
         const total = values.stream || values.from || values.to ? null : await stores.eventStore.countAfter(null);
         const progress = createProgress('export', { total });
-        const written = await exportHistory(stores.eventStore, out, {
+        const written = await exportHistory(stores, out, {
           ...(values.stream ? { stream: values.stream } : {}),
           ...(values.from ? { from: values.from } : {}),
           ...(values.to ? { to: values.to } : {}),
@@ -137,16 +146,37 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       });
     }
+    case 'import': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: 'boolean' } } });
+      const file = positionals[0];
+      if (!file || positionals.length > 1) throw new UsageError('name one history file (NDJSON, as written by export)');
+      return withStores(config, async (stores) => {
+        const progress = createProgress('import');
+        let imported: number;
+        try {
+          imported = await importHistory(stores, readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
+        } catch (error) {
+          if (!(error instanceof HistoryFileError)) throw error;
+          process.stderr.write(`import refused, nothing was written: ${error.message}\n`);
+          return 1;
+        }
+        progress.done();
+        process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
+        const rebuilding = createProgress('rebuild all', { total: await stores.eventStore.countAfter(null) });
+        await rebuildTogether(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
+        rebuilding.done();
+        return 0;
+      });
+    }
     case 'rebuild': {
       const names = pick(rest[0], PROJECTION_NAMES);
       if (rest[0] === undefined) throw new UsageError('name a projection, or all');
       return withStores(config, async (stores) => {
-        const projections = Object.values(await createProjections(stores));
-        for (const projection of projections.filter((p) => names.includes(p.name))) {
-          const progress = createProgress(`rebuild ${projection.name}`, { total: await stores.eventStore.countAfter(null) });
-          await rebuild(stores.eventStore, stores.database, projection, progress.add);
-          progress.done();
-        }
+        const projections = Object.values(await createProjections(stores)).filter((p) => names.includes(p.name));
+        // One reader feeds them all; the line names each projection rebuilt.
+        const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`, { total: await stores.eventStore.countAfter(null) });
+        await rebuildTogether(stores.eventStore, stores.database, projections, progress.add);
+        progress.done();
         return 0;
       });
     }

@@ -1,10 +1,13 @@
 /**
- * Exports the history as NDJSON (one audit event per line) in constant memory: the log is read in
- * bounded pages and every line waits for the output to drain.
+ * Exports the history as NDJSON (one history line per event, see src/history/historyLine.ts) in
+ * constant memory: streamed by the database itself on PostgreSQL/PGlite, read in bounded pages
+ * elsewhere, every write waiting for the output to drain.
  */
 import type { Writable } from 'node:stream';
+import type { Database } from '../database/database.js';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.js';
-import { auditEventView } from './audit.js';
+import { toHistoryLine } from '../history/historyLine.js';
+import { copyHistoryOut } from '../history/postgresHistory.js';
 
 export type ExportOptions = { stream?: string; from?: string; to?: string; pageSize?: number; onProgress?: (n: number) => void };
 
@@ -17,7 +20,7 @@ async function write(out: Writable, line: string): Promise<void> {
   });
 }
 
-async function* pages(store: EventStore, { stream, pageSize = 500 }: ExportOptions): AsyncGenerator<RecordedEvent[]> {
+async function* pages(store: EventStore, { stream, pageSize = 1_000 }: ExportOptions): AsyncGenerator<RecordedEvent[]> {
   if (stream) {
     let page: RecordedEvent[] = [];
     for await (const event of store.readStream(stream)) {
@@ -40,15 +43,18 @@ async function* pages(store: EventStore, { stream, pageSize = 500 }: ExportOptio
 }
 
 /** Returns how many events were written. `from`/`to` bound occurred_at (inclusive). */
-export async function exportHistory(store: EventStore, out: Writable, options: ExportOptions = {}): Promise<number> {
-  const from = options.from ? Date.parse(options.from) : -Infinity;
-  const to = options.to ? Date.parse(options.to) : Infinity;
+export async function exportHistory(stores: { eventStore: EventStore; database: Database }, out: Writable, options: ExportOptions = {}): Promise<number> {
+  const { stream, from, to } = options;
+  if (stores.eventStore.kind !== 'eventstoredb')
+    return copyHistoryOut(stores.database, out, { ...(stream ? { stream } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) }, options.onProgress);
+  const fromMs = from ? Date.parse(from) : -Infinity;
+  const toMs = to ? Date.parse(to) : Infinity;
   let written = 0;
-  for await (const page of pages(store, options)) {
+  for await (const page of pages(stores.eventStore, options)) {
     for (const event of page) {
       const at = Date.parse(event.metadata.occurredAt);
-      if (at < from || at > to) continue;
-      await write(out, `${JSON.stringify(auditEventView(event))}\n`);
+      if (at < fromMs || at > toMs) continue;
+      await write(out, `${JSON.stringify(toHistoryLine(event))}\n`);
       written += 1;
     }
     options.onProgress?.(page.length);

@@ -57,7 +57,7 @@ describe.each(testBackends())('verify and rebuild on %s', (backend) => {
     expect(failing.stdout).toContain(`${ids.primaryLicense}: missing from the read model`);
 
     const rebuilt = await runCli(['rebuild', 'all'], t.env);
-    expect(rebuilt.stderr).toMatch(/rebuild device_dispenses: \d+ events, \d+ events\/s/);
+    expect(rebuilt.stderr).toMatch(/rebuild device_dispenses, licenses, status_change_events: \d+ events, \d+ events\/s/);
     expect(rebuilt.code).toBe(0);
     const passing = await runCli(['verify', 'all'], t.env);
     expect(passing.stdout).toMatch(/device_dispenses: 2 record\(s\) .*: equal to a fresh replay/);

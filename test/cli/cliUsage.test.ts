@@ -12,10 +12,10 @@ describe('cli', () => {
     const [help, version_, ...commands] = await Promise.all([
       runCli(['--help'], {}),
       runCli(['--version'], {}),
-      ...['export', 'rebuild', 'verify', 'status', 'sign', 'token'].map((command) => runCli([command, '--help'], {})),
+      ...['export', 'import', 'rebuild', 'verify', 'status', 'sign', 'token'].map((command) => runCli([command, '--help'], {})),
     ]);
     expect(help.code).toBe(0);
-    for (const command of ['export', 'rebuild', 'verify', 'status', 'sign', 'token']) expect(help.stdout).toContain(`  ${command}`);
+    for (const command of ['export', 'import', 'rebuild', 'verify', 'status', 'sign', 'token']) expect(help.stdout).toContain(`  ${command}`);
     expect(help.stdout).toMatch(/exit codes:[\s\S]*2 {2}usage/);
     expect(version_).toMatchObject({ code: 0, stdout: `${version}\n` });
     for (const result of commands) {

@@ -1,0 +1,15 @@
+/** npm run bench [-- commands | read-side [EVENTS ...]] */
+import { readSideBench } from './readSide.js';
+
+const [which = 'commands', ...rest] = process.argv.slice(2);
+if (which === 'read-side') {
+  const sizes = rest.length ? rest.map(Number) : [200_000, 1_000_000];
+  readSideBench(sizes).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+} else if (which === 'commands') await import('./commandRate.js');
+else {
+  process.stderr.write('usage: npm run bench [-- commands | read-side [EVENTS ...]]\n');
+  process.exit(2);
+}

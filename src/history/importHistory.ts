@@ -1,0 +1,49 @@
+/**
+ * `cli import`: loads an exported history into an empty event store, keeping event ids, stream
+ * revisions, order and metadata. PostgreSQL/PGlite load in one transaction; another store (EventStoreDB)
+ * gets batched appends per stream with exact expected revisions, so a re-run after a failure refuses
+ * instead of duplicating (the store is then not empty: start from an empty one).
+ */
+import type { Database } from '../database/database.js';
+import type { EventStore, EventToAppend } from '../eventStore/eventStore.js';
+import { fromHistoryLine, HistoryFileError } from './historyLine.js';
+import { importHistoryInto, type NumberedLine } from './postgresHistory.js';
+
+export async function importHistory(
+  stores: { eventStore: EventStore; database: Database },
+  lines: AsyncIterable<NumberedLine>,
+  options: { force?: boolean; onProgress?: (n: number) => void } = {},
+): Promise<number> {
+  if (stores.eventStore.kind !== 'eventstoredb') return importHistoryInto(stores.database, lines, options);
+  return importByAppends(stores.eventStore, lines, options);
+}
+
+async function importByAppends(store: EventStore, lines: AsyncIterable<NumberedLine>, { force = false, onProgress }: { force?: boolean; onProgress?: (n: number) => void }) {
+  if (!force && (await store.headPosition()) !== null) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
+  const streams = new Map<string, bigint>();
+  let pending: { stream: string; first: bigint; events: EventToAppend[]; firstLine: number } | null = null;
+  let count = 0;
+  const flush = async () => {
+    if (!pending) return;
+    const { stream, first, events, firstLine } = pending;
+    pending = null;
+    try {
+      await store.appendToStream(stream, events, { expectedRevision: first === 0n ? 'no_stream' : first - 1n });
+    } catch (error) {
+      throw new HistoryFileError(firstLine, `append to ${stream} refused: ${(error as Error).message}`);
+    }
+    count += events.length;
+    onProgress?.(events.length);
+  };
+  for await (const { line, number } of lines) {
+    const event = fromHistoryLine(line);
+    const expected = (streams.get(event.streamName) ?? -1n) + 1n;
+    if (event.revision !== expected) throw new HistoryFileError(number, `stream ${event.streamName}: revision ${event.revision}, expected ${expected}`);
+    streams.set(event.streamName, event.revision);
+    if (pending && (pending.stream !== event.streamName || pending.events.length >= 500)) await flush();
+    pending ??= { stream: event.streamName, first: event.revision, events: [], firstLine: number };
+    pending.events.push({ type: event.type, data: event.data, metadata: event.metadata });
+  }
+  await flush();
+  return count;
+}

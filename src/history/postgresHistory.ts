@@ -1,0 +1,210 @@
+/**
+ * History export and import straight on the PostgreSQL/PGlite event store. Export is one COPY of
+ * lines built by the database itself (no row objects, no JSON.parse/stringify per event), so it runs
+ * near the raw scan rate in constant memory. Import loads a whole file in one transaction (COPY on a
+ * PostgreSQL server; multi-row inserts on PGlite, whose socket does not take COPY FROM): an error on
+ * any line leaves the store as it was.
+ */
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type { Database } from '../database/database.js';
+import { HistoryFileError, type HistoryLine } from './historyLine.js';
+
+// CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
+const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
+const FORBIDDEN_IN_RAW_CSV = /[\x01\x02\n\r]/;
+
+const meta = (json: string, stored: string) => `'"${json}":' || coalesce((metadata->'${stored}')::text, 'null')`;
+/** The history line of one row, in SQL (field order as in historyLine.ts). */
+const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
+  || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
+  || ',"metadata":{' || ${meta('event_id', 'eventId')} || ',' || ${meta('correlation_id', 'correlationId')}
+  || ',' || ${meta('causation_id', 'causationId')} || ',' || ${meta('user_id', 'userId')}
+  || ',' || ${meta('client_id', 'clientId')} || ',' || ${meta('occurred_at', 'occurredAt')}
+  || ',' || ${meta('schema_version', 'schemaVersion')} || '}}'`;
+
+export type ExportFilter = { stream?: string; from?: string; to?: string };
+
+/** Writes the visible log, in order, as NDJSON to `out`; returns the number of lines. */
+export async function copyHistoryOut(database: Database, out: Writable, filter: ExportFilter = {}, onProgress?: (n: number) => void): Promise<number> {
+  const client = await database.pool.connect();
+  try {
+    const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    // COPY takes no parameters: literals are escaped by the driver.
+    if (filter.stream !== undefined) where.push(`stream_name = ${client.escapeLiteral(filter.stream)}`);
+    if (filter.from !== undefined) where.push(`(metadata->>'occurredAt')::timestamptz >= ${client.escapeLiteral(filter.from)}::timestamptz`);
+    if (filter.to !== undefined) where.push(`(metadata->>'occurredAt')::timestamptz <= ${client.escapeLiteral(filter.to)}::timestamptz`);
+    const source = client.query(
+      copyTo(`copy (select ${LINE_SQL} from es_events where ${where.join(' and ')}
+                    order by es_events.transaction_id, es_events.global_position) to stdout with ${RAW_CSV}`),
+    );
+    let lines = 0;
+    let reported = 0;
+    const counter = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+        if (onProgress && lines - reported >= 10_000) {
+          onProgress(lines - reported);
+          reported = lines;
+        }
+        if (out.write(chunk)) done();
+        else out.once('drain', () => done());
+      },
+    });
+    await pipeline(source, counter);
+    if (onProgress && lines > reported) onProgress(lines - reported);
+    return lines;
+  } finally {
+    client.release();
+  }
+}
+
+export type NumberedLine = { number: number; line: HistoryLine };
+
+const BATCH = 2_000;
+
+/**
+ * Loads history lines (already parsed and checked) into the store in one transaction; `force` allows
+ * a non-empty store (the file's streams must still be new to it). Returns the number of events.
+ */
+export async function importHistoryInto(
+  database: Database,
+  lines: AsyncIterable<NumberedLine>,
+  { force = false, onProgress }: { force?: boolean; onProgress?: (n: number) => void } = {},
+): Promise<number> {
+  return database.withTransaction(async (client) => {
+    // Nobody appends while we load (appends take a row lock on es_streams; this waits them out).
+    await client.query('lock table es_streams in exclusive mode');
+    const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
+    if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
+    const streams = new Map<string, number>(); // last revision per stream seen in the file
+    const checked = checkRevisions(lines, streams);
+    const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
+    try {
+      await client.query(
+        `insert into es_streams (stream_name, revision)
+         select s.stream_name, s.revision from unnest($1::text[], $2::bigint[]) as s(stream_name, revision)`,
+        [[...streams.keys()], [...streams.values()].map(String)],
+      );
+    } catch (error) {
+      throw new HistoryFileError(0, `a stream of the file already exists in the store (${(error as Error).message})`);
+    }
+    return count;
+  });
+}
+
+async function* checkRevisions(lines: AsyncIterable<NumberedLine>, streams: Map<string, number>): AsyncGenerator<NumberedLine> {
+  for await (const entry of lines) {
+    const { line, number } = entry;
+    const expected = (streams.get(line.stream_name) ?? -1) + 1;
+    if (line.revision !== expected) throw new HistoryFileError(number, `stream ${line.stream_name}: revision ${line.revision}, expected ${expected}`);
+    if (FORBIDDEN_IN_RAW_CSV.test(line.stream_name) || FORBIDDEN_IN_RAW_CSV.test(line.event_type))
+      throw new HistoryFileError(number, 'control characters in stream_name or event_type');
+    streams.set(line.stream_name, line.revision);
+    yield entry;
+  }
+}
+
+const metadataOf = (line: HistoryLine) =>
+  JSON.stringify({
+    eventId: line.metadata.event_id,
+    correlationId: line.metadata.correlation_id,
+    causationId: line.metadata.causation_id,
+    userId: line.metadata.user_id,
+    clientId: line.metadata.client_id,
+    occurredAt: line.metadata.occurred_at,
+    schemaVersion: line.metadata.schema_version,
+  });
+
+async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+  let count = 0;
+  const numbers: number[] = [];
+  async function* rows() {
+    let buffer = '';
+    for await (const { line, number } of lines) {
+      numbers.push(number);
+      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\n`;
+      count += 1;
+      if (buffer.length > 1 << 20) {
+        yield buffer;
+        buffer = '';
+        onProgress?.(numbers.length);
+        numbers.length = 0;
+      }
+    }
+    if (buffer) yield buffer;
+    if (numbers.length) onProgress?.(numbers.length);
+  }
+  try {
+    await pipeline(Readable.from(rows()), client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata) from stdin with ${RAW_CSV}`)));
+  } catch (error) {
+    if (error instanceof HistoryFileError) throw error;
+    // COPY names the failing row ("COPY es_events, line N"): one row per line of the file, in order.
+    const where = (error as { where?: string }).where ?? '';
+    const row = /COPY es_events, line (\d+)/.exec(where);
+    throw new HistoryFileError(row ? Number(row[1]) : 0, (error as Error).message);
+  }
+  return count;
+}
+
+async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+  let count = 0;
+  let batch: NumberedLine[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await client.query('savepoint batch');
+    try {
+      await client.query(
+        `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
+         select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata
+         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality
+           as r(stream_name, revision, event_id, event_type, data, metadata, ord)
+         order by r.ord`,
+        [
+          batch.map((e) => e.line.stream_name),
+          batch.map((e) => String(e.line.revision)),
+          batch.map((e) => e.line.metadata.event_id),
+          batch.map((e) => e.line.event_type),
+          batch.map((e) => JSON.stringify(e.line.data)),
+          batch.map((e) => metadataOf(e.line)),
+        ],
+      );
+    } catch (error) {
+      await client.query('rollback to savepoint batch');
+      throw await pinpoint(client, batch, error);
+    }
+    count += batch.length;
+    onProgress?.(batch.length);
+    batch = [];
+  };
+  for await (const entry of lines) {
+    batch.push(entry);
+    if (batch.length === BATCH) await flush();
+  }
+  await flush();
+  return count;
+}
+
+/** Finds the line of a failed batch by inserting its rows one by one (rare: only on bad input). */
+async function pinpoint(client: pg.PoolClient, batch: NumberedLine[], cause: unknown): Promise<HistoryFileError> {
+  for (const { line, number } of batch) {
+    await client.query('savepoint one');
+    try {
+      await client.query('insert into es_events (stream_name, revision, event_id, event_type, data, metadata) values ($1, $2, $3, $4, $5, $6)', [
+        line.stream_name,
+        String(line.revision),
+        line.metadata.event_id,
+        line.event_type,
+        JSON.stringify(line.data),
+        metadataOf(line),
+      ]);
+      await client.query('release savepoint one');
+    } catch (error) {
+      await client.query('rollback to savepoint one');
+      return new HistoryFileError(number, (error as Error).message);
+    }
+  }
+  return new HistoryFileError(0, (cause as Error).message);
+}

@@ -1,0 +1,71 @@
+/**
+ * Import checks every line and writes nothing unless the whole file loads: each bad line is named by
+ * its number, on PGlite (batched inserts) and on the PostgreSQL server (COPY).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { v4 as uuidv4 } from 'uuid';
+import type { Database } from '../../src/database/database.js';
+import { createPostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
+import { readHistoryFile } from '../../src/history/historyFile.js';
+import { HistoryFileError, toHistoryLine, type HistoryLine } from '../../src/history/historyLine.js';
+import { importHistory } from '../../src/history/importHistory.js';
+import { databaseFactories } from '../support/databases.js';
+import { newEvent } from '../support/events.js';
+
+const line = (stream: string, revision: number, data: Record<string, unknown> = { n: revision }): HistoryLine => ({
+  ...toHistoryLine({ ...newEvent('Happened', {}), streamName: stream, revision: BigInt(revision), position: '0:0' }),
+  data: data as HistoryLine['data'],
+});
+
+describe.each(databaseFactories())('history import checks on $name', (factory) => {
+  let database: Database;
+  let dir: string;
+  beforeAll(async () => {
+    database = await factory.open();
+    dir = await mkdtemp(join(tmpdir(), 'import-checks-'));
+  });
+  afterAll(async () => {
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const load = async (name: string, content: string) => {
+    const file = join(dir, `${name}.ndjson`);
+    await writeFile(file, content);
+    const eventStore = await createPostgresEventStore(database);
+    return importHistory({ eventStore, database }, readHistoryFile(file));
+  };
+  const count = async () => Number((await database.pool.query<{ n: string }>('select count(*) as n from es_events')).rows[0]!.n);
+
+  const good = [line('s-1', 0), line('s-2', 0), line('s-1', 1)];
+  const cases: Array<[string, string, RegExp]> = [
+    ['not JSON', `${JSON.stringify(good[0])}\n{broken\n`, /^line 2: not a JSON object$/],
+    ['empty line', `${JSON.stringify(good[0])}\n\n${JSON.stringify(good[1])}\n`, /^line 2: empty line$/],
+    ['revision gap', `${JSON.stringify(good[0])}\n${JSON.stringify(line('s-1', 2))}\n`, /^line 2: stream s-1: revision 2, expected 1$/],
+    ['missing field', `${JSON.stringify({ ...good[0], event_type: undefined })}\n`, /^line 1: event_type: /],
+    ['bad event id', `${JSON.stringify({ ...good[0], metadata: { ...good[0]!.metadata, event_id: 'nope' } })}\n`, /^line 1: metadata\.event_id: /],
+    ['duplicate event id', `${JSON.stringify(good[0])}\n${JSON.stringify({ ...good[1], metadata: good[0]!.metadata })}\n`, /^line 2: .*(duplicate|unique)/],
+    ['NUL in data', `${JSON.stringify(good[0])}\n${JSON.stringify(line('s-3', 0, { text: 'a\u0000b' }))}\n`, /^line 2: /],
+  ];
+
+  it.each(cases)('refuses %s, naming the line, and writes nothing', async (_name, content, message) => {
+    const error = await load(uuidv4(), content).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HistoryFileError);
+    expect((error as Error).message).toMatch(message);
+    expect(await count()).toBe(0);
+  });
+
+  it('loads a good file in order, then refuses a second load into the non-empty store', async () => {
+    expect(await load('good', good.map((l) => JSON.stringify(l)).join('\n') + '\n')).toBe(3);
+    const eventStore = await createPostgresEventStore(database);
+    const all = await eventStore.readAll({ after: null, maxCount: 10 });
+    expect(all.map((e) => [e.streamName, e.revision, e.metadata.eventId])).toEqual(good.map((l) => [l.stream_name, BigInt(l.revision), l.metadata.event_id]));
+    const again = await load('again', `${JSON.stringify(line('s-9', 0))}\n`).catch((e: unknown) => e);
+    expect((again as Error).message).toBe('line 0: the event store is not empty (import into an empty store, or pass --force)');
+    // Appends go on from the imported revisions.
+    await eventStore.appendToStream('s-1', [newEvent('Next')], { expectedRevision: 1n });
+  });
+});
