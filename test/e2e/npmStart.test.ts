@@ -58,7 +58,8 @@ it('prints the URL, the start-up time and a working demo token; starts again on 
 
   const second = await npmStart(dataDir, 60_000);
   process.stderr.write(`npm start on an existing data dir: listening after ${second.startedIn} s\n`);
-  // ≤ 5 s on an idle machine (README); the bound here leaves room for a CI machine running other suites.
-  expect(second.startedIn).toBeLessThan(20);
+  // 2.5–3.7 s measured outside the suite (README); inside it, beside two busy jest workers on 2 cores,
+  // 17 s was seen, so this bound only catches a start that hangs or rebuilds what exists.
+  expect(second.startedIn).toBeLessThan(45);
   expect(await stop(second.child)).toBe(0);
 }, 240_000);
