@@ -63,6 +63,12 @@ export const configSchema = z
       .default([]),
     /** How long an X-Idempotency-Key (and the answer it replays) is kept. */
     IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(86_400),
+    /** On SIGTERM/SIGINT: how long running requests and jobs may take to finish before the process exits anyway. */
+    SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(600).default(10),
+    /** Token scope needed to read GET /metrics (unless METRICS_PUBLIC=true). */
+    METRICS_SCOPE: z.string().trim().min(1).default('admin:read'),
+    /** true: GET /metrics needs no token (only when the port is not reachable from outside, or behind a proxy that guards it). */
+    METRICS_PUBLIC: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_JWKS_FILE && config.AUTH_JWKS_URL)

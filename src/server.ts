@@ -14,6 +14,8 @@ import { createOutage } from './shared/outage.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
+import { registerServiceRoutes } from './http/serviceRoutes.js';
+import { createMetrics } from './observability/metrics.js';
 import { registerRoutes } from './http/routes.js';
 import { idempotency } from './http/idempotency.js';
 import { createIdempotencyKeyStore, type IdempotencyKeyStore } from './idempotency/idempotencyKeyStore.js';
@@ -146,7 +148,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     };
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
-    const commandDeps: CommandDeps = { eventStore, referenceData, trustedCAs, media, clock };
+    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections) });
+    const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock };
     const definitions = await createProjections(stores);
     const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger });
     const projections = {
@@ -175,7 +178,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const worker = createJobWorker({
       jobs,
-      handlers: { ...deviceDispenseJobHandlers(commandDeps, projections.deviceDispenses) },
+      handlers: metrics.instrumentJobs({ ...deviceDispenseJobHandlers(commandDeps, projections.deviceDispenses) }),
       logger,
       concurrency: config.JOB_CONCURRENCY,
     });
@@ -189,10 +192,19 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
       idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
       routes: (router, authorize) => registerRoutes(router, authorize, { context, enqueued: () => worker.wake() }),
+      observeHttp: metrics.observeHttp,
+      serviceRoutes: (router, authorize) =>
+        registerServiceRoutes(router, authorize, {
+          health: { database, eventStore, deviceDispenses, licenses, projections: () => Object.values(projections), running: () => backgroundRunning, logger },
+          metrics,
+          config,
+          publicUrl: () => publicUrl,
+        }),
     });
 
     let server: Server | null = null;
     let stopped = false;
+    let backgroundRunning = false;
     const sweep = createExpirationSweep(context, config.EXPIRATION_SWEEP_INTERVAL_SECONDS * 1000);
     // Licences issued before this registry took over enter as events (appends nothing when done before).
     const imported = await importLicenses(commandDeps, referenceData.file.licenses);
@@ -204,6 +216,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       worker.start();
       sweep.start();
       await delivery?.start();
+      backgroundRunning = true;
     }
     closers.unshift(async () => {
       sweep.stop();
@@ -232,7 +245,15 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       async stop() {
         if (stopped) return;
         stopped = true;
-        if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+        backgroundRunning = false; // /health/ready answers 503 from now on: balancers stop sending
+        if (server) {
+          const closing = server;
+          // Stop accepting; in-flight requests finish. Keep-alive connections that go idle after their
+          // last answer are closed as they do, not after keepAliveTimeout.
+          const idle = setInterval(() => closing.closeIdleConnections(), 100);
+          await new Promise<void>((resolve) => closing.close(() => resolve()));
+          clearInterval(idle);
+        }
         for (const close of closers) await close().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
       },
     };

@@ -9,6 +9,7 @@
  *   status                                                        checkpoint and lag of each projection
  *   sign <payload.json>                                           sign with the development signer (demo)
  *   token [--sub ID] [--client-id ID] [--scope "a b"]             a development access token (demo)
+ *   --help, <command> --help, --version                           exit codes: see EXIT_CODES
  */
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -30,6 +31,7 @@ import { MIS_SCOPES } from '../auth/scopes.js';
 import { loadSigner, signPayload } from '../signatures/devPki.js';
 import { openStores, type Stores } from '../stores.js';
 import { createProgress } from './progress.js';
+import { packageInfo } from '../observability/packageInfo.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
@@ -40,7 +42,64 @@ const USAGE = `usage: npm run cli -- <command>
   sign <payload.json>
   token [--sub ID] [--client-id ID] [--scope "a b"]`;
 
+const HELP: Record<string, string> = {
+  export: `usage: npm run cli -- export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
+Writes the recorded history as NDJSON (one event a line, in global order) to stdout or FILE.
+  --stream NAME   one stream only (e.g. device_dispense-<id>)
+  --from, --to    recorded-at bounds (ISO date-time)
+  --out FILE      write to FILE instead of stdout`,
+  import: `usage: npm run cli -- import <FILE> [--force]
+Loads a history file (NDJSON, as written by export) into an empty event store, checking every line,
+then rebuilds the read models. Exit 1 when the file is refused (nothing is written then).
+  --force         import even though the store is not empty`,
+  rebuild: `usage: npm run cli -- rebuild <${PROJECTION_NAMES.join('|')}|all>
+Forgets the read model and replays the whole log into it. Stop the server first.`,
+  verify: `usage: npm run cli -- verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
+Replays the log into scratch read models and compares them with the live ones. Exit 1 when they differ.`,
+  status: `usage: npm run cli -- status
+Prints each projection's checkpoint, the head of the log and the lag in events.`,
+  sign: `usage: npm run cli -- sign <payload.json>
+Signs the JSON payload with the development signer (embedded default only) and prints the compact JWS.`,
+  token: `usage: npm run cli -- token [--sub ID] [--client-id ID] [--scope "a b"]
+Mints a development access token (12 h) on the development key (embedded default only).`,
+};
+
+const EXIT_CODES = `exit codes:
+  0  done
+  1  verify: a read model differs from a fresh replay; import: the file was refused
+  2  usage: unknown command, option or argument
+  3  configuration: an environment variable is invalid
+  4  failure: a store unreachable, a file unreadable, …`;
+
+const FULL_USAGE = `${USAGE}
+  --help, -h       this help; <command> --help for one command's
+  --version, -v    the version
+
+Settings come from the same environment variables as the server. Long runs show progress on stderr.
+${EXIT_CODES}`;
+
 class UsageError extends Error {}
+
+/** --help / --version, answered before any setting is read (they must work without a valid config). */
+function answerHelp(argv: string[]): number | null {
+  const [command, ...rest] = argv;
+  const asksHelp = (args: string[]) => args.includes('--help') || args.includes('-h');
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${packageInfo.version}\n`);
+    return 0;
+  }
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    const topic = command === 'help' ? rest[0] : undefined;
+    if (command === undefined) return null; // no command: a usage error (exit 2)
+    process.stdout.write(`${topic && HELP[topic] ? HELP[topic] : FULL_USAGE}\n`);
+    return 0;
+  }
+  if (HELP[command] && asksHelp(rest)) {
+    process.stdout.write(`${HELP[command]}\n`);
+    return 0;
+  }
+  return null;
+}
 
 const pick = (name: string | undefined, all: readonly string[]) => {
   if (name === undefined || name === 'all') return all;
@@ -59,6 +118,9 @@ async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const answered = answerHelp(argv);
+  if (answered !== null) return answered;
+  if (command === undefined || !HELP[command]) throw new UsageError(command ? `unknown command ${command}` : 'no command');
   const config = loadConfig();
   switch (command) {
     case 'export': {
@@ -66,7 +128,9 @@ async function run(argv: string[]): Promise<number> {
       for (const bound of [values.from, values.to]) if (bound !== undefined && Number.isNaN(Date.parse(bound))) throw new UsageError(`not a date: ${bound}`);
       return withStores(config, async (stores) => {
         const out = values.out ? createWriteStream(values.out) : process.stdout;
-        const progress = createProgress('export');
+        // The whole log's size is the total only for an unfiltered export; otherwise no ETA.
+        const total = values.stream || values.from || values.to ? null : await stores.eventStore.countAfter(null);
+        const progress = createProgress('export', { total });
         const written = await exportHistory(stores, out, {
           ...(values.stream ? { stream: values.stream } : {}),
           ...(values.from ? { from: values.from } : {}),
@@ -98,7 +162,7 @@ async function run(argv: string[]): Promise<number> {
         }
         progress.done();
         process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
-        const rebuilding = createProgress('rebuild all');
+        const rebuilding = createProgress('rebuild all', { total: await stores.eventStore.countAfter(null) });
         await rebuildTogether(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
         rebuilding.done();
         return 0;
@@ -110,7 +174,7 @@ async function run(argv: string[]): Promise<number> {
       return withStores(config, async (stores) => {
         const projections = Object.values(await createProjections(stores)).filter((p) => names.includes(p.name));
         // One reader feeds them all; the line names each projection rebuilt.
-        const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`);
+        const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`, { total: await stores.eventStore.countAfter(null) });
         await rebuildTogether(stores.eventStore, stores.database, projections, progress.add);
         progress.done();
         return 0;
@@ -119,7 +183,7 @@ async function run(argv: string[]): Promise<number> {
     case 'verify': {
       const names = pick(rest[0], READ_MODEL_PROJECTIONS);
       return withStores(config, async (stores) => {
-        const progress = createProgress('verify (replaying)');
+        const progress = createProgress('verify (replaying)', { total: await stores.eventStore.countAfter(null) });
         const results = await verifyReadModels(stores, names, progress.add);
         progress.done();
         for (const result of results) process.stdout.write(`${describeResult(result)}\n`);
@@ -169,9 +233,17 @@ async function run(argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof UsageError) process.stderr.write(`${error.message}\n${USAGE}\n`);
-    else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
-    else process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(2);
+    // node:util parseArgs rejects unknown options and stray arguments with ERR_PARSE_ARGS_* codes.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`${(error as Error).message}\n${USAGE}\n  --help for more\n`);
+      process.exit(2);
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(3);
+    }
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(4);
   },
 );

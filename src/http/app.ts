@@ -14,6 +14,7 @@ import { cors } from './cors.js';
 import { PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
 import { guardJsonBody, guardRequestLine } from './inputGuard.js';
+import { requestLog } from '../observability/requestLog.js';
 
 export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
 
@@ -30,6 +31,20 @@ type BodyParserError = Error & { type?: string; status?: number };
 
 const REQUEST_ID = /^[\w.:-]{1,200}$/;
 
+const routers = new WeakMap<object, Router>();
+
+/** The method and path of every route the app's router has (the OpenAPI test compares them to the document). */
+export function registeredRoutes(app: object): Array<{ method: string; path: string }> {
+  const router = routers.get(app);
+  if (!router) return [];
+  return router.stack.flatMap((layer) => {
+    const route = layer.route as { path?: unknown; methods?: Record<string, boolean> } | undefined;
+    if (!route || typeof route.path !== 'string') return [];
+    const path = route.path;
+    return Object.keys(route.methods ?? {}).filter((method) => route.methods?.[method]).map((method) => ({ method, path }));
+  });
+}
+
 export function createHttpApp({
   logger,
   verifier,
@@ -38,6 +53,8 @@ export function createHttpApp({
   corsAllowedOrigins = [],
   idempotent,
   routes,
+  serviceRoutes,
+  observeHttp,
 }: {
   logger: Logger;
   verifier: TokenVerifier;
@@ -48,6 +65,10 @@ export function createHttpApp({
   /** X-Idempotency-Key handling; without it the header is only validated and echoed. */
   idempotent?: ReturnType<typeof idempotency>;
   routes: (router: Router, authorize: Authorize) => void;
+  /** Health, metrics, index, OpenAPI and docs: registered on the same router, before the API routes. */
+  serviceRoutes?: (router: Router, authorize: Authorize) => void;
+  /** Records each request's duration (the Prometheus histogram). */
+  observeHttp?: (method: string, route: string, status: number, seconds: number) => void;
 }) {
   const app = express();
   app.disable('x-powered-by');
@@ -60,15 +81,9 @@ export function createHttpApp({
     const requestId = given && REQUEST_ID.test(given) ? given : uuidv4();
     res.locals.requestId = requestId;
     res.set('x-request-id', requestId);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      logger.info(
-        { request_id: requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        'http request',
-      );
-    });
     next();
   });
+  app.use(requestLog(logger, observeHttp));
   app.use(cors(corsAllowedOrigins));
   app.use(ignoreConditionalHeaders);
   app.use(guardRequestLine);
@@ -101,7 +116,9 @@ export function createHttpApp({
   };
 
   const router = express.Router();
+  serviceRoutes?.(router, authorize);
   routes(router, authorize);
+  routers.set(app, router);
   // OPTIONS never reaches the router: its automatic 200 with an Allow header would need no token.
   // (An allowed CORS preflight was answered above.) It gets the 404 of a method a path does not serve.
   app.use((req, res, next) => (req.method === 'OPTIONS' ? next() : router(req, res, next)));

@@ -1,0 +1,74 @@
+/**
+ * GET /health/live (the process serves) and GET /health/ready (stores reachable, projections running,
+ * their lag). No token: load balancers and orchestrators call them. Only names, states and counts —
+ * no URLs, hosts or error texts (those go to the log).
+ */
+import type { Router } from 'express';
+import type { Database } from '../database/database.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import type { Logger } from '../logger.js';
+import type { ProjectionRunner } from '../projections/projectionRunner.js';
+import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
+import type { LicenseStore } from '../readModels/licenseStore.js';
+
+export type HealthDeps = {
+  database: Database;
+  eventStore: EventStore;
+  deviceDispenses: DeviceDispenseStore;
+  licenses: LicenseStore;
+  projections: () => ProjectionRunner[];
+  /** Background work running (false in HTTP-only test servers and after shutdown began). */
+  running: () => boolean;
+  logger: Logger;
+};
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+/** A check that hangs (a half-open connection) counts as failed after a bounded time. */
+const within = <T>(work: Promise<T>): Promise<T> =>
+  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS).unref())]);
+
+export function registerHealthRoutes(router: Router, deps: HealthDeps): void {
+  router.get('/health/live', (_req, res) => {
+    res.set('cache-control', 'no-store').json({ status: 'ok' });
+  });
+
+  router.get('/health/ready', async (_req, res) => {
+    const checks: Record<string, 'ok' | 'unreachable'> = {};
+    const failing: string[] = [];
+    const check = async (name: string, work: () => Promise<unknown>) => {
+      try {
+        await within(work());
+        checks[name] = 'ok';
+      } catch (error) {
+        checks[name] = 'unreachable';
+        failing.push(name);
+        deps.logger.warn({ err: error, check: name }, 'readiness check failed');
+      }
+    };
+    await Promise.all([
+      check('event_store', () => deps.eventStore.headPosition()),
+      check('database', () => deps.database.pool.query('select 1')),
+      check('device_dispenses_read_model', () => deps.deviceDispenses.readCheckpoint('device_dispenses')),
+      check('licenses_read_model', () => deps.licenses.readCheckpoint('licenses')),
+    ]);
+    const running = deps.running();
+    if (!running) failing.push('projections');
+    const projections = await Promise.all(
+      deps.projections().map(async (runner) => {
+        try {
+          const { active, checkpoint } = await within(runner.status());
+          return { name: runner.name, running, active_here: active, lag_events: await within(deps.eventStore.countAfter(checkpoint)) };
+        } catch {
+          if (!failing.includes(`projection ${runner.name}`)) failing.push(`projection ${runner.name}`);
+          return { name: runner.name, running, active_here: false, lag_events: null };
+        }
+      }),
+    );
+    const ready = failing.length === 0;
+    res
+      .status(ready ? 200 : 503)
+      .set('cache-control', 'no-store')
+      .json({ status: ready ? 'ready' : 'not_ready', ...(ready ? {} : { failing }), checks, projections });
+  });
+}

@@ -1,0 +1,224 @@
+/**
+ * OpenAPI 3.1 of this API, generated from the zod schemas the routes validate with (z.toJSONSchema),
+ * so the document cannot drift from validation. The table below names each operation's path, scope
+ * and schemas; a test checks it against the routes the router really has, both ways.
+ */
+import { z } from 'zod';
+import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispense.js';
+import { createLicenseRequestSchema } from '../commands/createLicense.js';
+import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
+import { updateLicenseRequestSchema } from '../commands/updateLicense.js';
+import { asOfQuerySchema, historyQuerySchema, streamEventsQuerySchema } from '../queries/audit.js';
+import { searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
+import { listLicensesQuerySchema } from '../queries/licenses.js';
+import { packageInfo } from '../observability/packageInfo.js';
+
+type Method = 'get' | 'post' | 'patch';
+type Schema = z.ZodType;
+/** `scope`: the one scope required; an array: any one of them; null: any valid token; 'public': no token. */
+type Operation = {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  scope: string | string[] | null | 'public' | 'metrics';
+  body?: Schema;
+  query?: Schema;
+  /** 202 + job (async ЕСОЗ method) or the success status of a sync one. */
+  answer: 202 | 201 | 200 | 'list' | 'job' | 'raw';
+  rawContent?: string;
+  signed?: boolean;
+};
+
+const DISPENSES = '/api/patients/:patient_id/device_dispenses';
+const AUDIT = ['audit:read', 'audit:read_all'];
+
+export const OPERATIONS: readonly Operation[] = [
+  { method: 'post', path: DISPENSES, summary: 'Create a device dispense', tag: 'Device dispenses', scope: 'device_dispense:write', body: createDeviceDispenseRequestSchema, answer: 202 },
+  { method: 'patch', path: `${DISPENSES}/:id/actions/complete`, summary: 'Complete a device dispense (signed)', tag: 'Device dispenses', scope: 'device_dispense:complete', body: signedRequestSchema, answer: 202, signed: true },
+  { method: 'patch', path: `${DISPENSES}/:id/actions/stop`, summary: 'Stop a device dispense', tag: 'Device dispenses', scope: 'device_dispense:stop', answer: 202 },
+  { method: 'patch', path: `${DISPENSES}/:id/actions/mark_in_error`, summary: 'Mark a device dispense in error (signed)', tag: 'Device dispenses', scope: 'device_dispense:mark_in_error', body: signedRequestSchema, answer: 202, signed: true },
+  { method: 'get', path: `${DISPENSES}/:id`, summary: "Get a patient's device dispense", tag: 'Device dispenses', scope: 'device_dispense:read', answer: 200 },
+  { method: 'get', path: DISPENSES, summary: "Search a patient's device dispenses", tag: 'Device dispenses', scope: 'device_dispense:read', query: searchDeviceDispensesQuerySchema, answer: 'list' },
+  { method: 'get', path: '/api/device_dispenses', summary: "Search the legal entity's device dispenses", tag: 'Device dispenses', scope: 'device_dispense:read', query: searchDeviceDispensesQuerySchema, answer: 'list' },
+  { method: 'post', path: '/api/licenses', summary: 'Create a licence', tag: 'Licences', scope: 'license:write', body: createLicenseRequestSchema, answer: 201 },
+  { method: 'patch', path: '/api/licenses/:id', summary: 'Update a licence', tag: 'Licences', scope: 'license:write', body: updateLicenseRequestSchema, answer: 200 },
+  { method: 'get', path: '/api/licenses', summary: "List the legal entity's licences", tag: 'Licences', scope: 'license:read', query: listLicensesQuerySchema, answer: 'list' },
+  { method: 'get', path: '/api/licenses/:id', summary: 'Get a licence', tag: 'Licences', scope: 'license:read', answer: 200 },
+  { method: 'get', path: '/api/audit/streams/:stream/events', summary: "A stream's recorded events", tag: 'Audit', scope: AUDIT, query: streamEventsQuerySchema, answer: 'list' },
+  { method: 'get', path: '/api/audit/events', summary: 'The global event history, in order', tag: 'Audit', scope: AUDIT, query: historyQuerySchema, answer: 200 },
+  { method: 'get', path: '/api/audit/device_dispenses/:id', summary: 'A device dispense as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
+  { method: 'get', path: '/api/audit/licenses/:id', summary: 'A licence as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
+  { method: 'get', path: '/api/admin/projections', summary: "Projections' checkpoints and lag", tag: 'Operations', scope: 'admin:read', answer: 'list' },
+  { method: 'get', path: '/api/jobs/:id', summary: "A job's state (200 pending, 303 processed, the error's code when failed)", tag: 'Jobs', scope: null, answer: 'job' },
+  { method: 'get', path: '/', summary: 'Index: name, version, links', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
+  { method: 'get', path: '/health/live', summary: 'Liveness: the process serves', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: stores reachable, projections running and their lag (503 names the failing part)', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)', tag: 'Service', scope: 'metrics', answer: 'raw', rawContent: 'text/plain' },
+  { method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
+  { method: 'get', path: '/docs', summary: 'API documentation (Swagger UI)', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'text/html' },
+];
+
+/** express `/a/:id/b` → OpenAPI `/a/{id}/b`. */
+export const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
+
+type JsonSchema = Record<string, unknown>;
+const jsonSchemaOf = (schema: Schema): JsonSchema => {
+  // Input side: what a client sends (defaults optional, coercions from the query string's text).
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+};
+
+const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+function queryParameters(schema: Schema) {
+  const json = jsonSchemaOf(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    schema: property,
+  }));
+}
+
+function operationObject(op: Operation, metricsScope: string) {
+  const scopes = op.scope === 'metrics' ? [metricsScope] : typeof op.scope === 'string' ? (op.scope === 'public' ? [] : [op.scope]) : (op.scope ?? []);
+  const needsToken = op.scope !== 'public';
+  const pathParams = [...op.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name: name!, in: 'path', required: true, schema: { type: 'string' } }));
+  const scopeText =
+    op.scope === 'public' ? 'No token.' : op.scope === null ? 'Any valid access token (the job must be of its legal entity).' : `Scope: ${scopes.map((s) => `\`${s}\``).join(' or ')}.`;
+  const responses: Record<string, unknown> = {};
+  switch (op.answer) {
+    case 202:
+      responses['202'] = ref('Accepted');
+      break;
+    case 'list':
+      responses['200'] = ref('List');
+      break;
+    case 'job':
+      responses['200'] = ref('JobPending');
+      responses['303'] = { description: 'Processed: `Location` and `data.links` point to the entity', headers: { Location: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { $ref: '#/components/schemas/Envelope' } } } };
+      break;
+    case 'raw':
+      responses['200'] = { description: 'OK', content: { [op.rawContent ?? 'application/json']: { schema: op.rawContent === 'application/json' ? { type: 'object' } : { type: 'string' } } } };
+      break;
+    default:
+      responses[String(op.answer)] = ref('Object');
+  }
+  if (op.path === '/health/ready') responses['503'] = { description: 'Not ready: `failing` names the parts', content: { 'application/json': { schema: { type: 'object' } } } };
+  if (needsToken) {
+    responses['401'] = ref('Error');
+    if (scopes.length > 0) responses['403'] = ref('Error');
+  }
+  if (op.answer !== 'raw') {
+    if (op.body || op.query) responses['422'] = ref('Error');
+    if (op.body) Object.assign(responses, { '400': ref('Error'), '413': ref('Error'), '415': ref('Error') });
+    if (op.answer === 'job' || op.answer === 200 || op.answer === 202) responses['404'] = ref('Error');
+    responses['503'] = ref('Error');
+  }
+  return {
+    operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase()) || 'Index'}`,
+    summary: op.summary,
+    description: `${scopeText}${op.signed ? ' `signed_data`: a compact JWS whose payload is the dispense as GET returns it, with the new status.' : ''}`,
+    tags: [op.tag],
+    security: needsToken ? [{ bearerAuth: scopes }] : [],
+    ...(needsToken && scopes.length > 0 ? { 'x-scopes': scopes } : {}),
+    parameters: [
+      ...pathParams,
+      ...(op.query ? queryParameters(op.query) : []),
+      ...(op.method === 'get' || op.answer === 'raw' ? [] : [{ $ref: '#/components/parameters/IdempotencyKey' }]),
+    ],
+    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(op.body) } } } } : {}),
+    responses,
+  };
+}
+
+const meta = {
+  type: 'object',
+  required: ['code', 'url', 'type', 'request_id'],
+  properties: {
+    code: { type: 'integer' },
+    url: { type: 'string', format: 'uri' },
+    type: { type: 'string', enum: ['object', 'list'] },
+    request_id: { type: 'string' },
+    idempotency_key: { type: 'string' },
+  },
+};
+
+/** The whole document; `metricsScope` is METRICS_SCOPE (documented as /metrics' scope). */
+export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }: { serverUrl?: string; metricsScope?: string } = {}) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) (paths[openApiPath(op.path)] ??= {})[op.method] = operationObject(op, metricsScope);
+  const envelope = (data: unknown, extra: Record<string, unknown> = {}) => ({
+    type: 'object',
+    required: ['meta', 'data'],
+    properties: { meta: { $ref: '#/components/schemas/Meta' }, data, ...extra },
+  });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'ЕСОЗ device-dispense and licence registry', version: packageInfo.version, description: packageInfo.description },
+    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    tags: ['Device dispenses', 'Licences', 'Audit', 'Jobs', 'Operations', 'Service'].map((name) => ({ name })),
+    security: [{ bearerAuth: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token whose `scope` claim lists the scopes; `sub` = user, `client_id` = legal entity.' },
+      },
+      parameters: {
+        IdempotencyKey: { name: 'X-Idempotency-Key', in: 'header', required: false, description: 'Repeats with the same key replay the first answer.', schema: { type: 'string', maxLength: 200 } },
+      },
+      schemas: {
+        Meta: meta,
+        Envelope: envelope({}),
+        Paging: {
+          type: 'object',
+          required: ['page', 'page_size', 'total_entries', 'total_pages'],
+          properties: { page: { type: 'integer' }, page_size: { type: 'integer' }, total_entries: { type: 'integer' }, total_pages: { type: 'integer' } },
+        },
+        Job: {
+          type: 'object',
+          required: ['status', 'eta', 'links'],
+          properties: {
+            status: { type: 'string', enum: ['pending', 'processed', 'failed'] },
+            eta: { type: 'string', format: 'date-time' },
+            links: { type: 'array', items: { type: 'object', required: ['entity', 'href'], properties: { entity: { type: 'string' }, href: { type: 'string' } } } },
+          },
+        },
+        Error: {
+          type: 'object',
+          required: ['meta', 'error'],
+          properties: {
+            meta: { $ref: '#/components/schemas/Meta' },
+            error: {
+              type: 'object',
+              required: ['type', 'message'],
+              properties: {
+                type: { type: 'string', examples: ['validation_failed', 'access_denied', 'not_found'] },
+                message: { type: 'string' },
+                invalid: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      entry: { type: 'string' },
+                      entry_type: { type: 'string' },
+                      rules: { type: 'array', items: { type: 'object', properties: { rule: { type: 'string' }, description: { type: 'string' }, params: { type: 'array' } } } },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        Accepted: { description: 'Accepted: processed by a job; poll `data.links[0].href`', content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } } },
+        JobPending: { description: 'Still pending, or the job (failed jobs answer with their error status)', content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } } },
+        Object: { description: 'OK (ЕСОЗ envelope)', content: { 'application/json': { schema: envelope({ type: 'object' }) } } },
+        List: { description: 'OK (ЕСОЗ envelope with paging)', content: { 'application/json': { schema: envelope({ type: 'array', items: { type: 'object' } }, { paging: { $ref: '#/components/schemas/Paging' } }) } } },
+        Error: { description: 'ЕСОЗ error JSON', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    },
+  };
+}

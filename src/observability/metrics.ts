@@ -1,0 +1,164 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server (tests run several servers in one
+ * process). Counters and histograms are fed where things happen (HTTP frame, job handlers, event-store
+ * appends); gauges read the stores at scrape time, so every process of a cluster reports the same
+ * backlog and lag.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from '../database/database.js';
+import { WrongExpectedRevisionError, type EventStore } from '../eventStore/eventStore.js';
+import type { ProjectionRunner } from '../projections/projectionRunner.js';
+import { EsozError } from '../domain/shared/esozError.js';
+import type { JobHandlers } from '../jobs/jobWorker.js';
+
+export type MetricsSources = { database: Database; eventStore: EventStore; projections: () => ProjectionRunner[] };
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(sources: MetricsSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const jobLatency = new Histogram({
+    name: 'esoz_job_latency_seconds',
+    help: 'Time from a job being accepted (202) to its outcome, by kind and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const appendDuration = new Histogram({
+    name: 'esoz_event_store_append_duration_seconds',
+    help: 'Event-store append latency',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const appendConflicts = new Counter({
+    name: 'esoz_event_store_concurrency_conflicts_total',
+    help: 'Appends refused because the stream moved (wrong expected revision)',
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: 'esoz_jobs',
+    help: 'Jobs by status (all processes of the installation)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const { rows } = await sources.database.pool.query<{ status: string; n: string }>('select status, count(*) as n from jobs group by status');
+      this.reset();
+      for (const status of ['pending', 'processed', 'failed']) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'esoz_projection_lag_events',
+    help: 'Events in the store after the projection checkpoint',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+    async collect() {
+      for (const runner of sources.projections()) {
+        const { checkpoint } = await runner.status();
+        this.set({ projection: runner.name }, await sources.eventStore.countAfter(checkpoint));
+      }
+    },
+  });
+  new Gauge({
+    name: 'esoz_projection_lag_seconds',
+    help: 'Age of the oldest event the projection has not handled yet (0 when caught up)',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+    async collect() {
+      for (const runner of sources.projections()) {
+        const { checkpoint } = await runner.status();
+        const [next] = await sources.eventStore.readAll({ after: checkpoint, maxCount: 1 });
+        this.set({ projection: runner.name }, next ? Math.max(0, (Date.now() - Date.parse(next.metadata.occurredAt)) / 1000) : 0);
+      }
+    },
+  });
+  // The event-manager log is the durable record of deliveries: read it, so restarts lose nothing.
+  const deliveryRow = async () => {
+    const { rows } = await sources.database.pool.query<{ backlog: string; attempts: string; failing: string }>(
+      `select count(*) filter (where delivered_at is null) as backlog, coalesce(sum(attempts), 0) as attempts,
+              count(*) filter (where delivered_at is null and last_error is not null) as failing
+         from event_manager_log`,
+    );
+    return rows[0]!;
+  };
+  new Gauge({
+    name: 'esoz_status_change_events_backlog',
+    help: 'StatusChangeEvents not yet delivered to the event manager',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await deliveryRow()).backlog));
+    },
+  });
+  new Gauge({
+    name: 'esoz_status_change_event_delivery_attempts',
+    help: 'Delivery attempts recorded in the event-manager log (all entries)',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await deliveryRow()).attempts));
+    },
+  });
+  new Gauge({
+    name: 'esoz_status_change_event_delivery_failing',
+    help: 'Undelivered StatusChangeEvents whose last attempt failed',
+    registers: [registry],
+    async collect() {
+      this.set(Number((await deliveryRow()).failing));
+    },
+  });
+
+  return {
+    registry,
+    observeHttp(method: string, route: string, status: number, seconds: number) {
+      httpDuration.observe({ method, route, status: String(status) }, seconds);
+    },
+    /** Times each handler from the job's acceptance; an EsozError is the job's (failed) answer. */
+    instrumentJobs(handlers: JobHandlers): JobHandlers {
+      return Object.fromEntries(
+        Object.entries(handlers).map(([kind, handler]) => [
+          kind,
+          async (job: Parameters<typeof handler>[0]) => {
+            const since = () => Math.max(0, (Date.now() - Date.parse(job.insertedAt)) / 1000);
+            try {
+              const result = await handler(job);
+              jobLatency.observe({ kind, outcome: 'processed' }, since());
+              return result;
+            } catch (error) {
+              if (error instanceof EsozError) jobLatency.observe({ kind, outcome: 'failed' }, since());
+              throw error;
+            }
+          },
+        ]),
+      );
+    },
+    /** The same store with timed appends (a Proxy: adapters may be class instances using `this`). */
+    instrumentEventStore(store: EventStore): EventStore {
+      const appendToStream: EventStore['appendToStream'] = async (...args) => {
+        const stop = appendDuration.startTimer();
+        try {
+          return await store.appendToStream(...args);
+        } catch (error) {
+          if (error instanceof WrongExpectedRevisionError) appendConflicts.inc();
+          throw error;
+        } finally {
+          stop();
+        }
+      };
+      return new Proxy(store, {
+        get(target, property, receiver) {
+          if (property === 'appendToStream') return appendToStream;
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    },
+  };
+}
