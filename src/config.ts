@@ -23,7 +23,8 @@ export const configSchema = z
     DATABASE_URL: optionalUrl(/^(postgres|postgresql):\/\//),
     /** Optional schema for every table (several installations, or test isolation, on one server). */
     DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
-    EVENTSTORE_URL: optionalUrl(/^(esdb|esdb\+discover|kurrentdb|kdb):\/\//),
+    /** Only the schemes @eventstore/db-client 6.2.1 parses (esdb:// one node, esdb+discover:// gossip). */
+    EVENTSTORE_URL: optionalUrl(/^(esdb|esdb\+discover):\/\//),
     MONGO_URL: optionalUrl(/^(mongodb|mongodb\+srv):\/\//),
     AUTH_JWKS_FILE: optionalString,
     AUTH_JWKS_URL: optionalUrl(/^https?:\/\//),
@@ -62,6 +63,8 @@ export const configSchema = z
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be a comma list of origins like https://mis.example.com')))
       .default([]),
     /** How long an X-Idempotency-Key (and the answer it replays) is kept. */
+    /** A stored projection checkpoint past the head of the log (event store wiped or swapped): refuse to start, or rebuild. */
+    ON_CHECKPOINT_AHEAD: z.enum(['fail', 'rebuild']).default('fail'),
     IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(86_400),
     /** On SIGTERM/SIGINT: how long running requests and jobs may take to finish before the process exits anyway. */
     SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(600).default(10),

@@ -31,6 +31,7 @@ import { createEventManagerDelivery, type EventManagerDelivery } from './eventMa
 import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
+import { checkCheckpoints } from './projections/checkpointSanity.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
 import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from './referenceData/referenceData.js';
@@ -206,6 +207,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     let stopped = false;
     let backgroundRunning = false;
     const sweep = createExpirationSweep(context, config.EXPIRATION_SWEEP_INTERVAL_SECONDS * 1000);
+    // Before anything is appended: a checkpoint past the log's head (event store wiped/replaced) must not skip events.
+    await checkCheckpoints(eventStore, Object.values(definitions), config.ON_CHECKPOINT_AHEAD, logger);
     // Licences issued before this registry took over enter as events (appends nothing when done before).
     const imported = await importLicenses(commandDeps, referenceData.file.licenses);
     if (imported.imported > 0) logger.info({ imported: imported.imported }, 'licences imported from the reference data');

@@ -52,8 +52,18 @@ export type EventStoreDbOptions = {
 
 const DEFAULT_PAGE = 500;
 const HEAD_FIRST_PAGE = 32;
-/** countAfter stops here: it is a lag gauge, and scanning a huge log just to report "very far behind" is waste. */
-export const COUNT_AFTER_CAP = 1_000_000;
+/**
+ * countAfter stops here: it is a lag gauge read on every health/status call, and scanning a long $all
+ * just to report "very far behind" is waste (it answers "at least this many"). A caught-up checkpoint
+ * costs one short backwards read of the head and no forward scan at all.
+ */
+export const COUNT_AFTER_CAP = 10_000;
+/** commit/prepare 2^64−1: what servers before 22.6 send on stream reads for "position unknown". */
+const UNKNOWN_POSITION_VALUE = 18446744073709551615n;
+
+/** Whether a stream read's position is missing or the "unknown" marker (never a real $all position). */
+export const isUnknownEsdbPosition = (position: EsdbPosition | undefined): position is undefined =>
+  position === undefined || position.commit === UNKNOWN_POSITION_VALUE || position.prepare === UNKNOWN_POSITION_VALUE;
 /** A subscription batch is flushed when no further event arrived within this time. */
 const IDLE_FLUSH_MS = 20;
 const BACKOFF_START_MS = 100;
@@ -212,14 +222,27 @@ export async function createEventStoreDbEventStore(connectionString: string, opt
   ): AsyncGenerator<RecordedEvent> {
     let next = fromRevision;
     let left = maxCount;
+    // Servers before 22.6 give stream reads no (or an "unknown" 2^64−1) position. Such an event takes the
+    // $all head read now: an upper bound of its real position (it is already written), so whoever waits
+    // for it (a re-run job waiting for the read model) waits until the projection caught up to now —
+    // never 30 s for a position no event will ever reach, never not at all.
+    let headForUnknown: EsdbPosition | null = null;
+    const positionOf = async (position: EsdbPosition | undefined): Promise<EsdbPosition> => {
+      if (!isUnknownEsdbPosition(position)) return position;
+      if (!headForUnknown) {
+        const head = await headPosition();
+        headForUnknown = head ? decodeEsdbPosition(head) : { commit: 0n, prepare: 0n };
+      }
+      return headForUnknown;
+    };
     while (left > 0) {
       const size = Math.min(DEFAULT_PAGE, left);
       const page: RecordedEvent[] = [];
       try {
         for await (const resolved of client.readStream(streamName, { fromRevision: next, maxCount: size, direction: FORWARDS, resolveLinkTos: false })) {
           const event = resolved.event;
-          // Typed optional (servers before 22.6 omit it); only $all positions serve as checkpoints.
-          if (event) page.push(toRecordedEvent(event, event.position ?? { commit: 0n, prepare: 0n }));
+          // Typed optional (servers before 22.6 omit it or send 2^64−1); only $all positions serve as checkpoints.
+          if (event) page.push(toRecordedEvent(event, await positionOf(event.position)));
         }
       } catch (error) {
         if (error instanceof StreamNotFoundError) return;
@@ -262,6 +285,10 @@ export async function createEventStoreDbEventStore(connectionString: string, opt
   }
 
   async function countAfter(after: Position | null): Promise<number> {
+    if (after) {
+      const head = await headPosition();
+      if (head === null || compareEncodedPositions(after, head) >= 0) return 0; // caught up: no scan
+    }
     let count = 0;
     await scanAll(after ? decodeEsdbPosition(after) : null, FORWARDS, pageSize, (event) => {
       if (!isSystemEvent(event)) count += 1;

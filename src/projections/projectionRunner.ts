@@ -10,6 +10,7 @@ import { isAtOrPast, type EventStore, type Position, type Subscription } from '.
 import type { Logger } from '../logger.js';
 import { createOutage } from '../shared/outage.js';
 import type { Projection } from './projection.js';
+import { assertCheckpointNotAhead } from './checkpointSanity.js';
 
 export type ProjectionStatus = { name: string; active: boolean; checkpoint: Position | null };
 
@@ -58,7 +59,10 @@ export function createProjectionRunner({ store, database, projection, logger, ba
   };
 
   async function subscribeFromStoredCheckpoint() {
-    checkpoint = await projection.readCheckpoint();
+    const stored = await projection.readCheckpoint();
+    // Never follow the log from past its head (the store was wiped or replaced): stand by and say why.
+    await assertCheckpointNotAhead(store, projection.name, stored);
+    checkpoint = stored;
     settleWaiters();
     subscription = store.subscribe({
       after: checkpoint,

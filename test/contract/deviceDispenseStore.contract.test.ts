@@ -6,28 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { v4 as uuidv4 } from 'uuid';
 import { CheckpointMismatchError } from '../../src/readModels/checkpoints.js';
 import type { DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from '../../src/readModels/deviceDispenseStore.js';
-import { createMongoDeviceDispenseStore } from '../../src/readModels/mongoDeviceDispenseStore.js';
-import { createPostgresDeviceDispenseStore } from '../../src/readModels/postgresDeviceDispenseStore.js';
-import { databaseFactories, reportSkipped } from '../support/databases.js';
+import { deviceDispenseStoreAdapters } from '../support/storeCombinations.js';
 
-type Adapter = { name: string; open(): Promise<{ store: DeviceDispenseStore; close(): Promise<void> }> };
-
-const adapters: Adapter[] = databaseFactories().map((factory) => ({
-  name: factory.name,
-  async open() {
-    const database = await factory.open();
-    return { store: await createPostgresDeviceDispenseStore(database), close: () => database.close() };
-  },
-}));
-if (process.env.MONGO_URL) {
-  adapters.push({
-    name: 'mongodb',
-    async open() {
-      const store = await createMongoDeviceDispenseStore(process.env.MONGO_URL!, { collection: `device_dispenses_${uuidv4().slice(0, 8)}` });
-      return { store, close: () => store.close() };
-    },
-  });
-} else reportSkipped('no MongoDB at MONGO_URL (device_dispenses contract runs on the PostgreSQL adapter only)');
+// The adapters come from the store-combination table the end-to-end suite runs on.
+const adapters = deviceDispenseStoreAdapters();
 
 const index = (overrides: Partial<DeviceDispenseIndex> = {}): DeviceDispenseIndex => ({
   patient_id: 'patient-1',

@@ -12,31 +12,13 @@ import {
   type Position,
   type RecordedEvent,
 } from '../../src/eventStore/eventStore.js';
-import { createEventStoreDbEventStore } from '../../src/eventStore/eventStoreDbEventStore.js';
-import { createPostgresEventStore, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
-import { databaseFactories, reportSkipped } from '../support/databases.js';
+import type { PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
+import { reportSkipped } from '../support/databases.js';
+import { eventStoreAdapters } from '../support/storeCombinations.js';
 import { eventually, newEvent, sleep, uniqueStream } from '../support/events.js';
 
-type Adapter = { name: string; open(): Promise<{ store: EventStore; close(): Promise<void>; postgres?: { store: PostgresEventStore; database: Database } }> };
-
-const adapters: Adapter[] = databaseFactories().map((factory) => ({
-  name: factory.name,
-  async open() {
-    const database = await factory.open();
-    const store = await createPostgresEventStore(database, { pollIntervalMs: 20 });
-    return { store, close: () => database.close(), ...(factory.name === 'postgres' ? { postgres: { store, database } } : {}) };
-  },
-}));
-if (process.env.EVENTSTORE_URL) {
-  adapters.push({
-    name: 'eventstoredb',
-    async open() {
-      const store = await createEventStoreDbEventStore(process.env.EVENTSTORE_URL!);
-      return { store, close: () => store.close() };
-    },
-  });
-} else reportSkipped('no EventStoreDB at EVENTSTORE_URL (event store contract runs on PGlite and PostgreSQL only)');
-if (!process.env.DATABASE_URL) reportSkipped('no PostgreSQL server at DATABASE_URL (event store contract runs on PGlite only)');
+// The adapters come from the store-combination table the end-to-end suite runs on.
+const adapters = eventStoreAdapters();
 
 /** Everything in the global log after `after` that belongs to `streams`, read in pages of `pageSize`. */
 async function readAllOf(store: EventStore, after: Position | null, streams: Set<string>, pageSize = 3): Promise<RecordedEvent[]> {

@@ -36,3 +36,14 @@ describe('EventStoreDB positions', () => {
     expect(sorted).toEqual(['2:5', '2:10', '10:0', '10:1']);
   });
 });
+
+describe('EventStoreDB unknown positions (servers before 22.6, stream reads)', () => {
+  it('2^64−1 in commit or prepare, or no position at all, is unknown; real positions are not', async () => {
+    const { isUnknownEsdbPosition } = await import('../../src/eventStore/eventStoreDbEventStore.js');
+    expect(isUnknownEsdbPosition(undefined)).toBe(true);
+    expect(isUnknownEsdbPosition({ commit: 18446744073709551615n, prepare: 18446744073709551615n })).toBe(true);
+    expect(isUnknownEsdbPosition({ commit: 18446744073709551615n, prepare: 10n })).toBe(true);
+    expect(isUnknownEsdbPosition({ commit: 0n, prepare: 0n })).toBe(false);
+    expect(isUnknownEsdbPosition({ commit: 18446744073709551614n, prepare: 18446744073709551614n })).toBe(false);
+  });
+});

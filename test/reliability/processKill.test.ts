@@ -70,7 +70,10 @@ async function create(server: ServerProcess, token: string, dispenseId: string, 
     const body = (await res.json()) as { data: { links: Array<{ href: string }> } };
     return new URL(body.data.links[0]!.href, server.url).pathname;
   } catch (error) {
-    if (server.child.exitCode !== null || server.child.signalCode !== null) return null; // killed: not accepted
+    // A connection refused or reset can reach us before the child's exit does: give it a moment.
+    const exited = () => server.child.exitCode !== null || server.child.signalCode !== null;
+    for (let waited = 0; !exited() && waited < 2_000; waited += 20) await sleep(20);
+    if (exited()) return null; // killed: not accepted
     throw error;
   }
 }
@@ -173,6 +176,21 @@ describe('two processes on one PostgreSQL database; one is killed mid-job', () =
     // One lease for a job the dead process held, a standby retry for its projections, and slack.
     expect(Date.now() - killedAt).toBeLessThan((LEASE_SECONDS + 8) * 1000);
     expect(accepted.size).toBe(COMMANDS);
+    // The survivor itself takes every projection over within a few seconds of the kill (it stood by while
+    // the doomed one held their advisory locks): /api/admin/projections shows them active_here, caught up.
+    type Health = Array<{ name: string; active_here: boolean; lag: number }>;
+    const projectionsOfSurvivor = async (): Promise<Health> => {
+      const res = await fetch(`${survivor.url}/api/admin/projections`, { headers: { authorization: `Bearer ${installation!.token}` } });
+      return ((await res.json()) as { data: Health }).data;
+    };
+    let projections = await projectionsOfSurvivor();
+    while (!projections.every((p) => p.active_here && p.lag === 0) && Date.now() - killedAt < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      projections = await projectionsOfSurvivor();
+    }
+    expect(projections.length).toBeGreaterThanOrEqual(3);
+    expect(projections.map((p) => [p.name, p.active_here, p.lag])).toEqual(projections.map((p) => [p.name, true, 0]));
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
     await survivor.kill('SIGTERM');
     await expectExactlyOnce(installation, accepted);
   }, 180_000);
