@@ -132,7 +132,7 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
   it('rebuilds every projection from the CLI and verifies the read models against a replay', async () => {
     await t.stop();
     const rebuilt = await runCli(['rebuild', 'all'], t.env);
-    expect([rebuilt.code, rebuilt.stderr.match(/rebuild device_dispenses: \d+ events/) !== null]).toEqual([0, true]);
+    expect([rebuilt.code, rebuilt.stderr.match(/rebuild device_dispenses, licenses, status_change_events: \d+ events/) !== null]).toEqual([0, true]);
     const verified = await runCli(['verify', 'all'], t.env);
     expect(verified.stdout).toMatch(/device_dispenses: \d+ record\(s\) .*: equal to a fresh replay/);
     expect(verified.code).toBe(0);
