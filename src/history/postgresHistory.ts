@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
-import { HistoryFileError, type HistoryLine } from './historyLine.js';
+import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLine.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
 const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
@@ -107,16 +107,7 @@ async function* checkRevisions(lines: AsyncIterable<NumberedLine>, streams: Map<
   }
 }
 
-const metadataOf = (line: HistoryLine) =>
-  JSON.stringify({
-    eventId: line.metadata.event_id,
-    correlationId: line.metadata.correlation_id,
-    causationId: line.metadata.causation_id,
-    userId: line.metadata.user_id,
-    clientId: line.metadata.client_id,
-    occurredAt: line.metadata.occurred_at,
-    schemaVersion: line.metadata.schema_version,
-  });
+const metadataOf = (line: HistoryLine) => JSON.stringify(fromHistoryLine(line).metadata);
 
 async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;

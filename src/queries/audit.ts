@@ -12,25 +12,15 @@ import { licenseDecider } from '../domain/license/decider.js';
 import { legalEntityLicensesStream, parseLicenseEvent } from '../domain/license/events.js';
 import { notFound, unprocessable } from '../domain/shared/esozError.js';
 import { readWholeStream, type EventStore, type RecordedEvent } from '../eventStore/eventStore.js';
+import { toHistoryLine } from '../history/historyLine.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import { canRead, createStreamFilter, streamOwner, type AuditAccess } from './auditAccess.js';
 
-export const auditEventView = (event: RecordedEvent) => ({
-  stream_name: event.streamName,
-  revision: Number(event.revision),
-  position: event.position,
-  event_type: event.type,
-  data: event.data,
-  metadata: {
-    event_id: event.metadata.eventId,
-    correlation_id: event.metadata.correlationId,
-    causation_id: event.metadata.causationId,
-    user_id: event.metadata.userId,
-    client_id: event.metadata.clientId,
-    occurred_at: event.metadata.occurredAt,
-    schema_version: event.metadata.schemaVersion,
-  },
-});
+/** A history line (the export's wire form) plus the event's position in this store. */
+export const auditEventView = (event: RecordedEvent) => {
+  const { stream_name, revision, event_type, data, metadata } = toHistoryLine(event);
+  return { stream_name, revision, position: event.position, event_type, data, metadata };
+};
 export type AuditEvent = ReturnType<typeof auditEventView>;
 
 export const streamEventsQuerySchema = z.object({
