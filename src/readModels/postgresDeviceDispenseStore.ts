@@ -81,17 +81,13 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
           await client.query(
             `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
              select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
-             from unnest($1::text[], $2::bigint[], $3::jsonb[], $4::jsonb[]) as r(id, revision, idx, document)
+             from jsonb_to_recordset($1::jsonb) as r(id text, revision bigint, idx jsonb, document jsonb)
              on conflict (id) do update set
                revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
                status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
              where ${table}.revision < excluded.revision`,
-            [
-              records.map((r) => r.id),
-              records.map((r) => r.revision),
-              records.map((r) => JSON.stringify(r.index)),
-              records.map((r) => JSON.stringify(r.document)),
-            ],
+            // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot).
+            [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
           );
         }
         await storeCheckpoint(client, checkpoint);
