@@ -42,6 +42,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './eventStore.js';
+import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 
 export type EventStoreDbLog = (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
 export type EventStoreDbOptions = {
@@ -118,10 +119,7 @@ const toData = (value: unknown): JsonObject => {
 };
 
 /** Not validated: foreign events keep whatever metadata they carry (or none). */
-const toMetadata = (value: unknown): EventMetadata => {
-  const decoded = fromBytes(value);
-  return (isJsonObject(decoded) ? decoded : {}) as unknown as EventMetadata;
-};
+const toMetadata = (value: unknown): EventMetadata => fromStoredMetadata(fromBytes(value));
 
 function toRecordedEvent(event: StreamRecordedEvent, position: EsdbPosition): RecordedEvent {
   return {
@@ -147,7 +145,7 @@ function actualRevisionOf(error: WrongExpectedVersionError): bigint | 'no_stream
 }
 
 const toEventData = (event: EventToAppend) =>
-  jsonEvent({ id: event.metadata.eventId, type: event.type, data: event.data, metadata: event.metadata });
+  jsonEvent({ id: event.metadata.eventId, type: event.type, data: event.data, metadata: toStoredMetadata(event.metadata) });
 
 const isTransient = (error: unknown): boolean =>
   error instanceof CancelledError || error instanceof UnavailableError || error instanceof DeadlineExceededError;

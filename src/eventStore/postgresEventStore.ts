@@ -21,6 +21,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './eventStore.js';
+import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
 
 const eventStoreSchema = `
@@ -75,7 +76,7 @@ const parsePosition = (position: Position): [bigint, bigint] => {
 const toEvent = (row: EventRow): RecordedEvent => ({
   type: row.event_type,
   data: row.data,
-  metadata: row.metadata,
+  metadata: fromStoredMetadata(row.metadata),
   streamName: row.stream_name,
   revision: BigInt(row.revision),
   position: toPosition(row.xid, row.global_position),
@@ -147,7 +148,7 @@ export async function createPostgresEventStore(database: Database, options: { po
         events.map((e) => e.metadata.eventId),
         events.map((e) => e.type),
         events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(e.metadata)),
+        events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
       ],
     );
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));

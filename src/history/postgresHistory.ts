@@ -10,13 +10,14 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
+import { storedMetadataKey, toStoredMetadata } from '../eventStore/storedMetadata.js';
 import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLine.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
 const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
 const FORBIDDEN_IN_RAW_CSV = /[\x01\x02\n\r]/;
 
-const meta = (json: string, stored: string) => `'"${json}":' || coalesce((metadata->'${stored}')::text, 'null')`;
+const meta = (json: string, camel: string) => `'"${json}":' || coalesce((${storedMetadataKey(json, camel)})::text, 'null')`;
 /** The history line of one row, in SQL (field order as in historyLine.ts). */
 const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
@@ -34,8 +35,8 @@ export async function copyHistoryOut(database: Database, out: Writable, filter: 
     const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
     // COPY takes no parameters: literals are escaped by the driver.
     if (filter.stream !== undefined) where.push(`stream_name = ${client.escapeLiteral(filter.stream)}`);
-    if (filter.from !== undefined) where.push(`(metadata->>'occurredAt')::timestamptz >= ${client.escapeLiteral(filter.from)}::timestamptz`);
-    if (filter.to !== undefined) where.push(`(metadata->>'occurredAt')::timestamptz <= ${client.escapeLiteral(filter.to)}::timestamptz`);
+    if (filter.from !== undefined) where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz >= ${client.escapeLiteral(filter.from)}::timestamptz`);
+    if (filter.to !== undefined) where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz <= ${client.escapeLiteral(filter.to)}::timestamptz`);
     const source = client.query(
       copyTo(`copy (select ${LINE_SQL} from es_events where ${where.join(' and ')}
                     order by es_events.transaction_id, es_events.global_position) to stdout with ${RAW_CSV}`),
@@ -107,7 +108,7 @@ async function* checkRevisions(lines: AsyncIterable<NumberedLine>, streams: Map<
   }
 }
 
-const metadataOf = (line: HistoryLine) => JSON.stringify(fromHistoryLine(line).metadata);
+const metadataOf = (line: HistoryLine) => JSON.stringify(toStoredMetadata(fromHistoryLine(line).metadata));
 
 async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
