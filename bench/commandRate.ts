@@ -72,7 +72,15 @@ async function main() {
     const event = (i: number) => ({
       type: 'BenchEvent',
       data: { i, note: 'x'.repeat(200) },
-      metadata: { eventId: uuidv4(), correlationId: 'bench', causationId: null, userId: 'bench', clientId: 'bench', occurredAt: new Date().toISOString(), schemaVersion: 1 },
+      metadata: {
+        eventId: uuidv4(),
+        correlationId: 'bench',
+        causationId: null,
+        userId: 'bench',
+        clientId: 'bench',
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+      },
     });
 
     const levels = database.kind === 'postgres' ? [1, CONCURRENCY] : [1];
@@ -83,16 +91,22 @@ async function main() {
         await measure('raw pg INSERT (1 row, 1 tx)', N, concurrency, (i) =>
           database.pool.query('insert into bench_raw values ($1, $2, $3)', [uuidv4(), `raw-${i}`, JSON.stringify({ i, note: 'x'.repeat(200) })]),
         ),
-        await measure('event store append (1 event)', N, concurrency, (i) => store.appendToStream(`bench-${concurrency}-${i}`, [event(i)], { expectedRevision: 'no_stream' })),
+        await measure('event store append (1 event)', N, concurrency, (i) =>
+          store.appendToStream(`bench-${concurrency}-${i}`, [event(i)], { expectedRevision: 'no_stream' }),
+        ),
         await measure('Create device dispense command', N, concurrency, (i) => create(requests[offset + i]!.id)),
       );
     }
 
-    process.stdout.write(`\nbackend: ${database.kind}${process.env.DATABASE_URL ? ' (PostgreSQL server)' : ' (PGlite, one connection)'}; ${N} operations each\n\n`);
+    process.stdout.write(
+      `\nbackend: ${database.kind}${process.env.DATABASE_URL ? ' (PostgreSQL server)' : ' (PGlite, one connection)'}; ${N} operations each\n\n`,
+    );
     process.stdout.write(`${'operation'.padEnd(34)} ${'writers'.padStart(7)} ${'ops/s'.padStart(9)} ${'× raw ceiling'.padStart(14)}\n`);
     for (const r of results) {
       const ceiling = results.find((x) => x.concurrency === r.concurrency && x.label.startsWith('raw'))!.rate;
-      process.stdout.write(`${r.label.padEnd(34)} ${String(r.concurrency).padStart(7)} ${r.rate.toFixed(0).padStart(9)} ${(r.rate / ceiling).toFixed(2).padStart(14)}\n`);
+      process.stdout.write(
+        `${r.label.padEnd(34)} ${String(r.concurrency).padStart(7)} ${r.rate.toFixed(0).padStart(9)} ${(r.rate / ceiling).toFixed(2).padStart(14)}\n`,
+      );
     }
   } finally {
     if (process.env.DATABASE_URL) await database.pool.query(`drop schema ${schema} cascade`).catch(() => undefined);

@@ -35,7 +35,16 @@ export async function readSideBench(sizes: number[]) {
       const events = await writeHistory(file, size);
       const results: Result[] = [];
       try {
-        for (const name of ['import', 'raw-scan', 'export', 'rebuild:device_dispenses', 'rebuild:licenses', 'rebuild:status_change_events', 'rebuild:all', 'verify'])
+        for (const name of [
+          'import',
+          'raw-scan',
+          'export',
+          'rebuild:device_dispenses',
+          'rebuild:licenses',
+          'rebuild:status_change_events',
+          'rebuild:all',
+          'verify',
+        ])
           results.push(await phase(name, env, file));
       } finally {
         const admin = new pg.Client({ connectionString: url });
@@ -46,17 +55,23 @@ export async function readSideBench(sizes: number[]) {
       }
       const raw = results.find((r) => r.phase === 'raw-scan')!;
       const rawRate = raw.events / raw.seconds;
-      process.stdout.write(`\nread side, PostgreSQL server, ${events.toLocaleString('en')} events (${(raw.events === events ? 'all' : `${raw.events}`)} in the log)\n`);
+      process.stdout.write(
+        `\nread side, PostgreSQL server, ${events.toLocaleString('en')} events (${raw.events === events ? 'all' : `${raw.events}`} in the log)\n`,
+      );
       process.stdout.write(`${'phase'.padEnd(30)} ${'events/s'.padStart(10)} ${'× raw scan'.padStart(11)} ${'peak RSS'.padStart(9)}\n`);
       for (const r of results) {
         const rate = events / r.seconds; // every phase covers the whole history
-        process.stdout.write(`${r.phase.padEnd(30)} ${rate.toFixed(0).padStart(10)} ${(rate / rawRate).toFixed(2).padStart(11)} ${`${r.peakRssMb} MB`.padStart(9)}\n`);
+        process.stdout.write(
+          `${r.phase.padEnd(30)} ${rate.toFixed(0).padStart(10)} ${(rate / rawRate).toFixed(2).padStart(11)} ${`${r.peakRssMb} MB`.padStart(9)}\n`,
+        );
       }
       perEvent.push({ size: events, rebuildAll: results.find((r) => r.phase === 'rebuild:all')!.seconds / events });
     }
     if (perEvent.length > 1) {
       const [small, large] = [perEvent[0]!, perEvent[perEvent.length - 1]!];
-      process.stdout.write(`\nrebuild all, time per event at ${large.size} ÷ at ${small.size}: ${(large.rebuildAll / small.rebuildAll).toFixed(2)} (1.00 = linear)\n`);
+      process.stdout.write(
+        `\nrebuild all, time per event at ${large.size} ÷ at ${small.size}: ${(large.rebuildAll / small.rebuildAll).toFixed(2)} (1.00 = linear)\n`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

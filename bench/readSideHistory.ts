@@ -57,7 +57,13 @@ export async function writeHistory(path: string, events: number): Promise<number
     await emit(stream, 0, 'LicenseCreated', { license, by: templates.created.data.by, legal_entity_id: legalEntity }, legalEntity);
     const updates = Math.round((events * 0.03) / LEGAL_ENTITIES);
     for (let u = 1; u <= updates; u++)
-      await emit(stream, u, 'LicenseUpdated', { id, changes: { order_no: `ORD-${u}` }, by: templates.created.data.by, legal_entity_id: legalEntity }, legalEntity);
+      await emit(
+        stream,
+        u,
+        'LicenseUpdated',
+        { id, changes: { order_no: `ORD-${u}` }, by: templates.created.data.by, legal_entity_id: legalEntity },
+        legalEntity,
+      );
   }
 
   const by = templates.created.data.by;
@@ -73,13 +79,27 @@ export async function writeHistory(path: string, events: number): Promise<number
     await emit(stream, 0, 'DeviceDispenseCreated', { dispense, patient_id: patient, by, legal_entity_id: legalEntity }, legalEntity);
     const fate = next();
     const link = `media://device_dispenses/${id}/${uuidv4()}.jws`;
-    const completed = { id, when_handed_over: new Date(clock).toISOString(), payment_id: 'PAY-1', payment_amount: 18.65, signed_content_link: link, by, legal_entity_id: legalEntity };
+    const completed = {
+      id,
+      when_handed_over: new Date(clock).toISOString(),
+      payment_id: 'PAY-1',
+      payment_amount: 18.65,
+      signed_content_link: link,
+      by,
+      legal_entity_id: legalEntity,
+    };
     if (fate < 0.5) await emit(stream, 1, 'DeviceDispenseCompleted', completed, legalEntity);
     else if (fate < 0.75) await emit(stream, 1, 'DeviceDispenseStopped', { id, by, legal_entity_id: legalEntity }, legalEntity);
     else if (fate < 0.9) {
       await emit(stream, 1, 'DeviceDispenseCompleted', completed, legalEntity);
       const reason = { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_device' }] };
-      await emit(stream, 2, 'DeviceDispenseMarkedInError', { id, status_reason: reason, signed_content_link: link, by, legal_entity_id: legalEntity }, legalEntity);
+      await emit(
+        stream,
+        2,
+        'DeviceDispenseMarkedInError',
+        { id, status_reason: reason, signed_content_link: link, by, legal_entity_id: legalEntity },
+        legalEntity,
+      );
     }
   }
   out.end();

@@ -22,7 +22,10 @@ export const configSchema = z
     EVENT_STORE: z.enum(['pglite', 'postgres', 'eventstoredb']).optional(),
     DATABASE_URL: optionalUrl(/^(postgres|postgresql):\/\//),
     /** Optional schema for every table (several installations, or test isolation, on one server). */
-    DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+      .optional(),
     /** Only the schemes @eventstore/db-client 6.2.1 parses (esdb:// one node, esdb+discover:// gossip). */
     EVENTSTORE_URL: optionalUrl(/^(esdb|esdb\+discover):\/\//),
     MONGO_URL: optionalUrl(/^(mongodb|mongodb\+srv):\/\//),
@@ -32,9 +35,19 @@ export const configSchema = z
     AUTH_ISSUER: optionalString,
     AUTH_AUDIENCE: optionalString,
     /** A token whose exp is further ahead than this is refused (no "eternal" tokens). */
-    AUTH_MAX_TOKEN_LIFETIME_SECONDS: z.coerce.number({ error: 'must be a number' }).int('must be whole seconds').min(60, 'must be at least 60').max(31 * 24 * 3600, 'must be at most 31 days').default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
+    AUTH_MAX_TOKEN_LIFETIME_SECONDS: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be whole seconds')
+      .min(60, 'must be at least 60')
+      .max(31 * 24 * 3600, 'must be at most 31 days')
+      .default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
     /** Allowed clock difference to the token issuer, for exp, nbf and iat. */
-    AUTH_CLOCK_SKEW_SECONDS: z.coerce.number({ error: 'must be a number' }).int('must be whole seconds').min(0, 'must not be negative').max(600, 'must be at most 600').default(60),
+    AUTH_CLOCK_SKEW_SECONDS: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be whole seconds')
+      .min(0, 'must not be negative')
+      .max(600, 'must be at most 600')
+      .default(60),
     DS_TRUSTED_CA_FILE: optionalString,
     REFERENCE_DATA_FILE: optionalString,
     EVENT_MANAGER_URL: optionalUrl(/^https?:\/\//),
@@ -48,7 +61,10 @@ export const configSchema = z
     /** How often the auto-expiration sweep of in_progress device dispenses runs. */
     EXPIRATION_SWEEP_INTERVAL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(60),
     /** Largest accepted request body. */
-    BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
+    BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must look like 512kb or 1mb')
+      .default('1mb'),
     /** The base of `meta.url` (never the request's Host header); unset → http://HOST:PORT. */
     PUBLIC_URL: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -59,7 +75,12 @@ export const configSchema = z
     /** Origins allowed by CORS, comma-separated; unset → no CORS at all. */
     CORS_ALLOWED_ORIGINS: z
       .string()
-      .transform((value) => value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+      .transform((value) =>
+        value
+          .split(',')
+          .map((origin) => origin.trim())
+          .filter((origin) => origin !== ''),
+      )
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be a comma list of origins like https://mis.example.com')))
       .default([]),
     /** How long an X-Idempotency-Key (and the answer it replays) is kept. */
@@ -71,7 +92,10 @@ export const configSchema = z
     /** Token scope needed to read GET /metrics (unless METRICS_PUBLIC=true). */
     METRICS_SCOPE: z.string().trim().min(1).default('admin:read'),
     /** true: GET /metrics needs no token (only when the port is not reachable from outside, or behind a proxy that guards it). */
-    METRICS_PUBLIC: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+    METRICS_PUBLIC: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((value) => value === 'true'),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_JWKS_FILE && config.AUTH_JWKS_URL)

@@ -133,18 +133,19 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
     const trustedCAs = await loadTrustedCAFile(config.DS_TRUSTED_CA_FILE ?? devPki!.caPemPath);
     const dev: DevCredentials = {
-      token: devKey && identity && {
-        privateJwk: devKey.privateJwk,
-        demoToken: await mintToken(devKey.privateJwk, {
-          sub: identity.userId,
-          client_id: identity.legalEntityId,
-          // Own-entity scopes only: audit:read_all is the national auditor's, not a pharmacy's.
-          scope: MIS_SCOPES.join(' '),
-          expiresIn: Math.min(12 * 3600, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS),
-          ...(issuer ? { issuer } : {}),
-          ...(audience ? { audience } : {}),
-        }),
-      },
+      token: devKey &&
+        identity && {
+          privateJwk: devKey.privateJwk,
+          demoToken: await mintToken(devKey.privateJwk, {
+            sub: identity.userId,
+            client_id: identity.legalEntityId,
+            // Own-entity scopes only: audit:read_all is the national auditor's, not a pharmacy's.
+            scope: MIS_SCOPES.join(' '),
+            expiresIn: Math.min(12 * 3600, config.AUTH_MAX_TOKEN_LIFETIME_SECONDS),
+            ...(issuer ? { issuer } : {}),
+            ...(audience ? { audience } : {}),
+          }),
+        },
       signer: devPki?.signer ?? null,
     };
 

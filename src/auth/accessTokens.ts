@@ -68,9 +68,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const tolerance = options.clockToleranceSeconds ?? 0;
   const maxLifetime = options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
   const getKey: JWTVerifyGetKey =
-    'keys' in options.jwks
-      ? createLocalJWKSet({ keys: assertPublicKeys(options.jwks.keys, 'JWKS') })
-      : createRemoteJWKSet(options.jwks);
+    'keys' in options.jwks ? createLocalJWKSet({ keys: assertPublicKeys(options.jwks.keys, 'JWKS') }) : createRemoteJWKSet(options.jwks);
 
   return {
     async verify(authorizationHeader) {
@@ -128,9 +126,7 @@ function assertPublicKeys(keys: readonly unknown[], label: string): JWK[] {
     const privateMembers = PRIVATE_MEMBERS.filter((member) => member in key);
     // A published JWKS must never hold secrets: refuse rather than silently strip them.
     if (privateMembers.length > 0 || key.kty === 'oct') {
-      throw new Error(
-        `${where} contains private key material (${privateMembers.join(', ') || 'kty "oct"'}); a JWKS must hold public keys only`,
-      );
+      throw new Error(`${where} contains private key material (${privateMembers.join(', ') || 'kty "oct"'}); a JWKS must hold public keys only`);
     }
     const parsed = jwkSchema.safeParse(key);
     if (!parsed.success) {
@@ -164,10 +160,7 @@ export async function loadJwksFile(path: string): Promise<{ keys: JWK[] }> {
       try {
         await importJWK(key, key.alg ?? (key.kty === 'RSA' ? 'RS256' : 'ES256'));
       } catch (error) {
-        throw new Error(
-          `${label}: key #${index} cannot be imported: ${messageOf(error)}`,
-          { cause: error },
-        );
+        throw new Error(`${label}: key #${index} cannot be imported: ${messageOf(error)}`, { cause: error });
       }
     }),
   );

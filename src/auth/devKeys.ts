@@ -19,7 +19,10 @@ const DEV_JWKS_FILE = 'jwks.json';
  * The `iss` and `aud` access tokens must carry: the configured ones; with the development key, the
  * development defaults when unset, so that even the embedded default checks both.
  */
-export function tokenAudience(config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE'>, devKey: boolean): { issuer: string | undefined; audience: string | undefined } {
+export function tokenAudience(
+  config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE'>,
+  devKey: boolean,
+): { issuer: string | undefined; audience: string | undefined } {
   return {
     issuer: config.AUTH_ISSUER ?? (devKey ? DEV_ISSUER : undefined),
     audience: config.AUTH_AUDIENCE ?? (devKey ? DEV_AUDIENCE : undefined),

@@ -124,7 +124,10 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case 'export': {
-      const { values } = parseArgs({ args: rest, options: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' } } });
+      const { values } = parseArgs({
+        args: rest,
+        options: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' } },
+      });
       for (const bound of [values.from, values.to]) if (bound !== undefined && Number.isNaN(Date.parse(bound))) throw new UsageError(`not a date: ${bound}`);
       return withStores(config, async (stores) => {
         const out = values.out ? createWriteStream(values.out) : process.stdout;
@@ -195,7 +198,9 @@ async function run(argv: string[]): Promise<number> {
         const head = await stores.eventStore.headPosition();
         for (const projection of Object.values(await createProjections(stores))) {
           const checkpoint = await projection.readCheckpoint();
-          process.stdout.write(`${projection.name}: checkpoint ${checkpoint ?? '-'}, head ${head ?? '-'}, lag ${await stores.eventStore.countAfter(checkpoint)} event(s)\n`);
+          process.stdout.write(
+            `${projection.name}: checkpoint ${checkpoint ?? '-'}, head ${head ?? '-'}, lag ${await stores.eventStore.countAfter(checkpoint)} event(s)\n`,
+          );
         }
         return 0;
       });

@@ -55,7 +55,12 @@ export function completeDeviceDispense(deps: CommandDeps, caller: Caller, input:
     // when_handed_over within the device request's dispense period
     if (signed.when_handed_over === undefined) throw required('when_handed_over');
     const deviceRequest = referenceData.deviceRequest(dispense.based_on.identifier.value);
-    if (typeof signed.when_handed_over !== 'string' || !ISO_DATE_TIME.test(signed.when_handed_over) || !isCalendarDate(signed.when_handed_over) || Number.isNaN(Date.parse(signed.when_handed_over)))
+    if (
+      typeof signed.when_handed_over !== 'string' ||
+      !ISO_DATE_TIME.test(signed.when_handed_over) ||
+      !isCalendarDate(signed.when_handed_over) ||
+      Number.isNaN(Date.parse(signed.when_handed_over))
+    )
       throw unprocessable('when_handed_over must be a date-time', '$.when_handed_over');
     const handedOver = new Date(signed.when_handed_over);
     // Not in the future (a minute of clock skew allowed) and not after the request's dispense_valid_to.

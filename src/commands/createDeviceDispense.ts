@@ -108,7 +108,9 @@ function checkNoOtherActiveDispense(attached: AttachedDispense[], dispenseId: st
   const freshest = now.getTime() - ttlDays * 24 * 3600 * 1000;
   // In progress within the TTL; or attached by another create that has not appended its creation yet.
   const active = (a: AttachedDispense) =>
-    a.document ? a.document.status === 'in_progress' && Date.parse(a.document.inserted_at) >= freshest : a.id !== dispenseId && Date.parse(a.attachedAt) >= freshest;
+    a.document
+      ? a.document.status === 'in_progress' && Date.parse(a.document.inserted_at) >= freshest
+      : a.id !== dispenseId && Date.parse(a.attachedAt) >= freshest;
   if (attached.some(active)) throw unprocessable('Other active device dispense already exist.', '$.based_on.identifier.value');
 }
 
@@ -120,7 +122,10 @@ function checkDetails(referenceData: ReferenceData, body: CreateDeviceDispenseRe
     const definition = referenceData.deviceDefinition(detail.device.identifier.value);
     if (!definition?.is_active) throw unprocessable('Device definition not found', `${at}.device.identifier.value`);
     const prescribed = deviceRequest.code;
-    const matches = 'device_definition_id' in prescribed ? prescribed.device_definition_id === definition.id : prescribed.classification_type === definition.classification_type;
+    const matches =
+      'device_definition_id' in prescribed
+        ? prescribed.device_definition_id === definition.id
+        : prescribed.classification_type === definition.classification_type;
     if (!matches) throw unprocessable('Dispensed device doesn’t match with prescribed device', `${at}.device.identifier.value`);
     const prescribedUnit = deviceRequest.quantity?.code;
     if (prescribedUnit !== undefined && (definition.packaging_unit !== prescribedUnit || detail.quantity.code !== prescribedUnit))
@@ -207,7 +212,10 @@ export async function createDeviceDispense(
 
     // Attach to the device request first: of two creates racing on one request, one attaches and the
     // other re-runs its checks against the winner (422 "Other active device dispense already exist.").
-    const attach = deviceRequestDispensingDecider.decide({ type: 'AttachDeviceDispense', device_request_id: deviceRequest.id, device_dispense_id: body.id, actor }, dispensing.state);
+    const attach = deviceRequestDispensingDecider.decide(
+      { type: 'AttachDeviceDispense', device_request_id: deviceRequest.id, device_dispense_id: body.id, actor },
+      dispensing.state,
+    );
     return {
       appendFirst: [{ streamName: deviceRequestDispensingStream(deviceRequest.id), events: attach, expectedRevision: dispensing.revision }],
       events: deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, state),

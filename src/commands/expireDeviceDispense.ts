@@ -20,10 +20,16 @@ export function expireDeviceDispense(deps: CommandDeps, system: Caller<null>, id
   // One sweep may meet a dispense twice (pages shift): the second time it is no longer in progress
   // and nothing is expired, so the sweep counts it once; hence no skipping by causation id.
   const options = { skipIfAlreadyHandled: false };
-  return handleCommand(deps, deviceDispenseCommandStream(id), system, (state, now) => {
-    if (!state || Date.parse(state.inserted_at) + ttlDays * DAY_MS > now.getTime()) return [];
-    return deviceDispenseDecider.decide({ type: 'ExpireDeviceDispense', ttl_days: ttlDays, actor: actorOf(system, now) }, state);
-  }, options);
+  return handleCommand(
+    deps,
+    deviceDispenseCommandStream(id),
+    system,
+    (state, now) => {
+      if (!state || Date.parse(state.inserted_at) + ttlDays * DAY_MS > now.getTime()) return [];
+      return deviceDispenseDecider.decide({ type: 'ExpireDeviceDispense', ttl_days: ttlDays, actor: actorOf(system, now) }, state);
+    },
+    options,
+  );
 }
 
 /** One sweep: expires every in_progress dispense older than the TTL; returns how many it expired. */

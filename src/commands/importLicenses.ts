@@ -29,9 +29,14 @@ export async function importLicenses(deps: CommandDeps, licenses: ImportedLicens
       system,
       (state, now) => {
         const actor = actorOf(system, now);
-        const asLicenses = ofLegalEntity.map(
-          (l): License => ({ ...l, issuer_status: null, inserted_at: actor.at, inserted_by: SYSTEM_USER_ID, updated_at: actor.at, updated_by: SYSTEM_USER_ID }),
-        );
+        const asLicenses = ofLegalEntity.map((l): License => ({
+          ...l,
+          issuer_status: null,
+          inserted_at: actor.at,
+          inserted_by: SYSTEM_USER_ID,
+          updated_at: actor.at,
+          updated_by: SYSTEM_USER_ID,
+        }));
         return licenseDecider.decide({ type: 'ImportLicenses', licenses: asLicenses, actor }, state);
       },
       { skipIfAlreadyHandled: false },

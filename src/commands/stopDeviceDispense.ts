@@ -20,8 +20,7 @@ export function stopDeviceDispense(deps: CommandDeps, caller: Caller, input: Sto
     const legalEntity = deps.referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityType(legalEntity, deps.referenceData); // 409 “Invalid LegalEntity type“
     checkLegalEntityActive(legalEntity); // 409 “client_id refers to legal entity that is not active”
-    if (state && state.performer_legal_entity.identifier.value !== caller.legalEntityId)
-      throw conflict('Device dispense belongs to another legal entity'); // 409
+    if (state && state.performer_legal_entity.identifier.value !== caller.legalEntityId) throw conflict('Device dispense belongs to another legal entity'); // 409
     // Trust boundary (not in the seed): right after its legal-entity checks, so they keep their place.
     checkActiveEmployee(deps.referenceData, caller); // 403 'User is not an active employee of the legal entity'
 

@@ -33,23 +33,29 @@ export async function updateLicense(deps: CommandDeps, licenses: LicenseStore, c
   if (!known) throw notFound('License was not found'); // 404
   // A sync method: its causation id (the request id) is new on every call, nothing to skip.
   const options = { skipIfAlreadyHandled: false };
-  return handleCommand(deps, legalEntityLicensesCommandStream(known.legal_entity_id), caller, (state, now) => {
-    const license = state.licenses[id];
-    if (!license) throw notFound('License was not found'); // 404
-    if (license.is_primary) throw conflict('Only additional license can be updated'); // 409
-    if (body.is_primary !== false) throw unprocessable('Additional license can not be changed to primary', '$.is_primary'); // 422
-    if (license.legal_entity_id !== caller.legalEntityId) throw conflict("License doesn't correspond to your legal entity"); // 409
-    if (body.type !== undefined && body.type !== license.type) throw conflict('License type can not be updated'); // 409
-    assertActivePrimaryLicense(state, now.toISOString().slice(0, 10)); // 404 “No active primary license found for legal entity”
-    // As in Create: the licence as it would be after the update must keep its dates in order.
-    checkLicenseDates({
-      issued_date: body.issued_date ?? license.issued_date,
-      active_from_date: body.active_from_date ?? license.active_from_date,
-      expiry_date: body.expiry_date !== undefined ? body.expiry_date : license.expiry_date,
-    });
+  return handleCommand(
+    deps,
+    legalEntityLicensesCommandStream(known.legal_entity_id),
+    caller,
+    (state, now) => {
+      const license = state.licenses[id];
+      if (!license) throw notFound('License was not found'); // 404
+      if (license.is_primary) throw conflict('Only additional license can be updated'); // 409
+      if (body.is_primary !== false) throw unprocessable('Additional license can not be changed to primary', '$.is_primary'); // 422
+      if (license.legal_entity_id !== caller.legalEntityId) throw conflict("License doesn't correspond to your legal entity"); // 409
+      if (body.type !== undefined && body.type !== license.type) throw conflict('License type can not be updated'); // 409
+      assertActivePrimaryLicense(state, now.toISOString().slice(0, 10)); // 404 “No active primary license found for legal entity”
+      // As in Create: the licence as it would be after the update must keep its dates in order.
+      checkLicenseDates({
+        issued_date: body.issued_date ?? license.issued_date,
+        active_from_date: body.active_from_date ?? license.active_from_date,
+        expiry_date: body.expiry_date !== undefined ? body.expiry_date : license.expiry_date,
+      });
 
-    const { type: _type, is_primary: _primary, ...changes } = body;
-    // Nothing changed: no events, nothing appended.
-    return licenseDecider.decide({ type: 'UpdateLicense', id, changes, actor: actorOf(caller, now) }, state);
-  }, options);
+      const { type: _type, is_primary: _primary, ...changes } = body;
+      // Nothing changed: no events, nothing appended.
+      return licenseDecider.decide({ type: 'UpdateLicense', id, changes, actor: actorOf(caller, now) }, state);
+    },
+    options,
+  );
 }

@@ -89,8 +89,7 @@ export function compareEsdbPositions(a: EsdbPosition, b: EsdbPosition): number {
   return 0;
 }
 
-export const compareEncodedPositions = (a: Position, b: Position): number =>
-  compareEsdbPositions(decodeEsdbPosition(a), decodeEsdbPosition(b));
+export const compareEncodedPositions = (a: Position, b: Position): number => compareEsdbPositions(decodeEsdbPosition(a), decodeEsdbPosition(b));
 
 // ---------------------------------------------------------------- mapping
 
@@ -147,8 +146,7 @@ function actualRevisionOf(error: WrongExpectedVersionError): bigint | 'no_stream
 const toEventData = (event: EventToAppend) =>
   jsonEvent({ id: event.metadata.eventId, type: event.type, data: event.data, metadata: toStoredMetadata(event.metadata) });
 
-const isTransient = (error: unknown): boolean =>
-  error instanceof CancelledError || error instanceof UnavailableError || error instanceof DeadlineExceededError;
+const isTransient = (error: unknown): boolean => error instanceof CancelledError || error instanceof UnavailableError || error instanceof DeadlineExceededError;
 
 const backoffMs = (failures: number): number => Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * BACKOFF_FACTOR ** Math.max(0, failures - 1));
 

@@ -35,8 +35,10 @@ export async function copyHistoryOut(database: Database, out: Writable, filter: 
     const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
     // COPY takes no parameters: literals are escaped by the driver.
     if (filter.stream !== undefined) where.push(`stream_name = ${client.escapeLiteral(filter.stream)}`);
-    if (filter.from !== undefined) where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz >= ${client.escapeLiteral(filter.from)}::timestamptz`);
-    if (filter.to !== undefined) where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz <= ${client.escapeLiteral(filter.to)}::timestamptz`);
+    if (filter.from !== undefined)
+      where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz >= ${client.escapeLiteral(filter.from)}::timestamptz`);
+    if (filter.to !== undefined)
+      where.push(`(${storedMetadataKey('occurred_at', 'occurredAt', true)})::timestamptz <= ${client.escapeLiteral(filter.to)}::timestamptz`);
     const source = client.query(
       copyTo(`copy (select ${LINE_SQL} from es_events where ${where.join(' and ')}
                     order by es_events.transaction_id, es_events.global_position) to stdout with ${RAW_CSV}`),
@@ -130,7 +132,10 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>,
     if (numbers.length) onProgress?.(numbers.length);
   }
   try {
-    await pipeline(Readable.from(rows()), client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata) from stdin with ${RAW_CSV}`)));
+    await pipeline(
+      Readable.from(rows()),
+      client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata) from stdin with ${RAW_CSV}`)),
+    );
   } catch (error) {
     if (error instanceof HistoryFileError) throw error;
     // COPY names the failing row ("COPY es_events, line N"): one row per line of the file, in order.

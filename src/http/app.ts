@@ -41,7 +41,9 @@ export function registeredRoutes(app: object): Array<{ method: string; path: str
     const route = layer.route as { path?: unknown; methods?: Record<string, boolean> } | undefined;
     if (!route || typeof route.path !== 'string') return [];
     const path = route.path;
-    return Object.keys(route.methods ?? {}).filter((method) => route.methods?.[method]).map((method) => ({ method, path }));
+    return Object.keys(route.methods ?? {})
+      .filter((method) => route.methods?.[method])
+      .map((method) => ({ method, path }));
   });
 }
 
@@ -133,7 +135,9 @@ export function createHttpApp({
         return sendError(
           req,
           res,
-          new EsozError(400, 'request_malformed', DEFAULT_MESSAGES.request_malformed, [{ entry_type: 'request', rules: [{ rule: 'json', description: 'invalid JSON', params: [] }] }]),
+          new EsozError(400, 'request_malformed', DEFAULT_MESSAGES.request_malformed, [
+            { entry_type: 'request', rules: [{ rule: 'json', description: 'invalid JSON', params: [] }] },
+          ]),
         );
       case 'entity.too.large':
         return sendError(req, res, new EsozError(413, 'request_entity_too_large', `Request body is larger than ${bodyLimit}`));
@@ -154,9 +158,13 @@ export function createHttpApp({
       logger.info({ request_id: res.locals.requestId, reason: parserError.message }, 'undecodable request');
       if (status === 413) return sendError(req, res, new EsozError(413, 'request_entity_too_large', `Request body is larger than ${bodyLimit}`));
       if (status === 415) return sendError(req, res, new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid));
-      return sendError(req, res, new EsozError(400, 'request_malformed', DEFAULT_MESSAGES.request_malformed, [
-        { entry_type: 'request', rules: [{ rule: 'json', description: 'the request body could not be decoded', params: [] }] },
-      ]));
+      return sendError(
+        req,
+        res,
+        new EsozError(400, 'request_malformed', DEFAULT_MESSAGES.request_malformed, [
+          { entry_type: 'request', rules: [{ rule: 'json', description: 'the request body could not be decoded', params: [] }] },
+        ]),
+      );
     }
     logger.error({ err: error, request_id: res.locals.requestId }, 'unhandled error');
     return sendError(req, res, internalError());

@@ -33,7 +33,9 @@ export function readIdempotencyKey(req: Request, res: Response, next: NextFuncti
 
 /** What makes a repeat "the same request": method, path and body. */
 const requestHash = (req: Request): string =>
-  createHash('sha256').update(JSON.stringify([req.method, req.path, req.body ?? null])).digest('hex');
+  createHash('sha256')
+    .update(JSON.stringify([req.method, req.path, req.body ?? null]))
+    .digest('hex');
 
 export type IdempotencyOptions = { store: IdempotencyKeyStore; ttlSeconds: number; clock: () => Date; logger: Logger };
 

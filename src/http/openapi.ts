@@ -34,27 +34,155 @@ const DISPENSES = '/api/patients/:patient_id/device_dispenses';
 const AUDIT = ['audit:read', 'audit:read_all'];
 
 export const OPERATIONS: readonly Operation[] = [
-  { method: 'post', path: DISPENSES, summary: 'Create a device dispense', tag: 'Device dispenses', scope: 'device_dispense:write', body: createDeviceDispenseRequestSchema, answer: 202 },
-  { method: 'patch', path: `${DISPENSES}/:id/actions/complete`, summary: 'Complete a device dispense (signed)', tag: 'Device dispenses', scope: 'device_dispense:complete', body: signedRequestSchema, answer: 202, signed: true },
-  { method: 'patch', path: `${DISPENSES}/:id/actions/stop`, summary: 'Stop a device dispense', tag: 'Device dispenses', scope: 'device_dispense:stop', answer: 202 },
-  { method: 'patch', path: `${DISPENSES}/:id/actions/mark_in_error`, summary: 'Mark a device dispense in error (signed)', tag: 'Device dispenses', scope: 'device_dispense:mark_in_error', body: signedRequestSchema, answer: 202, signed: true },
+  {
+    method: 'post',
+    path: DISPENSES,
+    summary: 'Create a device dispense',
+    tag: 'Device dispenses',
+    scope: 'device_dispense:write',
+    body: createDeviceDispenseRequestSchema,
+    answer: 202,
+  },
+  {
+    method: 'patch',
+    path: `${DISPENSES}/:id/actions/complete`,
+    summary: 'Complete a device dispense (signed)',
+    tag: 'Device dispenses',
+    scope: 'device_dispense:complete',
+    body: signedRequestSchema,
+    answer: 202,
+    signed: true,
+  },
+  {
+    method: 'patch',
+    path: `${DISPENSES}/:id/actions/stop`,
+    summary: 'Stop a device dispense',
+    tag: 'Device dispenses',
+    scope: 'device_dispense:stop',
+    answer: 202,
+  },
+  {
+    method: 'patch',
+    path: `${DISPENSES}/:id/actions/mark_in_error`,
+    summary: 'Mark a device dispense in error (signed)',
+    tag: 'Device dispenses',
+    scope: 'device_dispense:mark_in_error',
+    body: signedRequestSchema,
+    answer: 202,
+    signed: true,
+  },
   { method: 'get', path: `${DISPENSES}/:id`, summary: "Get a patient's device dispense", tag: 'Device dispenses', scope: 'device_dispense:read', answer: 200 },
-  { method: 'get', path: DISPENSES, summary: "Search a patient's device dispenses", tag: 'Device dispenses', scope: 'device_dispense:read', query: searchDeviceDispensesQuerySchema, answer: 'list' },
-  { method: 'get', path: '/api/device_dispenses', summary: "Search the legal entity's device dispenses", tag: 'Device dispenses', scope: 'device_dispense:read', query: searchDeviceDispensesQuerySchema, answer: 'list' },
-  { method: 'post', path: '/api/licenses', summary: 'Create a licence', tag: 'Licences', scope: 'license:write', body: createLicenseRequestSchema, answer: 201 },
-  { method: 'patch', path: '/api/licenses/:id', summary: 'Update a licence', tag: 'Licences', scope: 'license:write', body: updateLicenseRequestSchema, answer: 200 },
-  { method: 'get', path: '/api/licenses', summary: "List the legal entity's licences", tag: 'Licences', scope: 'license:read', query: listLicensesQuerySchema, answer: 'list' },
+  {
+    method: 'get',
+    path: DISPENSES,
+    summary: "Search a patient's device dispenses",
+    tag: 'Device dispenses',
+    scope: 'device_dispense:read',
+    query: searchDeviceDispensesQuerySchema,
+    answer: 'list',
+  },
+  {
+    method: 'get',
+    path: '/api/device_dispenses',
+    summary: "Search the legal entity's device dispenses",
+    tag: 'Device dispenses',
+    scope: 'device_dispense:read',
+    query: searchDeviceDispensesQuerySchema,
+    answer: 'list',
+  },
+  {
+    method: 'post',
+    path: '/api/licenses',
+    summary: 'Create a licence',
+    tag: 'Licences',
+    scope: 'license:write',
+    body: createLicenseRequestSchema,
+    answer: 201,
+  },
+  {
+    method: 'patch',
+    path: '/api/licenses/:id',
+    summary: 'Update a licence',
+    tag: 'Licences',
+    scope: 'license:write',
+    body: updateLicenseRequestSchema,
+    answer: 200,
+  },
+  {
+    method: 'get',
+    path: '/api/licenses',
+    summary: "List the legal entity's licences",
+    tag: 'Licences',
+    scope: 'license:read',
+    query: listLicensesQuerySchema,
+    answer: 'list',
+  },
   { method: 'get', path: '/api/licenses/:id', summary: 'Get a licence', tag: 'Licences', scope: 'license:read', answer: 200 },
-  { method: 'get', path: '/api/audit/streams/:stream/events', summary: "A stream's recorded events", tag: 'Audit', scope: AUDIT, query: streamEventsQuerySchema, answer: 'list' },
-  { method: 'get', path: '/api/audit/events', summary: 'The global event history, in order', tag: 'Audit', scope: AUDIT, query: historyQuerySchema, answer: 200 },
-  { method: 'get', path: '/api/audit/device_dispenses/:id', summary: 'A device dispense as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
+  {
+    method: 'get',
+    path: '/api/audit/streams/:stream/events',
+    summary: "A stream's recorded events",
+    tag: 'Audit',
+    scope: AUDIT,
+    query: streamEventsQuerySchema,
+    answer: 'list',
+  },
+  {
+    method: 'get',
+    path: '/api/audit/events',
+    summary: 'The global event history, in order',
+    tag: 'Audit',
+    scope: AUDIT,
+    query: historyQuerySchema,
+    answer: 200,
+  },
+  {
+    method: 'get',
+    path: '/api/audit/device_dispenses/:id',
+    summary: 'A device dispense as of a moment',
+    tag: 'Audit',
+    scope: AUDIT,
+    query: asOfQuerySchema,
+    answer: 200,
+  },
   { method: 'get', path: '/api/audit/licenses/:id', summary: 'A licence as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
   { method: 'get', path: '/api/admin/projections', summary: "Projections' checkpoints and lag", tag: 'Operations', scope: 'admin:read', answer: 'list' },
-  { method: 'get', path: '/api/jobs/:id', summary: "A job's state (200 pending, 303 processed, the error's code when failed)", tag: 'Jobs', scope: null, answer: 'job' },
+  {
+    method: 'get',
+    path: '/api/jobs/:id',
+    summary: "A job's state (200 pending, 303 processed, the error's code when failed)",
+    tag: 'Jobs',
+    scope: null,
+    answer: 'job',
+  },
   { method: 'get', path: '/', summary: 'Index: name, version, links', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
-  { method: 'get', path: '/health/live', summary: 'Liveness: the process serves', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
-  { method: 'get', path: '/health/ready', summary: 'Readiness: stores reachable, projections running and their lag (503 names the failing part)', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)', tag: 'Service', scope: 'metrics', answer: 'raw', rawContent: 'text/plain' },
+  {
+    method: 'get',
+    path: '/health/live',
+    summary: 'Liveness: the process serves',
+    tag: 'Service',
+    scope: 'public',
+    answer: 'raw',
+    rawContent: 'application/json',
+  },
+  {
+    method: 'get',
+    path: '/health/ready',
+    summary: 'Readiness: stores reachable, projections running and their lag (503 names the failing part)',
+    tag: 'Service',
+    scope: 'public',
+    answer: 'raw',
+    rawContent: 'application/json',
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)',
+    tag: 'Service',
+    scope: 'metrics',
+    answer: 'raw',
+    rawContent: 'text/plain',
+  },
   { method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
   { method: 'get', path: '/docs', summary: 'API documentation (Swagger UI)', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'text/html' },
 ];
@@ -86,7 +214,11 @@ function operationObject(op: Operation, metricsScope: string) {
   const needsToken = op.scope !== 'public';
   const pathParams = [...op.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name: name!, in: 'path', required: true, schema: { type: 'string' } }));
   const scopeText =
-    op.scope === 'public' ? 'No token.' : op.scope === null ? 'Any valid access token (the job must be of its legal entity).' : `Scope: ${scopes.map((s) => `\`${s}\``).join(' or ')}.`;
+    op.scope === 'public'
+      ? 'No token.'
+      : op.scope === null
+        ? 'Any valid access token (the job must be of its legal entity).'
+        : `Scope: ${scopes.map((s) => `\`${s}\``).join(' or ')}.`;
   const responses: Record<string, unknown> = {};
   switch (op.answer) {
     case 202:
@@ -97,15 +229,23 @@ function operationObject(op: Operation, metricsScope: string) {
       break;
     case 'job':
       responses['200'] = ref('JobPending');
-      responses['303'] = { description: 'Processed: `Location` and `data.links` point to the entity', headers: { Location: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { $ref: '#/components/schemas/Envelope' } } } };
+      responses['303'] = {
+        description: 'Processed: `Location` and `data.links` point to the entity',
+        headers: { Location: { schema: { type: 'string' } } },
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Envelope' } } },
+      };
       break;
     case 'raw':
-      responses['200'] = { description: 'OK', content: { [op.rawContent ?? 'application/json']: { schema: op.rawContent === 'application/json' ? { type: 'object' } : { type: 'string' } } } };
+      responses['200'] = {
+        description: 'OK',
+        content: { [op.rawContent ?? 'application/json']: { schema: op.rawContent === 'application/json' ? { type: 'object' } : { type: 'string' } } },
+      };
       break;
     default:
       responses[String(op.answer)] = ref('Object');
   }
-  if (op.path === '/health/ready') responses['503'] = { description: 'Not ready: `failing` names the parts', content: { 'application/json': { schema: { type: 'object' } } } };
+  if (op.path === '/health/ready')
+    responses['503'] = { description: 'Not ready: `failing` names the parts', content: { 'application/json': { schema: { type: 'object' } } } };
   if (needsToken) {
     responses['401'] = ref('Error');
     if (scopes.length > 0) responses['403'] = ref('Error');
@@ -163,10 +303,21 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token whose `scope` claim lists the scopes; `sub` = user, `client_id` = legal entity.' },
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'An access token whose `scope` claim lists the scopes; `sub` = user, `client_id` = legal entity.',
+        },
       },
       parameters: {
-        IdempotencyKey: { name: 'X-Idempotency-Key', in: 'header', required: false, description: 'Repeats with the same key replay the first answer.', schema: { type: 'string', maxLength: 200 } },
+        IdempotencyKey: {
+          name: 'X-Idempotency-Key',
+          in: 'header',
+          required: false,
+          description: 'Repeats with the same key replay the first answer.',
+          schema: { type: 'string', maxLength: 200 },
+        },
       },
       schemas: {
         Meta: meta,
@@ -182,7 +333,10 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
           properties: {
             status: { type: 'string', enum: ['pending', 'processed', 'failed'] },
             eta: { type: 'string', format: 'date-time' },
-            links: { type: 'array', items: { type: 'object', required: ['entity', 'href'], properties: { entity: { type: 'string' }, href: { type: 'string' } } } },
+            links: {
+              type: 'array',
+              items: { type: 'object', required: ['entity', 'href'], properties: { entity: { type: 'string' }, href: { type: 'string' } } },
+            },
           },
         },
         Error: {
@@ -203,7 +357,10 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
                     properties: {
                       entry: { type: 'string' },
                       entry_type: { type: 'string' },
-                      rules: { type: 'array', items: { type: 'object', properties: { rule: { type: 'string' }, description: { type: 'string' }, params: { type: 'array' } } } },
+                      rules: {
+                        type: 'array',
+                        items: { type: 'object', properties: { rule: { type: 'string' }, description: { type: 'string' }, params: { type: 'array' } } },
+                      },
                     },
                   },
                 },
@@ -213,10 +370,21 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
         },
       },
       responses: {
-        Accepted: { description: 'Accepted: processed by a job; poll `data.links[0].href`', content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } } },
-        JobPending: { description: 'Still pending, or the job (failed jobs answer with their error status)', content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } } },
+        Accepted: {
+          description: 'Accepted: processed by a job; poll `data.links[0].href`',
+          content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } },
+        },
+        JobPending: {
+          description: 'Still pending, or the job (failed jobs answer with their error status)',
+          content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } },
+        },
         Object: { description: 'OK (ЕСОЗ envelope)', content: { 'application/json': { schema: envelope({ type: 'object' }) } } },
-        List: { description: 'OK (ЕСОЗ envelope with paging)', content: { 'application/json': { schema: envelope({ type: 'array', items: { type: 'object' } }, { paging: { $ref: '#/components/schemas/Paging' } }) } } },
+        List: {
+          description: 'OK (ЕСОЗ envelope with paging)',
+          content: {
+            'application/json': { schema: envelope({ type: 'array', items: { type: 'object' } }, { paging: { $ref: '#/components/schemas/Paging' } }) },
+          },
+        },
         Error: { description: 'ЕСОЗ error JSON', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
     },

@@ -9,7 +9,6 @@ import { jsonPath } from '../domain/shared/jsonText.js';
 
 export type EntryType = 'json_data_property' | 'query_parameter' | 'path_parameter';
 
-
 const typeName = (value: unknown): string => {
   if (value === null) return 'Null';
   if (Array.isArray(value)) return 'List';

@@ -25,16 +25,19 @@ create index if not exists idempotency_keys_expiry on idempotency_keys (expires_
 /** Whose key it is: a key is only ever the same request for the same user of the same legal entity. */
 export type IdempotencyKeyId = { legalEntityId: string; userId: string; key: string };
 
-export type Reservation =
-  | { kind: 'reserved' }
-  | { kind: 'replay'; status: number; body: string }
-  | { kind: 'different_request' }
-  | { kind: 'in_progress' };
+export type Reservation = { kind: 'reserved' } | { kind: 'replay'; status: number; body: string } | { kind: 'different_request' } | { kind: 'in_progress' };
 
 /** A reservation whose request never finished (the process died) stops blocking its key after this. */
 const ABANDONED_AFTER_SECONDS = 120;
 
-type Row = { request_hash: string; status: 'pending' | 'done'; response_status: number | null; response_body: string | null; created_at: Date; expires_at: Date };
+type Row = {
+  request_hash: string;
+  status: 'pending' | 'done';
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Date;
+  expires_at: Date;
+};
 
 export type IdempotencyKeyStore = Awaited<ReturnType<typeof createIdempotencyKeyStore>>;
 

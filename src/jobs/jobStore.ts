@@ -93,7 +93,9 @@ export type JobStore = ReturnType<typeof createJobStoreOn>;
 
 /** The hash that makes "the same request" the same: who sent it, what, and to which resource. */
 export const requestHash = (job: NewJob): string =>
-  createHash('sha256').update(JSON.stringify([job.kind, job.legalEntityId, job.userId, job.request])).digest('hex');
+  createHash('sha256')
+    .update(JSON.stringify([job.kind, job.legalEntityId, job.userId, job.request]))
+    .digest('hex');
 
 export async function createJobStore(database: Database, { leaseSeconds = 10, etaSeconds = 5 } = {}) {
   await database.migrate('jobs', jobsSchema);
@@ -151,17 +153,17 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
       return rowCount === 1;
     },
 
-    async finish(id: string, outcome: { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody }) {
-      await pool.query(
-        `update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`,
-        [
-          id,
-          outcome.status,
-          outcome.statusCode,
-          outcome.status === 'processed' ? JSON.stringify(outcome.links) : null,
-          outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
-        ],
-      );
+    async finish(
+      id: string,
+      outcome: { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody },
+    ) {
+      await pool.query(`update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`, [
+        id,
+        outcome.status,
+        outcome.statusCode,
+        outcome.status === 'processed' ? JSON.stringify(outcome.links) : null,
+        outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
+      ]);
     },
 
     /** Gives the job back to be retried after `delaySeconds`; `countAttempt: false` when the failure

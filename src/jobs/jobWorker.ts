@@ -42,12 +42,15 @@ export function createJobWorker({
 
   /** Renews the lease a few times per lease period until the job is done. */
   function heartbeat(job: Job & { leaseId: string }, log: Logger): () => void {
-    const timer = setInterval(() => {
-      jobs.renew(job.id, job.leaseId).then(
-        (held) => held || log.warn('job lease was taken over by another worker'),
-        () => undefined, // the store is down: the lease may lapse, and the job then runs again, idempotently
-      );
-    }, (jobs.leaseSeconds * 1000) / 3);
+    const timer = setInterval(
+      () => {
+        jobs.renew(job.id, job.leaseId).then(
+          (held) => held || log.warn('job lease was taken over by another worker'),
+          () => undefined, // the store is down: the lease may lapse, and the job then runs again, idempotently
+        );
+      },
+      (jobs.leaseSeconds * 1000) / 3,
+    );
     timer.unref();
     return () => clearInterval(timer);
   }

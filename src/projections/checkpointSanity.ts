@@ -43,7 +43,10 @@ export async function checkCheckpoints(
       await assertCheckpointNotAhead(store, projection.name, await projection.readCheckpoint());
     } catch (error) {
       if (!(error instanceof CheckpointAheadError) || mode === 'fail') throw error;
-      logger.warn({ projection: projection.name, checkpoint: error.checkpoint, head: error.head }, 'checkpoint beyond the head of the event log; rebuilding the projection from zero (ON_CHECKPOINT_AHEAD=rebuild)');
+      logger.warn(
+        { projection: projection.name, checkpoint: error.checkpoint, head: error.head },
+        'checkpoint beyond the head of the event log; rebuilding the projection from zero (ON_CHECKPOINT_AHEAD=rebuild)',
+      );
       await projection.reset();
     }
   }

@@ -43,8 +43,7 @@ export async function streamOwner(store: EventStore, streamName: string): Promis
   return null;
 }
 
-export const canRead = (access: AuditAccess, owner: string | null): boolean =>
-  access.kind === 'all' || (owner !== null && owner === access.legalEntityId);
+export const canRead = (access: AuditAccess, owner: string | null): boolean => access.kind === 'all' || (owner !== null && owner === access.legalEntityId);
 
 /** Streams whose owner is remembered during one scan; beyond it the memory starts afresh (bounded). */
 const OWNER_CACHE_SIZE = 10_000;
@@ -58,7 +57,8 @@ export function createStreamFilter(store: EventStore, access: AuditAccess): (eve
     if (owner === undefined) {
       if (owners.size >= OWNER_CACHE_SIZE) owners.clear();
       // The creation event itself names the owner: no read needed.
-      owner = event.revision === 0n && event.type === 'DeviceDispenseCreated' ? Promise.resolve(ownerFromCreation(event)) : streamOwner(store, event.streamName);
+      owner =
+        event.revision === 0n && event.type === 'DeviceDispenseCreated' ? Promise.resolve(ownerFromCreation(event)) : streamOwner(store, event.streamName);
       owners.set(event.streamName, owner);
     }
     return canRead(access, await owner);

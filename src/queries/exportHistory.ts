@@ -12,12 +12,13 @@ import { copyHistoryOut } from '../history/postgresHistory.js';
 export type ExportOptions = { stream?: string; from?: string; to?: string; pageSize?: number; onProgress?: (n: number) => void };
 
 async function write(out: Writable, line: string): Promise<void> {
-  if (!out.write(line)) await new Promise<void>((resolve, reject) => {
-    const onDrain = () => (out.off('error', onError), resolve());
-    const onError = (error: Error) => (out.off('drain', onDrain), reject(error));
-    out.once('drain', onDrain);
-    out.once('error', onError);
-  });
+  if (!out.write(line))
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => (out.off('error', onError), resolve());
+      const onError = (error: Error) => (out.off('drain', onDrain), reject(error));
+      out.once('drain', onDrain);
+      out.once('error', onError);
+    });
 }
 
 async function* pages(store: EventStore, { stream, pageSize = 1_000 }: ExportOptions): AsyncGenerator<RecordedEvent[]> {

@@ -25,7 +25,6 @@ export type LicenseStore = {
 
 export type LicenseWriter = { getMany(ids: string[]): Promise<Map<string, License>>; put(licenses: License[]): Promise<void> };
 
-
 export async function createLicenseStore(database: Database, { table = 'licenses' } = {}): Promise<LicenseStore> {
   assertIdentifier(table);
   await database.migrate('projection_checkpoints', checkpointsSchema);

@@ -145,10 +145,7 @@ export function upsertOperations(records: DeviceDispenseRecord[]): AnyBulkWriteO
   }));
 }
 
-export async function createMongoDeviceDispenseStore(
-  url: string,
-  options: MongoDeviceDispenseStoreOptions = {},
-): Promise<DeviceDispenseStore> {
+export async function createMongoDeviceDispenseStore(url: string, options: MongoDeviceDispenseStoreOptions = {}): Promise<DeviceDispenseStore> {
   const databaseName = options.database ?? databaseFromUrl(url) ?? DEFAULT_DATABASE;
   const collectionName = options.collection ?? DEFAULT_COLLECTION;
   const checkpointsName = options.checkpointsCollection ?? DEFAULT_CHECKPOINTS_COLLECTION;

@@ -18,7 +18,6 @@ const newestPerId = (records: DeviceDispenseRecord[]) => [
 
 type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: DeviceDispenseRecord['document'] };
 
-
 /** Index keys searched by exact match inside the `idx` JSONB column. */
 const EXACT_IN_INDEX = ['based_on', 'location', 'performer', 'program', 'part_of', 'encounter', 'context_episode_id', 'origin_episode_id'] as const;
 
@@ -62,8 +61,7 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
     if (filter.device_code !== undefined) add((p) => `idx->'device_codes' @> jsonb_build_array(${p}::text)`, filter.device_code);
     if (filter.when_handed_over_from !== undefined)
       add((p) => `(idx->>'when_handed_over') collate "C" >= ${p}`, searchLowerBound(filter.when_handed_over_from));
-    if (filter.when_handed_over_to !== undefined)
-      add((p) => `(idx->>'when_handed_over') collate "C" <= ${p}`, searchUpperBound(filter.when_handed_over_to));
+    if (filter.when_handed_over_to !== undefined) add((p) => `(idx->>'when_handed_over') collate "C" <= ${p}`, searchUpperBound(filter.when_handed_over_to));
     if (filter.inserted_at_from !== undefined) add((p) => `inserted_at >= ${p}`, searchLowerBound(filter.inserted_at_from));
     if (filter.inserted_at_to !== undefined) add((p) => `inserted_at <= ${p}`, searchUpperBound(filter.inserted_at_to));
     return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', params };

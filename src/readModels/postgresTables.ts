@@ -12,7 +12,10 @@ export function assertIdentifier(name: string, what = 'table name'): string {
 export async function* scanById<Row extends { id: string }>(database: Database, table: string, columns: string, pageSize = 500): AsyncGenerator<Row> {
   let after = '';
   for (;;) {
-    const { rows } = await database.pool.query<Row>(`select ${columns} from ${table} where id collate "C" > $1 order by id collate "C" limit $2`, [after, pageSize]);
+    const { rows } = await database.pool.query<Row>(`select ${columns} from ${table} where id collate "C" > $1 order by id collate "C" limit $2`, [
+      after,
+      pageSize,
+    ]);
     yield* rows;
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1]!.id;

@@ -89,10 +89,7 @@ export async function createCertificateAuthority(options: AuthorityOptions = {})
 }
 
 /** An intermediate CA issued by `parent`, so that signer → intermediate → root chains can be exercised. */
-export async function issueIntermediateAuthority(
-  parent: CertificateAuthority,
-  options: AuthorityOptions = {},
-): Promise<CertificateAuthority> {
+export async function issueIntermediateAuthority(parent: CertificateAuthority, options: AuthorityOptions = {}): Promise<CertificateAuthority> {
   const keys = await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
   const notBefore = options.notBefore ?? defaultNotBefore();
   const x509 = await loadX509();
@@ -119,8 +116,7 @@ export async function issueSignerCertificate(ca: CertificateAuthority, options: 
     alg === 'ES256'
       ? await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])
       : await webcrypto.subtle.generateKey(RSA_GENERATE, true, ['sign', 'verify']);
-  const serialNumberAttribute =
-    options.serialNumberAttribute === undefined ? `TINUA-${options.taxId}` : options.serialNumberAttribute;
+  const serialNumberAttribute = options.serialNumberAttribute === undefined ? `TINUA-${options.taxId}` : options.serialNumberAttribute;
   const subject: Record<string, string[]>[] = [{ CN: [options.commonName ?? `Development signer ${options.taxId}`] }];
   // 2.5.4.5 by OID: @peculiar/x509 has no short name registered for serialNumber.
   if (serialNumberAttribute !== null) subject.push({ '2.5.4.5': [serialNumberAttribute] });
@@ -147,9 +143,7 @@ export async function issueSignerCertificate(ca: CertificateAuthority, options: 
 /** Compact JWS of `payload` with protected header { alg, x5c }; extraChainPem is appended to x5c (tests). */
 export async function signPayload(payload: object, signer: Signer, extraChainPem: string[] = []): Promise<string> {
   const x5c = [...signer.chainPem, ...extraChainPem].map((pem) => new X509Certificate(pem).raw.toString('base64'));
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: signer.alg, x5c })
-    .sign(signer.privateKey);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: signer.alg, x5c }).sign(signer.privateKey);
 }
 
 /** A signer from a certificate PEM (signer first, then intermediates) and its private key PEM. */
@@ -270,11 +264,7 @@ function isSelfSigned(cert: X509Certificate): boolean {
   return cert.checkIssued(cert) && cert.verify(cert.publicKey);
 }
 
-async function importPrivateKey(
-  pem: string,
-  certificate: X509Certificate,
-  source: string,
-): Promise<{ privateKey: CryptoKey; alg: SignedContentAlgorithm }> {
+async function importPrivateKey(pem: string, certificate: X509Certificate, source: string): Promise<{ privateKey: CryptoKey; alg: SignedContentAlgorithm }> {
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey(pem);
@@ -294,12 +284,7 @@ async function importPrivateKey(
   throw new Error(`${source}: unsupported key (need EC P-256 for ES256 or RSA for RS256)`);
 }
 
-async function loadUsableSigner(
-  certPath: string,
-  keyPath: string,
-  ca: CertificateAuthority,
-  taxId: string,
-): Promise<Signer | null> {
+async function loadUsableSigner(certPath: string, keyPath: string, ca: CertificateAuthority, taxId: string): Promise<Signer | null> {
   if (!(await exists(certPath)) || !(await exists(keyPath))) return null;
   let signer: Signer;
   try {
@@ -352,7 +337,10 @@ async function withDirectoryLock<T>(dir: string, work: () => Promise<T>): Promis
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       // A crashed holder leaves the directory behind; generating keys takes well under a minute.
       if (age > LOCK_STALE_MS) await rm(lock, { recursive: true, force: true });
       else if (Date.now() - started > LOCK_TIMEOUT_MS) throw new Error(`${lock}: timed out waiting for the lock`);

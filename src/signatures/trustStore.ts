@@ -30,9 +30,7 @@ export function loadTrustedCAs(pem: string): X509Certificate[] {
       throw new Error(`Trusted CA bundle: certificate #${index + 1} cannot be parsed (${(error as Error).message})`);
     }
     if (!cert.ca) {
-      throw new Error(
-        `Trusted CA bundle: certificate #${index + 1} (${oneLine(cert.subject)}) is not a CA (basicConstraints CA flag missing)`,
-      );
+      throw new Error(`Trusted CA bundle: certificate #${index + 1} (${oneLine(cert.subject)}) is not a CA (basicConstraints CA flag missing)`);
     }
     return cert;
   });

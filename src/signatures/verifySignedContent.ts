@@ -36,11 +36,7 @@ const DRFO = /^TINUA-(\d+)$/;
 
 const invalid = (): EsozError => badRequest(SIGNED_CONTENT_MESSAGES.invalid);
 
-export async function verifySignedContent(
-  signedData: unknown,
-  trusted: X509Certificate[],
-  now: Date,
-): Promise<VerifiedContent> {
+export async function verifySignedContent(signedData: unknown, trusted: X509Certificate[], now: Date): Promise<VerifiedContent> {
   if (typeof signedData !== 'string') throw invalid();
   const parts = signedData.split('.');
   // Exactly three non-empty segments: an empty signature segment is an unsigned JWS.

@@ -120,7 +120,9 @@ describe.each(testBackends())('audit scopes on %s', (backend) => {
     it('audit:read lists only its own streams’ events, and paging by 1, 2 or 1000 skips none of them', async () => {
       const everything = await walk(national, 1000);
       const streams = new Set(everything.map((e) => e.stream_name));
-      expect(streams).toEqual(new Set([ownStream, otherStream, ownLicences, otherLicences, dispensingStream, `device_request_dispensing-${ids.secondRequest}`]));
+      expect(streams).toEqual(
+        new Set([ownStream, otherStream, ownLicences, otherLicences, dispensingStream, `device_request_dispensing-${ids.secondRequest}`]),
+      );
       const expected = everything.filter((e) => e.stream_name === ownStream || e.stream_name === ownLicences).map((e) => e.metadata.event_id);
       expect(expected).toHaveLength(2);
       for (const limit of [1, 2, 1000]) expect((await walk(own, limit)).map((e) => e.metadata.event_id)).toEqual(expected);
@@ -153,7 +155,11 @@ describe.each(testBackends())('audit scopes on %s', (backend) => {
       expect(mine.status).toBe(200);
       expect(mine.body.data.state).toMatchObject({ id: ownDispense, status: 'in_progress' });
       const missing = await get(`/api/audit/device_dispenses/${newId()}?as_of=${now()}`, own);
-      await expectSameAsMissing(await get(`/api/audit/device_dispenses/${otherDispense}?as_of=${now()}`, own), missing, 'Device dispense did not exist at that time');
+      await expectSameAsMissing(
+        await get(`/api/audit/device_dispenses/${otherDispense}?as_of=${now()}`, own),
+        missing,
+        'Device dispense did not exist at that time',
+      );
       await expectSameAsMissing(await get(`/api/audit/device_dispenses/${otherDispense}`, own), missing, 'Device dispense did not exist at that time');
       const all = await get(`/api/audit/device_dispenses/${otherDispense}?as_of=${now()}`, national);
       expect(all.status).toBe(200);
@@ -172,7 +178,12 @@ describe.each(testBackends())('audit scopes on %s', (backend) => {
 
   it('needs audit:read or audit:read_all: without either, 403 naming audit:read on every audit endpoint', async () => {
     const none = `Bearer ${await t.token({ scope: 'device_dispense:read admin:read' })}`;
-    for (const path of [`/api/audit/streams/${ownStream}/events`, '/api/audit/events', `/api/audit/device_dispenses/${ownDispense}`, `/api/audit/licenses/${ids.primaryLicense}`]) {
+    for (const path of [
+      `/api/audit/streams/${ownStream}/events`,
+      '/api/audit/events',
+      `/api/audit/device_dispenses/${ownDispense}`,
+      `/api/audit/licenses/${ids.primaryLicense}`,
+    ]) {
       const res = await get(path, none);
       expect(res.body.error).toEqual({ type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: audit:read' });
       expect(res.status).toBe(403);

@@ -56,7 +56,10 @@ async function seed(database: Database) {
      from generate_series(0, $1::int - 1) as n order by n`,
     [EVENTS, PER_APPEND, padding, JSON.stringify(template.metadata)],
   );
-  await database.pool.query(`insert into es_streams select 'filler-' || s, $2::int - 1 from generate_series(0, $1::int / $2::int - 1) as s`, [EVENTS, PER_APPEND]);
+  await database.pool.query(`insert into es_streams select 'filler-' || s, $2::int - 1 from generate_series(0, $1::int / $2::int - 1) as s`, [
+    EVENTS,
+    PER_APPEND,
+  ]);
 }
 
 afterAll(async () => {

@@ -21,7 +21,10 @@ describe.each(testBackends())('verify and rebuild on %s', (backend) => {
       [a, ids.deviceRequest],
       [b, ids.secondRequest],
     ] as const) {
-      const accepted = await request(t.app).post(base).set('authorization', auth).send(createBody(id, { based_on: ref('device_request', request_) }));
+      const accepted = await request(t.app)
+        .post(base)
+        .set('authorization', auth)
+        .send(createBody(id, { based_on: ref('device_request', request_) }));
       await t.waitForJob(accepted.body.data.links[0].href);
     }
     const stopped = await request(t.app).patch(`${base}/${a}/actions/stop`).set('authorization', auth);

@@ -133,9 +133,7 @@ describe('createTokenVerifier', () => {
   });
 
   it('refuses a token signed by another key and keeps the jose error only as cause', async () => {
-    const error = await rejection(
-      createTokenVerifier({ jwks }).verify(`Bearer ${await sign(other.privateKey, { kid: 'es-key' })}`),
-    );
+    const error = await rejection(createTokenVerifier({ jwks }).verify(`Bearer ${await sign(other.privateKey, { kid: 'es-key' })}`));
     expect(error.status).toBe(401);
     expect(error.message).toBe('Invalid access token');
     expect(error.cause).toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
@@ -153,17 +151,12 @@ describe('createTokenVerifier', () => {
 
   it('accepts a just-expired token within the configured clock tolerance', async () => {
     const token = await sign(es.privateKey, { kid: 'es-key', exp: Math.floor(Date.now() / 1000) - 5 });
-    await expect(
-      createTokenVerifier({ jwks, clockToleranceSeconds: 60 }).verify(`Bearer ${token}`),
-    ).resolves.toMatchObject({ userId: USER_ID });
+    await expect(createTokenVerifier({ jwks, clockToleranceSeconds: 60 }).verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: USER_ID });
   });
 
   it('refuses a token without exp', async () => {
     const token = await sign(es.privateKey, { kid: 'es-key', exp: null });
-    await expectInvalidToken(
-      createTokenVerifier({ jwks }).verify(`Bearer ${token}`),
-      'ERR_JWT_CLAIM_VALIDATION_FAILED',
-    );
+    await expectInvalidToken(createTokenVerifier({ jwks }).verify(`Bearer ${token}`), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
   });
 
   it('refuses an alg "none" token', async () => {
@@ -182,18 +175,12 @@ describe('createTokenVerifier', () => {
     const token = new SignJWT({ sub: USER_ID, client_id: LEGAL_ENTITY_ID, scope: SCOPE })
       .setProtectedHeader({ alg: 'HS256', kid: 'es-key' })
       .setExpirationTime('1h');
-    await expectInvalidToken(
-      createTokenVerifier({ jwks }).verify(`Bearer ${await token.sign(secret)}`),
-      'ERR_JOSE_ALG_NOT_ALLOWED',
-    );
+    await expectInvalidToken(createTokenVerifier({ jwks }).verify(`Bearer ${await token.sign(secret)}`), 'ERR_JOSE_ALG_NOT_ALLOWED');
   });
 
   it('refuses a token without client_id', async () => {
     const token = await sign(es.privateKey, { kid: 'es-key' }, { sub: USER_ID, scope: SCOPE });
-    await expectInvalidToken(
-      createTokenVerifier({ jwks }).verify(`Bearer ${token}`),
-      'ERR_JWT_CLAIM_VALIDATION_FAILED',
-    );
+    await expectInvalidToken(createTokenVerifier({ jwks }).verify(`Bearer ${token}`), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
   });
 
   it('refuses an empty sub', async () => {
@@ -285,10 +272,7 @@ describe('createTokenVerifier', () => {
       const verifier = createTokenVerifier({ jwks: new URL(`http://127.0.0.1:${port}/.well-known/jwks.json`) });
       const principal = await verifier.verify(`Bearer ${await sign(es.privateKey, { kid: 'es-key' })}`);
       expect(principal.userId).toBe(USER_ID);
-      await expectInvalidToken(
-        verifier.verify(`Bearer ${await sign(other.privateKey, { kid: 'es-key' })}`),
-        'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
-      );
+      await expectInvalidToken(verifier.verify(`Bearer ${await sign(other.privateKey, { kid: 'es-key' })}`), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -311,9 +295,7 @@ describe('requireScope', () => {
     const error = await rejection(Promise.resolve().then(() => requireScope(principal, 'device_dispense:stop')));
     expect(error.status).toBe(403);
     expect(error.type).toBe('forbidden');
-    expect(error.message).toBe(
-      'Your scope does not allow to access this resource. Missing allowances: device_dispense:stop',
-    );
+    expect(error.message).toBe('Your scope does not allow to access this resource. Missing allowances: device_dispense:stop');
   });
 });
 

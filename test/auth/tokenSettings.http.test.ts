@@ -31,7 +31,9 @@ describe.each(testBackends())('configured token checks on %s', (backend) => {
   afterAll(async () => t.close());
 
   const get = async (claims: Parameters<TestServer['token']>[0]) =>
-    request(t.app).get(PATH).set('authorization', `Bearer ${await t.token({ iss: ISSUER, aud: AUDIENCE, ...claims })}`);
+    request(t.app)
+      .get(PATH)
+      .set('authorization', `Bearer ${await t.token({ iss: ISSUER, aud: AUDIENCE, ...claims })}`);
 
   it('accepts a token with the configured iss and aud', async () => {
     const res = await get({});
@@ -41,12 +43,20 @@ describe.each(testBackends())('configured token checks on %s', (backend) => {
 
   it('401 for a wrong or missing iss', async () => {
     expectInvalidAccessToken(await get({ iss: 'https://evil.example.test' }));
-    expectInvalidAccessToken(await request(t.app).get(PATH).set('authorization', `Bearer ${await t.token({ aud: AUDIENCE })}`));
+    expectInvalidAccessToken(
+      await request(t.app)
+        .get(PATH)
+        .set('authorization', `Bearer ${await t.token({ aud: AUDIENCE })}`),
+    );
   });
 
   it('401 for a wrong or missing aud', async () => {
     expectInvalidAccessToken(await get({ aud: 'urn:another-service' }));
-    expectInvalidAccessToken(await request(t.app).get(PATH).set('authorization', `Bearer ${await t.token({ iss: ISSUER })}`));
+    expectInvalidAccessToken(
+      await request(t.app)
+        .get(PATH)
+        .set('authorization', `Bearer ${await t.token({ iss: ISSUER })}`),
+    );
   });
 
   it('401 for exp beyond AUTH_MAX_TOKEN_LIFETIME_SECONDS: in the year 9999, and two hours ahead', async () => {

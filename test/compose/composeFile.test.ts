@@ -13,7 +13,8 @@ import { reportSkipped } from '../support/databases.js';
 const binary = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 if (!binary) reportSkipped('docker-compose.yml validation: no docker-compose binary (apt-get install docker-compose)');
 
-const compose = (...args: string[]) => execFileSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const compose = (...args: string[]) =>
+  execFileSync('docker-compose', ['-f', 'docker-compose.yml', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 /** The block of one service in the resolved config (2-space YAML from docker-compose config). */
 const serviceBlock = (config: string, name: string) => {
   const match = new RegExp(`\\n  ${name.replace(/[-]/g, '\\-')}:\\n((?:    .*\\n|\\s*\\n)*)`).exec(config);

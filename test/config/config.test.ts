@@ -55,7 +55,11 @@ describe('HTTP settings', () => {
 
   it('takes a configured PUBLIC_URL without its trailing slash and a comma list of origins', () => {
     expect(
-      loadConfig({ PUBLIC_URL: 'https://esoz.example.gov.ua/registry/', CORS_ALLOWED_ORIGINS: 'https://a.example.com, http://b.example.com:8080', IDEMPOTENCY_KEY_TTL_SECONDS: '60' }),
+      loadConfig({
+        PUBLIC_URL: 'https://esoz.example.gov.ua/registry/',
+        CORS_ALLOWED_ORIGINS: 'https://a.example.com, http://b.example.com:8080',
+        IDEMPOTENCY_KEY_TTL_SECONDS: '60',
+      }),
     ).toMatchObject({
       PUBLIC_URL: 'https://esoz.example.gov.ua/registry',
       PUBLIC_URL_CONFIGURED: true,

@@ -6,8 +6,18 @@ import { describe, expect, it } from '@jest/globals';
 import { EventStoreDBClient } from '@eventstore/db-client';
 import { loadConfig } from '../../src/config.js';
 
-const accepted = ['esdb://localhost:2113?tls=false', 'esdb://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true', 'esdb+discover://cluster.example.com:2113'];
-const refused = ['kurrentdb://localhost:2113?tls=false', 'kdb://localhost:2113', 'kurrentdb+discover://cluster:2113', 'http://localhost:2113', 'tcp://localhost:1113'];
+const accepted = [
+  'esdb://localhost:2113?tls=false',
+  'esdb://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true',
+  'esdb+discover://cluster.example.com:2113',
+];
+const refused = [
+  'kurrentdb://localhost:2113?tls=false',
+  'kdb://localhost:2113',
+  'kurrentdb+discover://cluster:2113',
+  'http://localhost:2113',
+  'tcp://localhost:1113',
+];
 
 const clientParses = (url: string): boolean => {
   try {

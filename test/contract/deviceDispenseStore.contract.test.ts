@@ -83,9 +83,32 @@ describe.each(adapters)('device_dispenses store contract: $name', (adapter) => {
     const le = `le-${uuidv4()}`;
     const records = [
       record('s-1', 0, { legal_entity_id: le, patient_id: 'p-a', inserted_at: '2026-02-01T08:00:00.000Z', when_handed_over: '2026-02-01T09:00:00.000Z' }),
-      record('s-2', 0, { legal_entity_id: le, patient_id: 'p-a', status: 'completed', inserted_at: '2026-02-02T08:00:00.000Z', devices: ['def-x', 'def-y'], device_codes: ['777'] }),
-      record('s-3', 0, { legal_entity_id: le, patient_id: 'p-b', inserted_at: '2026-02-03T23:59:00.000Z', based_on: 'dr-9', location: 'div-9', performer: 'emp-9', program: 'prog-9' }),
-      record('s-4', 0, { legal_entity_id: le, patient_id: 'p-b', inserted_at: '2026-02-03T23:59:00.000Z', part_of: 'proc-1', encounter: 'enc-1', context_episode_id: 'ep-1', origin_episode_id: 'ep-2' }),
+      record('s-2', 0, {
+        legal_entity_id: le,
+        patient_id: 'p-a',
+        status: 'completed',
+        inserted_at: '2026-02-02T08:00:00.000Z',
+        devices: ['def-x', 'def-y'],
+        device_codes: ['777'],
+      }),
+      record('s-3', 0, {
+        legal_entity_id: le,
+        patient_id: 'p-b',
+        inserted_at: '2026-02-03T23:59:00.000Z',
+        based_on: 'dr-9',
+        location: 'div-9',
+        performer: 'emp-9',
+        program: 'prog-9',
+      }),
+      record('s-4', 0, {
+        legal_entity_id: le,
+        patient_id: 'p-b',
+        inserted_at: '2026-02-03T23:59:00.000Z',
+        part_of: 'proc-1',
+        encounter: 'enc-1',
+        context_episode_id: 'ep-1',
+        origin_episode_id: 'ep-2',
+      }),
     ];
     await apply(records);
     const ids = async (filter: Parameters<DeviceDispenseStore['search']>[0], page = { page: 1, pageSize: 50 }) =>

@@ -5,13 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '../../src/database/database.js';
-import {
-  WrongExpectedRevisionError,
-  readWholeStream,
-  type EventStore,
-  type Position,
-  type RecordedEvent,
-} from '../../src/eventStore/eventStore.js';
+import { WrongExpectedRevisionError, readWholeStream, type EventStore, type Position, type RecordedEvent } from '../../src/eventStore/eventStore.js';
 import type { PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { reportSkipped } from '../support/databases.js';
 import { eventStoreAdapters } from '../support/storeCombinations.js';
@@ -122,7 +116,9 @@ describe.each(adapters)('event store contract: $name', (adapter) => {
     const existing = newEvent('A');
     await store.appendToStream(stream, [existing], { expectedRevision: 'no_stream' });
     const other = uniqueStream();
-    await expect(store.appendToStream(other, [newEvent('B'), { ...newEvent('C'), metadata: existing.metadata }], { expectedRevision: 'no_stream' })).rejects.toThrow();
+    await expect(
+      store.appendToStream(other, [newEvent('B'), { ...newEvent('C'), metadata: existing.metadata }], { expectedRevision: 'no_stream' }),
+    ).rejects.toThrow();
     expect(await readWholeStream(store, other)).toEqual([]);
     // And the stream can still be created afterwards: nothing half-written blocks it.
     await store.appendToStream(other, [newEvent('B')], { expectedRevision: 'no_stream' });

@@ -84,7 +84,12 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
     it('422 validation_failed (rule required) without signed_data', async () => {
       const dispense = await api.createInProgress(fresh());
       expectSchemaError(await api.patchAction(dispense.id, 'complete', {}), '$.signed_data', 'required', 'required property signed_data was not present');
-      expectSchemaError(await api.patchAction(dispense.id, 'complete', { signed_data: null }), '$.signed_data', 'cast', 'type mismatch. Expected String but got Null');
+      expectSchemaError(
+        await api.patchAction(dispense.id, 'complete', { signed_data: null }),
+        '$.signed_data',
+        'cast',
+        'type mismatch. Expected String but got Null',
+      );
       expect(await statusOf(dispense.id)).toBe('in_progress');
     });
   });
@@ -154,13 +159,23 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
   describe('Validate payment (dispense under a medical program)', () => {
     it('422 "Required property payment_amount was not present"', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { payment_amount: undefined })), 'Required property payment_amount was not present', '$.payment_amount', 'required');
+      expectJobUnprocessable(
+        await completeAs(dispense, await signed(dispense, { payment_amount: undefined })),
+        'Required property payment_amount was not present',
+        '$.payment_amount',
+        'required',
+      );
       expect(await statusOf(dispense.id)).toBe('in_progress');
     });
 
     it('422 "Required property payment_id was not present"', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { payment_id: undefined })), 'Required property payment_id was not present', '$.payment_id', 'required');
+      expectJobUnprocessable(
+        await completeAs(dispense, await signed(dispense, { payment_id: undefined })),
+        'Required property payment_id was not present',
+        '$.payment_id',
+        'required',
+      );
       expect(await statusOf(dispense.id)).toBe('in_progress');
     });
 
@@ -185,8 +200,17 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
 
     it('422 "Required property when_handed_over was not present" and 422 for a value that is no date-time', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { when_handed_over: undefined })), 'Required property when_handed_over was not present', '$.when_handed_over', 'required');
-      expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { when_handed_over: 'yesterday' })), 'when_handed_over must be a date-time', '$.when_handed_over');
+      expectJobUnprocessable(
+        await completeAs(dispense, await signed(dispense, { when_handed_over: undefined })),
+        'Required property when_handed_over was not present',
+        '$.when_handed_over',
+        'required',
+      );
+      expectJobUnprocessable(
+        await completeAs(dispense, await signed(dispense, { when_handed_over: 'yesterday' })),
+        'when_handed_over must be a date-time',
+        '$.when_handed_over',
+      );
       expect(await statusOf(dispense.id)).toBe('in_progress');
     });
   });
@@ -221,7 +245,10 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
 
     it("409 'Device dispense in status entered_in_error cannot be completed'", async () => {
       const marked = await api.markInError(await api.createInProgress(fresh()));
-      expectJobConflict(await completeAs(marked, await signed(marked, { status_reason: undefined })), 'Device dispense in status entered_in_error cannot be completed');
+      expectJobConflict(
+        await completeAs(marked, await signed(marked, { status_reason: undefined })),
+        'Device dispense in status entered_in_error cannot be completed',
+      );
     });
 
     it("409 'Device dispense in status completed cannot be completed' (request without a quantity stays active)", async () => {
@@ -258,15 +285,25 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
     it('completes: GET shows completed with when_handed_over, payment, updated_by/updated_at', async () => {
       const dispense = await api.createInProgress(fresh());
       const handedOver = new Date(Date.now() - 3_600_000).toISOString();
-      expectProcessed(await completeAs(dispense, await signed(dispense, { when_handed_over: handedOver, payment_amount: 12.5, payment_id: 'R-77' })), dispense.id);
+      expectProcessed(
+        await completeAs(dispense, await signed(dispense, { when_handed_over: handedOver, payment_amount: 12.5, payment_id: 'R-77' })),
+        dispense.id,
+      );
       const shown = (await api.get(dispense.id)).body.data;
-      expect(shown).toMatchObject({ status: 'completed', when_handed_over: handedOver, payment_amount: 12.5, payment_id: 'R-77', updated_by: ids.user, inserted_at: dispense.inserted_at });
+      expect(shown).toMatchObject({
+        status: 'completed',
+        when_handed_over: handedOver,
+        payment_amount: 12.5,
+        payment_id: 'R-77',
+        updated_by: ids.user,
+        inserted_at: dispense.inserted_at,
+      });
       expect(Date.parse(shown.updated_at)).toBeGreaterThanOrEqual(Date.parse(String(dispense.updated_at)));
       expect(shown).not.toHaveProperty('signed_content_links');
     });
   });
 
-  describe("the order of the method page: the first broken rule answers", () => {
+  describe('the order of the method page: the first broken rule answers', () => {
     it('someone else\'s signature for an unknown dispense → 422 "Does not match the signer drfo" (signature first)', async () => {
       const dispense = await api.createInProgress(fresh());
       expectJobUnprocessable(await completeAs({ id: newId() }, await signedByOtherUser(dispense)), 'Does not match the signer drfo');
@@ -274,7 +311,10 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
 
     it('inactive legal entity and an unknown dispense → 409 legal entity', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobConflict(await completeAs({ id: newId() }, await signed(dispense), { client_id: ids.inactiveLegalEntity }), 'client_id refers to legal entity that is not active');
+      expectJobConflict(
+        await completeAs({ id: newId() }, await signed(dispense), { client_id: ids.inactiveLegalEntity }),
+        'client_id refers to legal entity that is not active',
+      );
     });
 
     it("another legal entity's dispense without payment data → 404", async () => {
@@ -285,7 +325,10 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
 
     it('neither payment_amount nor payment_id → payment_amount', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { payment_amount: undefined, payment_id: undefined })), 'Required property payment_amount was not present');
+      expectJobUnprocessable(
+        await completeAs(dispense, await signed(dispense, { payment_amount: undefined, payment_id: undefined })),
+        'Required property payment_amount was not present',
+      );
     });
 
     it('no payment_id and when_handed_over in the future → payment_id', async () => {

@@ -174,7 +174,9 @@ describe.each(testBackends())('consistency under concurrency on %s', (backend) =
       expect(stopped.status).toBe(303);
       const afterStop = await get(id);
       expect(afterStop.body.data).toMatchObject({ status: 'stopped', updated_by: ids.user });
-      const listedStopped = await request(t.app).get(`/api/device_dispenses?status=stopped&based_on=${afterStop.body.data.based_on.identifier.value}`).set('authorization', auth);
+      const listedStopped = await request(t.app)
+        .get(`/api/device_dispenses?status=stopped&based_on=${afterStop.body.data.based_on.identifier.value}`)
+        .set('authorization', auth);
       expect(listedStopped.body.data.map((d: { id: string }) => d.id)).toEqual([id]);
     }
   });

@@ -39,7 +39,11 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
   const data = referenceData();
   const fresh = deviceRequestPool(data, 80);
   /** Prescribed as classification 30222, 20 packs (ids.packDefinition: packs of 10), code 5678. */
-  const freshByClassification = deviceRequestPool(data, 3, { code: { classification_type: '30222' }, quantity: { value: 20, code: 'pack' }, verification_code: '5678' });
+  const freshByClassification = deviceRequestPool(data, 3, {
+    code: { classification_type: '30222' },
+    quantity: { value: 20, code: 'pack' },
+    verification_code: '5678',
+  });
   /** Without a program, a quantity or a verification code. */
   const freshWithoutProgram = deviceRequestPool(data, 3, { program_id: null, quantity: null, verification_code: null });
   /** Records that break two rules of one group at once (for the order within a group). */
@@ -56,14 +60,34 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
   };
   data.persons.push({ id: both.inactiveUnverifiedPatient, status: 'inactive', verification_status: 'NOT_VERIFIED' });
   data.employees.push(
-    { id: both.otherUsersInactiveEmployee, party_id: ids.otherParty, legal_entity_id: ids.legalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
-    { id: both.inactiveEmployeeOfOtherLegalEntity, party_id: ids.party, legal_entity_id: ids.otherLegalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
+    {
+      id: both.otherUsersInactiveEmployee,
+      party_id: ids.otherParty,
+      legal_entity_id: ids.legalEntity,
+      status: 'DISMISSED',
+      is_active: false,
+      employee_type: 'PHARMACIST',
+    },
+    {
+      id: both.inactiveEmployeeOfOtherLegalEntity,
+      party_id: ids.party,
+      legal_entity_id: ids.otherLegalEntity,
+      status: 'DISMISSED',
+      is_active: false,
+      employee_type: 'PHARMACIST',
+    },
   );
   data.divisions.push(
     { id: both.inactiveDivisionOfOtherLegalEntity, legal_entity_id: ids.otherLegalEntity, status: 'INACTIVE', name: 'Чужий закритий', dls_verified: true },
     { id: both.dlsUnverifiedDivisionOfOtherLegalEntity, legal_entity_id: ids.otherLegalEntity, status: 'ACTIVE', name: 'Чужий без DLS', dls_verified: false },
   );
-  data.device_definitions.push({ id: both.inactiveOtherClassDefinition, is_active: false, classification_type: '99999', packaging_unit: 'piece', packaging_count: 1 });
+  data.device_definitions.push({
+    id: both.inactiveOtherClassDefinition,
+    is_active: false,
+    classification_type: '99999',
+    packaging_unit: 'piece',
+    packaging_count: 1,
+  });
   let t: TestServer;
   let api: ReturnType<typeof dispenseApi>;
   beforeAll(async () => {
@@ -75,7 +99,10 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
   /** Sends Create for a new id on a fresh device request unless `overrides` say otherwise; the job's answer. */
   const createAs = async (overrides: Record<string, unknown> = {}, claims: Parameters<TestServer['token']>[0] = {}, patientId?: string, id = newId()) => {
     const token = await t.token(claims);
-    const res = await api.create(createBody(id, { ...('based_on' in overrides ? {} : basedOn(fresh())), ...overrides }), { token, ...(patientId ? { patientId } : {}) });
+    const res = await api.create(createBody(id, { ...('based_on' in overrides ? {} : basedOn(fresh())), ...overrides }), {
+      token,
+      ...(patientId ? { patientId } : {}),
+    });
     return Object.assign(res, { dispenseId: id });
   };
   const expectNotCreated = async (id: string) => expect((await api.get(id)).status).toBe(404);
@@ -116,7 +143,12 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
       expectSchemaError(await api.postCreate(withoutDetails), '$.details', 'required', 'required property details was not present');
       const both = createBody(newId(), {
         ...basedOn(fresh()),
-        details: [{ ...detail(ids.definition, { value: 10, code: 'piece' }), device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] } }],
+        details: [
+          {
+            ...detail(ids.definition, { value: 10, code: 'piece' }),
+            device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] },
+          },
+        ],
       });
       expectSchemaError(await api.postCreate(both), '$.details[0]', 'invalid', 'exactly one of device or device_code is required');
     });
@@ -140,7 +172,14 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
         program: { identifier: { value: ids.program }, display_value: 'Доступні медичні вироби' },
         primary_source: true,
         note: 'Видано за рецептом',
-        details: [{ device: { identifier: { value: ids.definition } }, quantity: { value: 10, system: 'device_unit', code: 'piece', unit: 'шт' }, sell_price: 18.65, discount_amount: 150 }],
+        details: [
+          {
+            device: { identifier: { value: ids.definition } },
+            quantity: { value: 10, system: 'device_unit', code: 'piece', unit: 'шт' },
+            sell_price: 18.65,
+            discount_amount: 150,
+          },
+        ],
         inserted_by: ids.user,
         updated_by: ids.user,
       });
@@ -157,7 +196,10 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
         details: [detail(ids.packDefinition, { value: 20, code: 'pack' }, { program_device: ref('program_device', ids.definition) })],
       });
       expectProcessed(await api.create(body), byClass);
-      expect((await api.get(byClass)).body.data.details[0]).toMatchObject({ quantity: { value: 20, code: 'pack', unit: 'уп' }, program_device: { identifier: { value: ids.definition } } });
+      expect((await api.get(byClass)).body.data.details[0]).toMatchObject({
+        quantity: { value: 20, code: 'pack', unit: 'уп' },
+        program_device: { identifier: { value: ids.definition } },
+      });
 
       const noProgram = newId();
       const noProgramBody = createBody(noProgram, { ...basedOn(freshWithoutProgram()), program: undefined, verification_code: undefined });
@@ -205,7 +247,11 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
     });
 
     it("422 'Employee does not belong to legal entity from token'", async () => {
-      expectJobUnprocessable(await createAs({ performer: ref('employee', ids.employeeOfOtherLegalEntity) }), 'Employee does not belong to legal entity from token', entry);
+      expectJobUnprocessable(
+        await createAs({ performer: ref('employee', ids.employeeOfOtherLegalEntity) }),
+        'Employee does not belong to legal entity from token',
+        entry,
+      );
     });
   });
 
@@ -285,9 +331,16 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
     it("422 'Only device definition is allowed for dispense' for device_code, or a device that is not a device_definition", async () => {
       const message = 'Only device definition is allowed for dispense';
       const entry = '$.details[0].device.identifier.type.coding[0].code';
-      const byCode = { device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] }, quantity: { value: 10, system: 'device_unit', code: 'piece' } };
+      const byCode = {
+        device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] },
+        quantity: { value: 10, system: 'device_unit', code: 'piece' },
+      };
       expectJobUnprocessable(await createAs({ details: [byCode] }), message, entry);
-      expectJobUnprocessable(await createAs({ details: [{ ...detail(ids.definition, { value: 10, code: 'piece' }), device: ref('device', ids.definition) }] }), message, entry);
+      expectJobUnprocessable(
+        await createAs({ details: [{ ...detail(ids.definition, { value: 10, code: 'piece' }), device: ref('device', ids.definition) }] }),
+        message,
+        entry,
+      );
     });
 
     it("422 'Device definition not found' for an unknown and for an inactive definition", async () => {
@@ -313,7 +366,11 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
 
     it("422 'The quantity must be divisible to packaging_count of prescribed Device Definition' (15 of a pack of 10)", async () => {
       const body = { ...basedOn(ids.classificationRequest), verification_code: '5678', details: [detail(ids.packDefinition, { value: 15, code: 'pack' })] };
-      expectJobUnprocessable(await createAs(body), 'The quantity must be divisible to packaging_count of prescribed Device Definition', '$.details[0].quantity.value');
+      expectJobUnprocessable(
+        await createAs(body),
+        'The quantity must be divisible to packaging_count of prescribed Device Definition',
+        '$.details[0].quantity.value',
+      );
     });
 
     it('names the detail that breaks a rule: the second one here', async () => {
@@ -325,7 +382,11 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
   describe('Validate program device', () => {
     it("422 'Invalid code. Expected 'program_device'' when program_device is not a program_device reference", async () => {
       const details = [detail(ids.definition, { value: 10, code: 'piece' }, { program_device: ref('device_definition', newId()) })];
-      expectJobUnprocessable(await createAs({ details }), "Invalid code. Expected 'program_device'", '$.details[0].program_device.identifier.type.coding[0].code');
+      expectJobUnprocessable(
+        await createAs({ details }),
+        "Invalid code. Expected 'program_device'",
+        '$.details[0].program_device.identifier.type.coding[0].code',
+      );
     });
   });
 
@@ -361,28 +422,39 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
     });
 
     it('inactive employee and an unknown division → performer', async () => {
-      expectJobUnprocessable(await createAs({ performer: ref('employee', ids.inactiveEmployee), location: ref('division', newId()) }), 'Employee is not active ');
+      expectJobUnprocessable(
+        await createAs({ performer: ref('employee', ids.inactiveEmployee), location: ref('division', newId()) }),
+        'Employee is not active ',
+      );
     });
 
     it('DLS-unverified division and an unknown device request → division', async () => {
       expectJobConflict(await createAs({ location: ref('division', ids.dlsUnverifiedDivision), ...basedOn(newId()) }), 'Division is not verified in DLS');
     });
 
-
     it('expired request and another program → expired', async () => {
-      expectJobConflict(await createAs({ ...basedOn(ids.expiredRequest), program: ref('medical_program', ids.otherProgram) }), 'Device request is expired for dispense');
+      expectJobConflict(
+        await createAs({ ...basedOn(ids.expiredRequest), program: ref('medical_program', ids.otherProgram) }),
+        'Device request is expired for dispense',
+      );
     });
 
     it('another program while another dispense is active → program', async () => {
       const deviceRequest = fresh();
       await api.createInProgress(deviceRequest);
-      expectJobConflict(await createAs({ ...basedOn(deviceRequest), program: ref('medical_program', ids.otherProgram) }), "Program in dispense doesn't match the one in device request");
+      expectJobConflict(
+        await createAs({ ...basedOn(deviceRequest), program: ref('medical_program', ids.otherProgram) }),
+        "Program in dispense doesn't match the one in device request",
+      );
     });
 
     it('another active dispense and a device_code detail → other active dispense', async () => {
       const deviceRequest = fresh();
       await api.createInProgress(deviceRequest);
-      const byCode = { device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] }, quantity: { value: 10, system: 'device_unit', code: 'piece' } };
+      const byCode = {
+        device_code: { coding: [{ system: 'device_definition_classification_type', code: '30221' }] },
+        quantity: { value: 10, system: 'device_unit', code: 'piece' },
+      };
       expectJobUnprocessable(await createAs({ ...basedOn(deviceRequest), details: [byCode] }), 'Other active device dispense already exist.');
     });
 
@@ -391,7 +463,7 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
       expectJobUnprocessable(await createAs({ details, verification_code: '0000' }), 'Dispensed device doesn’t match with prescribed device');
     });
 
-    it("a wrong program_device and a wrong verification code → program device", async () => {
+    it('a wrong program_device and a wrong verification code → program device', async () => {
       const details = [detail(ids.definition, { value: 10, code: 'piece' }, { program_device: ref('device', newId()) })];
       expectJobUnprocessable(await createAs({ details, verification_code: '0000' }), "Invalid code. Expected 'program_device'");
     });
@@ -404,28 +476,44 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
 
     it("performer: another user's inactive employee → 'User is not allowed…'; an inactive employee of another legal entity → 'Employee is not active '", async () => {
       const entry = '$.performer.identifier.value';
-      expectJobUnprocessable(await createAs({ performer: ref('employee', both.otherUsersInactiveEmployee) }), 'User is not allowed to create device dispense for the performer', entry);
+      expectJobUnprocessable(
+        await createAs({ performer: ref('employee', both.otherUsersInactiveEmployee) }),
+        'User is not allowed to create device dispense for the performer',
+        entry,
+      );
       expectJobUnprocessable(await createAs({ performer: ref('employee', both.inactiveEmployeeOfOtherLegalEntity) }), 'Employee is not active ', entry);
     });
 
-    it("division: inactive of another legal entity → not active; DLS-unverified of another legal entity → does not belong", async () => {
+    it('division: inactive of another legal entity → not active; DLS-unverified of another legal entity → does not belong', async () => {
       expectJobConflict(await createAs({ location: ref('division', both.inactiveDivisionOfOtherLegalEntity) }), 'Division is not active');
-      expectJobConflict(await createAs({ location: ref('division', both.dlsUnverifiedDivisionOfOtherLegalEntity) }), "Division does not belong to user's legal entity");
+      expectJobConflict(
+        await createAs({ location: ref('division', both.dlsUnverifiedDivisionOfOtherLegalEntity) }),
+        "Division does not belong to user's legal entity",
+      );
     });
 
-    it('device request: another patient\'s plan → not found; revoked plan → intent; revoked and expired → not active', async () => {
+    it("device request: another patient's plan → not found; revoked plan → intent; revoked and expired → not active", async () => {
       expectJobUnprocessable(await createAs(basedOn(both.otherPatientPlanRequest)), 'Device request not found', '$.based_on.identifier.value');
       expectJobConflict(await createAs(basedOn(both.revokedPlanRequest)), "Only device request with intent = 'order' can be dispensed");
       expectJobConflict(await createAs(basedOn(both.revokedExpiredRequest)), 'Device request is not active');
     });
 
     it('program: another program on a request whose program is inactive → mismatch', async () => {
-      expectJobConflict(await createAs({ ...basedOn(ids.inactiveProgramRequest), program: ref('medical_program', ids.otherProgram) }), "Program in dispense doesn't match the one in device request");
+      expectJobConflict(
+        await createAs({ ...basedOn(ids.inactiveProgramRequest), program: ref('medical_program', ids.otherProgram) }),
+        "Program in dispense doesn't match the one in device request",
+      );
     });
 
     it('details: inactive of another class → not found; other class in another unit → no match; wrong unit and not divisible → unit', async () => {
-      expectJobUnprocessable(await createAs({ details: [detail(both.inactiveOtherClassDefinition, { value: 10, code: 'piece' })] }), 'Device definition not found');
-      expectJobUnprocessable(await createAs({ details: [detail(ids.otherClassDefinition, { value: 10, code: 'pack' })] }), 'Dispensed device doesn’t match with prescribed device');
+      expectJobUnprocessable(
+        await createAs({ details: [detail(both.inactiveOtherClassDefinition, { value: 10, code: 'piece' })] }),
+        'Device definition not found',
+      );
+      expectJobUnprocessable(
+        await createAs({ details: [detail(ids.otherClassDefinition, { value: 10, code: 'pack' })] }),
+        'Dispensed device doesn’t match with prescribed device',
+      );
       const byClass = { ...basedOn(ids.classificationRequest), verification_code: '5678', details: [detail(ids.packDefinition, { value: 15, code: 'piece' })] };
       expectJobUnprocessable(await createAs(byClass), 'Dispensed packaging unit doesn’t match with prescribed packaging unit');
     });

@@ -83,7 +83,10 @@ describe.each(testBackends())('employment on %s', (backend) => {
     });
 
     it(`mark in error: the job fails with 409 "${NOT_PERFORMER_OR_APPROVED}" (before the signature is looked at)`, async () => {
-      expectJobConflict(await api.action(dispense.id, 'mark_in_error', await signedBy(markInErrorPayload(dispense), taxId), { token }), NOT_PERFORMER_OR_APPROVED);
+      expectJobConflict(
+        await api.action(dispense.id, 'mark_in_error', await signedBy(markInErrorPayload(dispense), taxId), { token }),
+        NOT_PERFORMER_OR_APPROVED,
+      );
       await expectUnchanged();
     });
 
@@ -104,7 +107,10 @@ describe.each(testBackends())('employment on %s', (backend) => {
     });
 
     it('stop: a wrong-type legal entity, and another legal entity’s dispense, are 409 for a dismissed employee', async () => {
-      expectJobConflict(await api.action(dispense.id, 'stop', undefined, { token: await as(ids.dismissedUser, ids.wrongTypeLegalEntity) }), 'Invalid LegalEntity type');
+      expectJobConflict(
+        await api.action(dispense.id, 'stop', undefined, { token: await as(ids.dismissedUser, ids.wrongTypeLegalEntity) }),
+        'Invalid LegalEntity type',
+      );
       const otherLegalEntity = await as(ids.dismissedUser, ids.otherLegalEntity);
       expectJobConflict(await api.action(dispense.id, 'stop', undefined, { token: otherLegalEntity }), 'Device dispense belongs to another legal entity');
       await expectUnchanged();
@@ -117,14 +123,23 @@ describe.each(testBackends())('employment on %s', (backend) => {
 
     it('mark in error: an inactive legal entity and another legal entity’s dispense are 409 with their own messages', async () => {
       const body = await signedBy(markInErrorPayload(dispense), EMPLOYMENT_TAX_IDS.dismissed);
-      expectJobConflict(await api.action(dispense.id, 'mark_in_error', body, { token: await as(ids.dismissedUser, ids.inactiveLegalEntity) }), 'client_id refers to legal entity that is not active');
-      expectJobConflict(await api.action(dispense.id, 'mark_in_error', body, { token: await as(ids.dismissedUser, ids.otherLegalEntity) }), 'Device dispense belongs to another legal entity');
+      expectJobConflict(
+        await api.action(dispense.id, 'mark_in_error', body, { token: await as(ids.dismissedUser, ids.inactiveLegalEntity) }),
+        'client_id refers to legal entity that is not active',
+      );
+      expectJobConflict(
+        await api.action(dispense.id, 'mark_in_error', body, { token: await as(ids.dismissedUser, ids.otherLegalEntity) }),
+        'Device dispense belongs to another legal entity',
+      );
       await expectUnchanged();
     });
 
     it('complete: an inactive legal entity is 409 for a dismissed employee', async () => {
       const body = await signedBy(completePayload(dispense), EMPLOYMENT_TAX_IDS.dismissed);
-      expectJobConflict(await api.action(dispense.id, 'complete', body, { token: await as(ids.dismissedUser, ids.inactiveLegalEntity) }), 'client_id refers to legal entity that is not active');
+      expectJobConflict(
+        await api.action(dispense.id, 'complete', body, { token: await as(ids.dismissedUser, ids.inactiveLegalEntity) }),
+        'client_id refers to legal entity that is not active',
+      );
       await expectUnchanged();
     });
   });

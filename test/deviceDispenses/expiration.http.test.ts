@@ -41,7 +41,10 @@ describe.each(testBackends())('device dispense auto-expiration on %s', (backend)
 
   async function create(requestId: string): Promise<string> {
     const id = newId();
-    const accepted = await request(t.app).post(base).set('authorization', auth).send(createBody(id, { based_on: ref('device_request', requestId) }));
+    const accepted = await request(t.app)
+      .post(base)
+      .set('authorization', auth)
+      .send(createBody(id, { based_on: ref('device_request', requestId) }));
     expect(accepted.status).toBe(202);
     expect((await t.waitForJob(accepted.body.data.links[0].href)).status).toBe(303);
     return id;
@@ -97,7 +100,11 @@ describe.each(testBackends())('device dispense auto-expiration on %s', (backend)
     expect(job.body.data.error.message).toBe('Device dispense in status unknown cannot be stopped');
 
     const current = (await get(id)).body.data;
-    const signed = await t.sign({ ...current, status: 'entered_in_error', status_reason: { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_patient' }] } });
+    const signed = await t.sign({
+      ...current,
+      status: 'entered_in_error',
+      status_reason: { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_patient' }] },
+    });
     const mark = await request(t.app).patch(`${base}/${id}/actions/mark_in_error`).set('authorization', auth).send({ signed_data: signed });
     expect((await t.waitForJob(mark.body.data.links[0].href)).status).toBe(303);
     expect((await get(id)).body.data.status).toBe('entered_in_error');

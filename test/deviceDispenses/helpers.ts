@@ -47,11 +47,16 @@ export function dispenseApi(t: TestServer) {
 
     /** POST create; the raw answer (202, or a synchronous error). */
     async postCreate(body: unknown, { patientId, token }: CallOptions = {}): Promise<Res> {
-      return request(t.app).post(dispensesPath(patientId)).set('authorization', await bearer(token)).send(body as object);
+      return request(t.app)
+        .post(dispensesPath(patientId))
+        .set('authorization', await bearer(token))
+        .send(body as object);
     },
     /** PATCH …/actions/<name>; the raw answer. No body (stop) when `body` is undefined. */
     async patchAction(id: string, name: string, body?: unknown, { patientId, token }: CallOptions = {}): Promise<Res> {
-      const req = request(t.app).patch(`${dispensesPath(patientId)}/${id}/actions/${name}`).set('authorization', await bearer(token));
+      const req = request(t.app)
+        .patch(`${dispensesPath(patientId)}/${id}/actions/${name}`)
+        .set('authorization', await bearer(token));
       return body === undefined ? req : req.send(body as object);
     },
     /** A 202 and the job's final answer (GET /api/jobs/{id} with the same token). */
@@ -67,7 +72,9 @@ export function dispenseApi(t: TestServer) {
       return api.job(await api.patchAction(id, name, body, options), options.token);
     },
     async get(id: string, { patientId, token }: CallOptions = {}): Promise<Res> {
-      return request(t.app).get(`${dispensesPath(patientId)}/${id}`).set('authorization', await bearer(token));
+      return request(t.app)
+        .get(`${dispensesPath(patientId)}/${id}`)
+        .set('authorization', await bearer(token));
     },
 
     /** Creates an in_progress dispense on `deviceRequestId` (fixture pharmacist) and returns it as GET shows it. */
@@ -158,7 +165,11 @@ export const SIGNED_CONTENT = {
 } as const;
 
 export function expectProcessed(res: Res, id: string, patientId: string = ids.patient): void {
-  expect(res.body.data).toMatchObject({ status: 'processed', status_code: '200', links: [{ entity: 'device_dispense', href: `${dispensesPath(patientId)}/${id}` }] });
+  expect(res.body.data).toMatchObject({
+    status: 'processed',
+    status_code: '200',
+    links: [{ entity: 'device_dispense', href: `${dispensesPath(patientId)}/${id}` }],
+  });
   expect(res.status).toBe(303);
 }
 
@@ -218,4 +229,12 @@ export const scopesWithout = (all: readonly string[], scope: string) => all.filt
 
 /** A token that expired a minute ago (issued by the server's trusted issuer). */
 export const expiredToken = (t: TestServer, claims: Claims = {}) =>
-  t.issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: 'device_dispense:write device_dispense:read device_dispense:complete device_dispense:stop device_dispense:mark_in_error', ...claims }, { expiresIn: -60 });
+  t.issuer.token(
+    {
+      sub: ids.user,
+      client_id: ids.legalEntity,
+      scope: 'device_dispense:write device_dispense:read device_dispense:complete device_dispense:stop device_dispense:mark_in_error',
+      ...claims,
+    },
+    { expiresIn: -60 },
+  );

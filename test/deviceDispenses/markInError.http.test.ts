@@ -77,7 +77,12 @@ describe.each(testBackends())('Mark in error device dispense on %s', (backend) =
     it('422 validation_failed when signed_data is missing, empty or not a string', async () => {
       const dispense = await api.createInProgress(fresh());
       expectSchemaError(await api.patchAction(dispense.id, 'mark_in_error', {}), '$.signed_data', 'required', 'required property signed_data was not present');
-      expectSchemaError(await api.patchAction(dispense.id, 'mark_in_error', { signed_data: 42 }), '$.signed_data', 'cast', 'type mismatch. Expected String but got Integer');
+      expectSchemaError(
+        await api.patchAction(dispense.id, 'mark_in_error', { signed_data: 42 }),
+        '$.signed_data',
+        'cast',
+        'type mismatch. Expected String but got Integer',
+      );
       const empty = await api.patchAction(dispense.id, 'mark_in_error', { signed_data: '' });
       expect(empty.status).toBe(422);
       expect(empty.body.error.invalid).toEqual([expect.objectContaining({ entry: '$.signed_data', rules: [expect.objectContaining({ rule: 'length' })] })]);
@@ -249,12 +254,18 @@ describe.each(testBackends())('Mark in error device dispense on %s', (backend) =
 
     it('inactive legal entity on a completed dispense → "client_id refers to legal entity that is not active"', async () => {
       const completed = await api.complete(await api.createInProgress(fresh()));
-      expectJobConflict(await markAs(completed, badSignatures.garbage(), { client_id: ids.inactiveLegalEntity }), 'client_id refers to legal entity that is not active');
+      expectJobConflict(
+        await markAs(completed, badSignatures.garbage(), { client_id: ids.inactiveLegalEntity }),
+        'client_id refers to legal entity that is not active',
+      );
     });
 
     it('another legal entity and garbage signed_data → "Device dispense belongs to another legal entity"', async () => {
       const dispense = await api.createInProgress(fresh());
-      expectJobConflict(await markAs(dispense, badSignatures.garbage(), { client_id: ids.otherLegalEntity }), 'Device dispense belongs to another legal entity');
+      expectJobConflict(
+        await markAs(dispense, badSignatures.garbage(), { client_id: ids.otherLegalEntity }),
+        'Device dispense belongs to another legal entity',
+      );
     });
 
     it('garbage signed_data on a completed dispense → 400 (signature before transition)', async () => {

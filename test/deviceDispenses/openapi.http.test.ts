@@ -47,10 +47,18 @@ describe('the schema files and relaxed()', () => {
     const errors = schemaErrors(requestSchema(CREATE), createBody(newId()));
     // (b) `device` is refused by the closed allOf member, (a) the example enums refuse other values.
     expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(/^\/details\/0 additionalProperties \(device\)/)]));
-    expect(schemaErrors(requestSchema(CREATE), changed(createBody(newId()), (b) => (b.details[0]!.sell_price = 20)))).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^\/details\/0\/sell_price enum/)]),
-    );
-    expect(relaxedSchemaErrors(requestSchema(CREATE), changed(createBody(newId()), (b) => (b.details[0]!.sell_price = 20)))).toEqual([]);
+    expect(
+      schemaErrors(
+        requestSchema(CREATE),
+        changed(createBody(newId()), (b) => (b.details[0]!.sell_price = 20)),
+      ),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/^\/details\/0\/sell_price enum/)]));
+    expect(
+      relaxedSchemaErrors(
+        requestSchema(CREATE),
+        changed(createBody(newId()), (b) => (b.details[0]!.sell_price = 20)),
+      ),
+    ).toEqual([]);
   });
 
   it('relaxed() does not change its input', () => {
@@ -76,8 +84,7 @@ describe('the schema files and relaxed()', () => {
       ];
       for (const schema of schemas) walk(schema, relaxed(schema), file);
     }
-    for (const difference of differences)
-      expect(difference).toMatch(/(\/enum: \[[^,]*\] → undefined|\/properties\/(device|device_code): undefined → \{\})$/);
+    for (const difference of differences) expect(difference).toMatch(/(\/enum: \[[^,]*\] → undefined|\/properties\/(device|device_code): undefined → \{\})$/);
     expect(differences.some((d) => /\/properties\/device: undefined/.test(d))).toBe(true);
   });
 
@@ -98,9 +105,12 @@ describe('the schema files and relaxed()', () => {
     });
     it('a wrong type', () => {
       expect(relaxedSchemaErrors(schema, createBody(newId(), { primary_source: 'yes' }))).toEqual([expect.stringMatching(/^\/primary_source type/)]);
-      expect(relaxedSchemaErrors(schema, changed(createBody(newId()), (b) => (b.details[0]!.quantity.value = '10' as unknown as number)))).toEqual([
-        expect.stringMatching(/^\/details\/0\/quantity\/value type/),
-      ]);
+      expect(
+        relaxedSchemaErrors(
+          schema,
+          changed(createBody(newId()), (b) => (b.details[0]!.quantity.value = '10' as unknown as number)),
+        ),
+      ).toEqual([expect.stringMatching(/^\/details\/0\/quantity\/value type/)]);
     });
     it('a property the closed detail schema does not know', () => {
       const body = changed(createBody(newId()), (b) => Object.assign(b.details[0]!, { reimbursement: 1 }));
@@ -118,7 +128,20 @@ describe('the schema files and relaxed()', () => {
     });
     it('a missing required field of a response (details without note)', () => {
       const schema200 = responseSchema(DETAILS, 200);
-      const body = { meta: { code: 200, url: 'x', type: 'object', request_id: 'r' }, data: { id: 'x', status: 'in_progress', subject: { ...ref('patient', 'p'), display_value: 'null' }, primary_source: true, details: [], inserted_at: 'a', inserted_by: 'b', updated_at: 'c', updated_by: 'd' } };
+      const body = {
+        meta: { code: 200, url: 'x', type: 'object', request_id: 'r' },
+        data: {
+          id: 'x',
+          status: 'in_progress',
+          subject: { ...ref('patient', 'p'), display_value: 'null' },
+          primary_source: true,
+          details: [],
+          inserted_at: 'a',
+          inserted_by: 'b',
+          updated_at: 'c',
+          updated_by: 'd',
+        },
+      };
       expect(relaxedSchemaErrors(schema200, body)).toEqual([expect.stringMatching(/^\/data required: must have required property 'note'/)]);
     });
   });
@@ -164,7 +187,10 @@ describe.each(testBackends())('our HTTP requests and responses against the offic
 
   async function created(requestId: string, overrides: Record<string, unknown> = {}) {
     const id = newId();
-    const accepted = await request(t.app).post(base).set('authorization', auth).send(createBody(id, { ...basedOn(requestId), ...overrides }));
+    const accepted = await request(t.app)
+      .post(base)
+      .set('authorization', auth)
+      .send(createBody(id, { ...basedOn(requestId), ...overrides }));
     expect(accepted.status).toBe(202);
     const job = await t.waitForJob(accepted.body.data.links[0].href);
     expect(job.status).toBe(303);
@@ -250,13 +276,19 @@ describe.each(testBackends())('our HTTP requests and responses against the offic
 
   it('a create that fails its checks: job 422 (other active dispense) and 403 (incorrect code)', async () => {
     await created(requests.failing);
-    const accepted = await request(t.app).post(base).set('authorization', auth).send(createBody(newId(), basedOn(requests.failing)));
+    const accepted = await request(t.app)
+      .post(base)
+      .set('authorization', auth)
+      .send(createBody(newId(), basedOn(requests.failing)));
     const failed = await t.waitForJob(accepted.body.data.links[0].href);
     expect(failed.status).toBe(422);
     expect(failed.body.data.error.message).toBe('Other active device dispense already exist.');
     expectValid(responseSchema(JOBS, 422), failed.body);
 
-    const wrongCode = await request(t.app).post(base).set('authorization', auth).send(createBody(newId(), { ...basedOn(requests.wrongCode), verification_code: '0000' }));
+    const wrongCode = await request(t.app)
+      .post(base)
+      .set('authorization', auth)
+      .send(createBody(newId(), { ...basedOn(requests.wrongCode), verification_code: '0000' }));
     const forbidden = await t.waitForJob(wrongCode.body.data.links[0].href);
     expect(forbidden.status).toBe(403);
     expectValid(responseSchema(JOBS, 403), forbidden.body);

@@ -111,7 +111,13 @@ describe.each(testBackends())('device dispense search and details on %s', (backe
     await act(d.second, 'stop');
     const packs = (await get(`${base()}/${d.packs}`)).body.data;
     await act(d.packs, 'complete', {
-      signed_data: await t.sign({ ...packs, status: 'completed', when_handed_over: new Date(Date.parse(packs.inserted_at) + 1000).toISOString(), payment_amount: 10, payment_id: 'P-1' }),
+      signed_data: await t.sign({
+        ...packs,
+        status: 'completed',
+        when_handed_over: new Date(Date.parse(packs.inserted_at) + 1000).toISOString(),
+        payment_amount: 10,
+        payment_id: 'P-1',
+      }),
     });
 
     for (const [name, id] of Object.entries(d)) {
@@ -201,7 +207,13 @@ describe.each(testBackends())('device dispense search and details on %s', (backe
 
     it('a date-time bound is an instant, whatever its form (no milliseconds, an offset): bounds are inclusive', async () => {
       // d.noProgram was handed over at 2024-03-15T10:00:00Z exactly.
-      for (const instant of ['2024-03-15T10:00:00Z', '2024-03-15T10:00:00.000Z', '2024-03-15T12:00:00+02:00', '2024-03-15T10:00Z', '2024-03-15T10:00:00.000000Z']) {
+      for (const instant of [
+        '2024-03-15T10:00:00Z',
+        '2024-03-15T10:00:00.000Z',
+        '2024-03-15T12:00:00+02:00',
+        '2024-03-15T10:00Z',
+        '2024-03-15T10:00:00.000000Z',
+      ]) {
         const bound = encodeURIComponent(instant);
         expect(await byPatient(`when_handed_over_from=${bound}&when_handed_over_to=${bound}`)).toEqual([d.noProgram]);
       }

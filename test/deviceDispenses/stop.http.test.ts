@@ -83,7 +83,7 @@ describe.each(testBackends())('Stop device dispense on %s', (backend) => {
   });
 
   describe('Validate Device dispense', () => {
-    it("404 not_found for an id that is not in device_dispenses", async () => {
+    it('404 not_found for an id that is not in device_dispenses', async () => {
       expectJobNotFound(await stopAs(newId()));
     });
 

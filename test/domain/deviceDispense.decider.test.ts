@@ -49,13 +49,23 @@ const dispense: Omit<DeviceDispenseDocument, 'signed_content_links'> = {
 };
 
 const reason: CodeableConcept = { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_device' }] };
-const completion = { when_handed_over: '2025-01-02T10:30:00.000Z', payment_id: 'R-1', payment_amount: 50, signed_content_link: 'media://device_dispenses/1.jws' };
+const completion = {
+  when_handed_over: '2025-01-02T10:30:00.000Z',
+  payment_id: 'R-1',
+  payment_amount: 50,
+  signed_content_link: 'media://device_dispenses/1.jws',
+};
 
 // --- Commands ----------------------------------------------------------------------------------------
 const create: DeviceDispenseCommand = { type: 'CreateDeviceDispense', dispense, patient_id: PATIENT, actor: createdBy };
 const complete: DeviceDispenseCommand = { type: 'CompleteDeviceDispense', ...completion, actor: later };
 const stop: DeviceDispenseCommand = { type: 'StopDeviceDispense', actor: later };
-const markInError: DeviceDispenseCommand = { type: 'MarkDeviceDispenseInError', status_reason: reason, signed_content_link: 'media://device_dispenses/2.jws', actor: later };
+const markInError: DeviceDispenseCommand = {
+  type: 'MarkDeviceDispenseInError',
+  status_reason: reason,
+  signed_content_link: 'media://device_dispenses/2.jws',
+  actor: later,
+};
 const expire: DeviceDispenseCommand = { type: 'ExpireDeviceDispense', ttl_days: 3, actor: system };
 
 // --- Events ------------------------------------------------------------------------------------------
@@ -114,15 +124,21 @@ describe('device dispense decider: refusals', () => {
   const notInProgress: DeviceDispenseStatus[] = ['completed', 'stopped', 'entered_in_error', 'unknown'];
 
   it.each(notInProgress)('a dispense in status %s cannot be completed', (status) => {
-    given(historyOf[status]).when(complete).thenThrows(conflict409(`Device dispense in status ${status} cannot be completed`));
+    given(historyOf[status])
+      .when(complete)
+      .thenThrows(conflict409(`Device dispense in status ${status} cannot be completed`));
   });
 
   it.each(notInProgress)('a dispense in status %s cannot be stopped', (status) => {
-    given(historyOf[status]).when(stop).thenThrows(conflict409(`Device dispense in status ${status} cannot be stopped`));
+    given(historyOf[status])
+      .when(stop)
+      .thenThrows(conflict409(`Device dispense in status ${status} cannot be stopped`));
   });
 
   it.each(['completed', 'entered_in_error'] as const)('a dispense in status %s cannot be marked in error', (status) => {
-    given(historyOf[status]).when(markInError).thenThrows(conflict409(`Device dispense in status ${status} cannot be marked in error`));
+    given(historyOf[status])
+      .when(markInError)
+      .thenThrows(conflict409(`Device dispense in status ${status} cannot be marked in error`));
   });
 
   it.each(['stopped', 'unknown'] as const)('a dispense in status %s can be marked in error', (status) => {
@@ -138,10 +154,12 @@ describe('device dispense decider: refusals', () => {
   });
 
   it.each([complete, stop, markInError])('$type of a dispense that does not exist is a programming error, not an event', (command) => {
-    given([]).when(command).thenThrows((error) => {
-      expect(error).toBeInstanceOf(Error);
-      expect(error).not.toBeInstanceOf(EsozError);
-    });
+    given([])
+      .when(command)
+      .thenThrows((error) => {
+        expect(error).toBeInstanceOf(Error);
+        expect(error).not.toBeInstanceOf(EsozError);
+      });
   });
 });
 
@@ -221,22 +239,33 @@ describe('device request dispensing decider', () => {
   const REQUEST = '00000000-0000-4000-8000-000000000081';
   const OTHER_DISPENSE = '0190a0b0-0000-7000-8000-000000000002';
   const givenRequest = DeciderSpecification.for(deviceRequestDispensingDecider);
-  const attach = (dispenseId: string) => ({ type: 'AttachDeviceDispense' as const, device_request_id: REQUEST, device_dispense_id: dispenseId, actor: createdBy });
+  const attach = (dispenseId: string) => ({
+    type: 'AttachDeviceDispense' as const,
+    device_request_id: REQUEST,
+    device_dispense_id: dispenseId,
+    actor: createdBy,
+  });
   const attached = (dispenseId: string): DeviceRequestDispensingEvent => ({
     type: 'DeviceDispenseAttached',
     data: { device_request_id: REQUEST, device_dispense_id: dispenseId, ...createdBy },
   });
 
   it('attaches a dispense to its device request', () => {
-    givenRequest([]).when(attach(ID)).then([attached(ID)]);
+    givenRequest([])
+      .when(attach(ID))
+      .then([attached(ID)]);
   });
 
   it('attaching the same dispense again changes nothing', () => {
-    givenRequest([attached(ID)]).when(attach(ID)).thenNothingHappened();
+    givenRequest([attached(ID)])
+      .when(attach(ID))
+      .thenNothingHappened();
   });
 
   it('attaches another dispense next to the first', () => {
-    givenRequest([attached(ID)]).when(attach(OTHER_DISPENSE)).then([attached(OTHER_DISPENSE)]);
+    givenRequest([attached(ID)])
+      .when(attach(OTHER_DISPENSE))
+      .then([attached(OTHER_DISPENSE)]);
   });
 
   it('evolve lists the attached dispenses in order', () => {
@@ -254,7 +283,11 @@ describe('the Given/When/Then helper itself can fail', () => {
   it('fails when the events differ, when something happened, or when nothing was thrown', () => {
     expect(() => given([created]).when(stop).then([completed])).toThrow();
     expect(() => given([created]).when(stop).thenNothingHappened()).toThrow();
-    expect(() => given([created]).when(stop).thenThrows(() => undefined)).toThrow(/Expected decide to throw/);
+    expect(() =>
+      given([created])
+        .when(stop)
+        .thenThrows(() => undefined),
+    ).toThrow(/Expected decide to throw/);
     expect(() => given([created, stopped]).when(stop).thenThrows(conflict409('some other message'))).toThrow();
   });
 });

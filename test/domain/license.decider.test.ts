@@ -36,22 +36,36 @@ const created = (l: License): LicenseEvent => ({ type: 'LicenseCreated', data: {
 
 describe('licence decider', () => {
   it('imports the licences not yet in the stream, and nothing twice', () => {
-    given([]).when({ type: 'ImportLicenses', licenses: [primary, additional], actor }).then([imported(primary), imported(additional)]);
-    given([imported(primary)]).when({ type: 'ImportLicenses', licenses: [primary, additional], actor }).then([imported(additional)]);
-    given([imported(primary), imported(additional)]).when({ type: 'ImportLicenses', licenses: [primary, additional], actor }).thenNothingHappened();
+    given([])
+      .when({ type: 'ImportLicenses', licenses: [primary, additional], actor })
+      .then([imported(primary), imported(additional)]);
+    given([imported(primary)])
+      .when({ type: 'ImportLicenses', licenses: [primary, additional], actor })
+      .then([imported(additional)]);
+    given([imported(primary), imported(additional)])
+      .when({ type: 'ImportLicenses', licenses: [primary, additional], actor })
+      .thenNothingHappened();
   });
 
   it('creates an additional licence when an active primary one exists and the type is free', () => {
-    given([imported(primary)]).when({ type: 'CreateLicense', license: additional, today: TODAY, actor }).then([created(additional)]);
+    given([imported(primary)])
+      .when({ type: 'CreateLicense', license: additional, today: TODAY, actor })
+      .then([created(additional)]);
   });
 
   it('refuses a create without an active primary licence: none, expired, or inactive', () => {
     const noPrimary = (error: unknown) => expect(error).toMatchObject({ status: 404, message: 'No active primary license found for legal entity' });
     given([]).when({ type: 'CreateLicense', license: additional, today: TODAY, actor }).thenThrows(noPrimary);
-    given([imported(license({ expiry_date: '2026-11-22' }))]).when({ type: 'CreateLicense', license: additional, today: TODAY, actor }).thenThrows(noPrimary);
-    given([imported(license({ is_active: false }))]).when({ type: 'CreateLicense', license: additional, today: TODAY, actor }).thenThrows(noPrimary);
+    given([imported(license({ expiry_date: '2026-11-22' }))])
+      .when({ type: 'CreateLicense', license: additional, today: TODAY, actor })
+      .thenThrows(noPrimary);
+    given([imported(license({ is_active: false }))])
+      .when({ type: 'CreateLicense', license: additional, today: TODAY, actor })
+      .thenThrows(noPrimary);
     // Expiring today is still active ("expiry_date >= current_date()").
-    given([imported(license({ expiry_date: TODAY }))]).when({ type: 'CreateLicense', license: additional, today: TODAY, actor }).then([created(additional)]);
+    given([imported(license({ expiry_date: TODAY }))])
+      .when({ type: 'CreateLicense', license: additional, today: TODAY, actor })
+      .then([created(additional)]);
   });
 
   it('refuses a second additional licence of a type with 409', () => {
@@ -64,7 +78,9 @@ describe('licence decider', () => {
     given([imported(primary), created(additional)])
       .when({ type: 'UpdateLicense', id: 'lic-add', changes: { order_no: 'ORD-3', license_number: 'fd1', expiry_date: null }, actor })
       .then([{ type: 'LicenseUpdated', data: { id: 'lic-add', changes: { order_no: 'ORD-3' }, ...actor } }]);
-    given([imported(primary), created(additional)]).when({ type: 'UpdateLicense', id: 'lic-add', changes: { order_no: 'ORD-2' }, actor }).thenNothingHappened();
+    given([imported(primary), created(additional)])
+      .when({ type: 'UpdateLicense', id: 'lic-add', changes: { order_no: 'ORD-2' }, actor })
+      .thenNothingHappened();
     given([imported(primary)])
       .when({ type: 'UpdateLicense', id: 'missing', changes: {}, actor })
       .thenThrows((error) => expect(error).toMatchObject({ status: 404, message: 'License was not found' }));
@@ -72,7 +88,11 @@ describe('licence decider', () => {
 
   it('evolves an update into the licence with updated_at and updated_by', () => {
     const later = { ...actor, at: '2026-11-24T09:00:00.000Z', by: 'user-2' };
-    const history: LicenseEvent[] = [imported(primary), created(additional), { type: 'LicenseUpdated', data: { id: 'lic-add', changes: { order_no: 'ORD-9' }, ...later } }];
+    const history: LicenseEvent[] = [
+      imported(primary),
+      created(additional),
+      { type: 'LicenseUpdated', data: { id: 'lic-add', changes: { order_no: 'ORD-9' }, ...later } },
+    ];
     const state = fold(licenseDecider, history);
     expect(state.licenses['lic-add']).toEqual({ ...additional, order_no: 'ORD-9', updated_at: later.at, updated_by: 'user-2' });
     expect(state.licenses['lic-primary']).toEqual(primary);

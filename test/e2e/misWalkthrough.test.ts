@@ -60,6 +60,8 @@ it('stops at a signer that prints no signature, before sending it', async () => 
   // Nothing was sent for the complete: the first dispense is still in progress.
   const dispenseId = /"href":"\/api\/patients\/[^/]+\/device_dispenses\/([0-9a-f-]+)"/.exec(run.output)?.[1];
   expect(dispenseId).toBeDefined();
-  const shown = await fetch(`${url}/api/patients/5062a28b-9fe3-4ec3-afa6-be917f5d6f01/device_dispenses/${dispenseId}`, { headers: { authorization: `Bearer ${token}` } });
+  const shown = await fetch(`${url}/api/patients/5062a28b-9fe3-4ec3-afa6-be917f5d6f01/device_dispenses/${dispenseId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(((await shown.json()) as { data: { status: string } }).data.status).toBe('in_progress');
 }, 180_000);

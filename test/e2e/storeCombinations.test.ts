@@ -70,10 +70,14 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
   it('creates, gets, searches, completes (signed), stops and marks in error (signed)', async () => {
     const api = dispenseApi(t);
     const first = await api.createInProgress(nextRequest());
-    const patientSearch = await request(t.app).get(`${dispensesPath()}?page_size=50`).set('authorization', await auth());
+    const patientSearch = await request(t.app)
+      .get(`${dispensesPath()}?page_size=50`)
+      .set('authorization', await auth());
     expect(patientSearch.status).toBe(200);
     expect(patientSearch.body.data.map((d: { id: string }) => d.id)).toContain(first.id);
-    const entitySearch = await request(t.app).get(`/api/device_dispenses?page_size=50&status=in_progress`).set('authorization', await auth());
+    const entitySearch = await request(t.app)
+      .get(`/api/device_dispenses?page_size=50&status=in_progress`)
+      .set('authorization', await auth());
     expect(entitySearch.status).toBe(200);
     expect(entitySearch.body.data.map((d: { id: string }) => d.id)).toContain(first.id);
 
@@ -86,7 +90,9 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
     expect((await api.markInError(third)).status).toBe('entered_in_error');
     dispensed.entered_in_error = third.id;
 
-    const completedOnly = await request(t.app).get(`${dispensesPath()}?status=completed&page_size=50`).set('authorization', await auth());
+    const completedOnly = await request(t.app)
+      .get(`${dispensesPath()}?status=completed&page_size=50`)
+      .set('authorization', await auth());
     const completedIds = completedOnly.body.data.map((d: { id: string }) => d.id);
     expect(completedIds).toContain(first.id);
     expect(completedIds).not.toContain(second.id);
@@ -95,14 +101,24 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
 
   it('creates, updates, lists and reads a licence', async () => {
     const auth = async () => `Bearer ${await t.token({ client_id: licensee })}`;
-    const created = await request(t.app).post('/api/licenses').set('authorization', await auth()).send(createLicenseBody());
+    const created = await request(t.app)
+      .post('/api/licenses')
+      .set('authorization', await auth())
+      .send(createLicenseBody());
     expect(created.status).toBe(201);
     const id = created.body.data.id as string;
-    const updated = await request(t.app).patch(`/api/licenses/${id}`).set('authorization', await auth()).send({ is_primary: false, order_no: 'ORD-78' });
+    const updated = await request(t.app)
+      .patch(`/api/licenses/${id}`)
+      .set('authorization', await auth())
+      .send({ is_primary: false, order_no: 'ORD-78' });
     expect([updated.status, updated.body.data.order_no]).toEqual([200, 'ORD-78']);
-    const list = await request(t.app).get('/api/licenses').set('authorization', await auth());
+    const list = await request(t.app)
+      .get('/api/licenses')
+      .set('authorization', await auth());
     expect(list.body.data.map((l: { id: string }) => l.id)).toContain(id);
-    const one = await request(t.app).get(`/api/licenses/${id}`).set('authorization', await auth());
+    const one = await request(t.app)
+      .get(`/api/licenses/${id}`)
+      .set('authorization', await auth());
     expect([one.status, one.body.data.order_no]).toEqual([200, 'ORD-78']);
   });
 
@@ -115,16 +131,22 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
   });
 
   it('answers audit reads: a stream with metadata, the global log, a state as of a moment', async () => {
-    const stream = await request(t.app).get(`/api/audit/streams/device_dispense-${dispensed.completed}/events`).set('authorization', await auth());
+    const stream = await request(t.app)
+      .get(`/api/audit/streams/device_dispense-${dispensed.completed}/events`)
+      .set('authorization', await auth());
     expect(stream.status).toBe(200);
     const events = stream.body.data.events ?? stream.body.data;
     expect(events.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(events)).toContain(ids.user);
     const after = headBefore ? `&after=${encodeURIComponent(headBefore)}` : '';
-    const global = await request(t.app).get(`/api/audit/events?limit=1000${after}`).set('authorization', await auth());
+    const global = await request(t.app)
+      .get(`/api/audit/events?limit=1000${after}`)
+      .set('authorization', await auth());
     expect(global.status).toBe(200);
     expect(JSON.stringify(global.body.data)).toContain(dispensed.stopped);
-    const asOf = await request(t.app).get(`/api/audit/device_dispenses/${dispensed.completed}?as_of=${new Date().toISOString()}`).set('authorization', await auth());
+    const asOf = await request(t.app)
+      .get(`/api/audit/device_dispenses/${dispensed.completed}?as_of=${new Date().toISOString()}`)
+      .set('authorization', await auth());
     expect(asOf.status).toBe(200);
     expect(JSON.stringify(asOf.body.data)).toContain('completed');
   });

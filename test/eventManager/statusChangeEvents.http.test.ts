@@ -54,7 +54,9 @@ describe.each(testBackends())('StatusChangeEvent delivery on %s', (backend) => {
   const base = `/api/patients/${ids.patient}/device_dispenses`;
   const auth = async () => `Bearer ${await t.token()}`;
   const run = async (method: 'post' | 'patch', path: string, body?: object) => {
-    const req = request(t.app)[method](path).set('authorization', await auth());
+    const req = request(t.app)
+      [method](path)
+      .set('authorization', await auth());
     const accepted = await (body ? req.send(body) : req);
     expect(accepted.status).toBe(202);
     const done = await t.waitForJob(accepted.body.data.links[0].href);
@@ -66,9 +68,17 @@ describe.each(testBackends())('StatusChangeEvent delivery on %s', (backend) => {
     await run('post', base, createBody(a));
     await run('post', base, createBody(b, { based_on: ref('device_request', ids.secondRequest) }));
     await run('patch', `${base}/${a}/actions/stop`);
-    const current = (await request(t.app).get(`${base}/${a}`).set('authorization', await auth())).body.data;
+    const current = (
+      await request(t.app)
+        .get(`${base}/${a}`)
+        .set('authorization', await auth())
+    ).body.data;
     await run('patch', `${base}/${a}/actions/mark_in_error`, {
-      signed_data: await t.sign({ ...current, status: 'entered_in_error', status_reason: { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_patient' }] } }),
+      signed_data: await t.sign({
+        ...current,
+        status: 'entered_in_error',
+        status_reason: { coding: [{ system: 'device_dispense_mark_in_error_reasons', code: 'incorrect_patient' }] },
+      }),
     });
 
     // Down: the derived events wait in the log and are retried.

@@ -1,10 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  compareEncodedPositions,
-  compareEsdbPositions,
-  decodeEsdbPosition,
-  encodeEsdbPosition,
-} from '../../src/eventStore/eventStoreDbEventStore.js';
+import { compareEncodedPositions, compareEsdbPositions, decodeEsdbPosition, encodeEsdbPosition } from '../../src/eventStore/eventStoreDbEventStore.js';
 
 describe('EventStoreDB positions', () => {
   it('encodes commit and prepare as decimal "<commit>:<prepare>"', () => {

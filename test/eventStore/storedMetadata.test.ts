@@ -29,7 +29,15 @@ describe.each(databaseFactories())('stored event metadata on $name', (factory) =
     const fresh = newEvent('Fresh', { n: 1 }, { occurredAt: '2026-01-02T00:00:00.000Z' });
     await store.appendToStream(uniqueStream('fresh'), [fresh], { expectedRevision: 'no_stream' });
     const { rows } = await database.pool.query<{ metadata: Record<string, unknown> }>(`select metadata from es_events where event_type = 'Fresh'`);
-    expect(Object.keys(rows[0]!.metadata).sort()).toEqual(['causation_id', 'client_id', 'correlation_id', 'event_id', 'occurred_at', 'schema_version', 'user_id']);
+    expect(Object.keys(rows[0]!.metadata).sort()).toEqual([
+      'causation_id',
+      'client_id',
+      'correlation_id',
+      'event_id',
+      'occurred_at',
+      'schema_version',
+      'user_id',
+    ]);
 
     const legacy = newEvent('Legacy', { n: 2 }, { occurredAt: '2025-01-02T00:00:00.000Z' });
     const legacyStream = uniqueStream('legacy');

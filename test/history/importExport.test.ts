@@ -32,7 +32,10 @@ describe.each(testBackends())('history export and import on %s', (backend) => {
     const auth = `Bearer ${await t.token()}`;
     for (let i = 0; i < 3; i++) {
       const id = newId();
-      const created = await request(t.app).post(dispensesPath()).set('authorization', auth).send(createBody(id, basedOn(ids.deviceRequest)));
+      const created = await request(t.app)
+        .post(dispensesPath())
+        .set('authorization', auth)
+        .send(createBody(id, basedOn(ids.deviceRequest)));
       expect((await t.waitForJob(created.body.data.links[0].href)).status).toBe(303);
       const stopped = await request(t.app).patch(`${dispensesPath()}/${id}/actions/stop`).set('authorization', auth);
       expect((await t.waitForJob(stopped.body.data.links[0].href)).status).toBe(303);

@@ -127,7 +127,11 @@ describe('request bodies', () => {
     expect(res.body.error.type).toBe('validation_failed');
     expect(res.body.error.invalid).toEqual([
       { entry: '$.id', entry_type: 'json_data_property', rules: [{ rule: 'format', description: 'expected "nope" to be a valid uuid', params: ['uuid'] }] },
-      { entry: '$.status', entry_type: 'json_data_property', rules: [{ rule: 'inclusion', description: 'value is not allowed in enum', params: ['in_progress'] }] },
+      {
+        entry: '$.status',
+        entry_type: 'json_data_property',
+        rules: [{ rule: 'inclusion', description: 'value is not allowed in enum', params: ['in_progress'] }],
+      },
       {
         entry: '$.quantity.value',
         entry_type: 'json_data_property',
@@ -140,7 +144,11 @@ describe('request bodies', () => {
     const res = await post(JSON.stringify({ id: '0b1f5d36-4a9e-4f7e-9a51-6f4c2a0e1a01', status: 'in_progress' }));
     expect(res.status).toBe(422);
     expect(res.body.error.invalid).toEqual([
-      { entry: '$.quantity', entry_type: 'json_data_property', rules: [{ rule: 'required', description: 'required property quantity was not present', params: [] }] },
+      {
+        entry: '$.quantity',
+        entry_type: 'json_data_property',
+        rules: [{ rule: 'required', description: 'required property quantity was not present', params: [] }],
+      },
     ]);
   });
 });

@@ -35,7 +35,16 @@ const errorEnvelopeSchema = z.strictObject({
     idempotency_key: z.string().optional(),
   }),
   error: z.strictObject({
-    type: z.enum(['request_malformed', 'access_denied', 'forbidden', 'not_found', 'request_conflict', 'content_type_invalid', 'validation_failed', 'request_entity_too_large']),
+    type: z.enum([
+      'request_malformed',
+      'access_denied',
+      'forbidden',
+      'not_found',
+      'request_conflict',
+      'content_type_invalid',
+      'validation_failed',
+      'request_entity_too_large',
+    ]),
     message: z.string().optional(),
     invalid: z.array(z.strictObject({ entry: z.string().optional(), entry_type: z.string().min(1), rules: z.array(ruleSchema).min(1) })).optional(),
   }),
@@ -101,23 +110,31 @@ describe.each(testBackends())('fuzzing every route on %s', (backend) => {
     it.prop(
       { segments: fc.array(pathSegment, { minLength: 3, maxLength: 3 }), query: fc.option(queryString, { freq: 2 }), headers, body: rawBody(route.path) },
       { numRuns: RUNS, seed: SEED + index },
-    )(`${route.method.toUpperCase()} ${route.path}: never a 5xx, errors in ЕСОЗ JSON, no event unless accepted`, async ({ segments, query, headers: h, body }) => {
-      let n = 0;
-      const path = route.path.replace(/:[a-z_]+/g, () => segments[n++]!) + (query === null ? '' : `?${query}`);
-      const before = await sideEffects(t);
-      const res = await send(route, path, h, body);
-      const after = await sideEffects(t);
-      const context = `${route.method.toUpperCase()} ${path} → ${res.status} ${res.text.slice(0, 300)}`;
+    )(
+      `${route.method.toUpperCase()} ${route.path}: never a 5xx, errors in ЕСОЗ JSON, no event unless accepted`,
+      async ({ segments, query, headers: h, body }) => {
+        let n = 0;
+        const path = route.path.replace(/:[a-z_]+/g, () => segments[n++]!) + (query === null ? '' : `?${query}`);
+        const before = await sideEffects(t);
+        const res = await send(route, path, h, body);
+        const after = await sideEffects(t);
+        const context = `${route.method.toUpperCase()} ${path} → ${res.status} ${res.text.slice(0, 300)}`;
 
-      expect({ context, serverError: res.status >= 500 }).toEqual({ context, serverError: false });
-      expect(res.status).not.toBe(304);
-      if (res.status >= 400) {
-        const parsed = errorEnvelopeSchema.safeParse(res.body);
-        expect({ context, issues: parsed.success ? [] : parsed.error.issues }).toEqual({ context, issues: [] });
-        expect(res.body.meta.code).toBe(res.status);
-        expect({ context, events: after.events, pendingJobs: after.pendingJobs }).toEqual({ context, events: before.events, pendingJobs: before.pendingJobs });
-      }
-      if (route.method === 'get') expect(after.events).toBe(before.events);
-    }, TIMEOUT_MS);
+        expect({ context, serverError: res.status >= 500 }).toEqual({ context, serverError: false });
+        expect(res.status).not.toBe(304);
+        if (res.status >= 400) {
+          const parsed = errorEnvelopeSchema.safeParse(res.body);
+          expect({ context, issues: parsed.success ? [] : parsed.error.issues }).toEqual({ context, issues: [] });
+          expect(res.body.meta.code).toBe(res.status);
+          expect({ context, events: after.events, pendingJobs: after.pendingJobs }).toEqual({
+            context,
+            events: before.events,
+            pendingJobs: before.pendingJobs,
+          });
+        }
+        if (route.method === 'get') expect(after.events).toBe(before.events);
+      },
+      TIMEOUT_MS,
+    );
   });
 });

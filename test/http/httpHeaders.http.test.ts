@@ -35,7 +35,11 @@ describe.each(testBackends())('HTTP headers on %s', (backend) => {
 
   describe('meta.url', () => {
     it('is PUBLIC_URL (trailing slash dropped) plus the path, whatever Host says', async () => {
-      const res = await request(t.app).get('/api/licenses?page=1').set('authorization', auth).set('host', 'evil.example.net').set('x-forwarded-host', 'evil.example.net');
+      const res = await request(t.app)
+        .get('/api/licenses?page=1')
+        .set('authorization', auth)
+        .set('host', 'evil.example.net')
+        .set('x-forwarded-host', 'evil.example.net');
       expect(res.status).toBe(200);
       expect(res.body.meta.url).toBe(`${PUBLIC_URL}/api/licenses?page=1`);
     });

@@ -26,11 +26,15 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
 
   const bearer = async (claims: Parameters<TestServer['token']>[0] = {}) => `Bearer ${await t.token(claims)}`;
   const postCreate = async (body: object, key?: string) => {
-    const req = request(t.app).post(dispensesPath()).set('authorization', await bearer());
+    const req = request(t.app)
+      .post(dispensesPath())
+      .set('authorization', await bearer());
     return (key ? req.set(KEY, key) : req).send(body);
   };
   const postLicense = async (body: object, key: string | undefined, claims: Parameters<TestServer['token']>[0] = {}) => {
-    const req = request(t.app).post('/api/licenses').set('authorization', await bearer(claims));
+    const req = request(t.app)
+      .post('/api/licenses')
+      .set('authorization', await bearer(claims));
     return (key ? req.set(KEY, key) : req).send(body);
   };
   const differentRequest = {
@@ -74,7 +78,11 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       const otherBody = await expectNoSideEffects(t, () => postCreate({ ...body, note: 'another note' }, 'create-once'));
       expectEsozError(otherBody, 422, differentRequest);
       const otherPath = await expectNoSideEffects(t, async () =>
-        request(t.app).post(dispensesPath(ids.otherPatient)).set('authorization', await bearer()).set(KEY, 'create-once').send(body),
+        request(t.app)
+          .post(dispensesPath(ids.otherPatient))
+          .set('authorization', await bearer())
+          .set(KEY, 'create-once')
+          .send(body),
       );
       expectEsozError(otherPath, 422, differentRequest);
     });
@@ -82,7 +90,11 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
     it('covers PATCH actions too (stop has no body)', async () => {
       const body = createBody(newId(), basedOn(nextRequest()));
       expectProcessed(await t.waitForJob((await postCreate(body)).body.data.links[0].href), body.id);
-      const stop = async () => request(t.app).patch(`${dispensesPath()}/${body.id}/actions/stop`).set('authorization', await bearer()).set(KEY, 'stop-1');
+      const stop = async () =>
+        request(t.app)
+          .patch(`${dispensesPath()}/${body.id}/actions/stop`)
+          .set('authorization', await bearer())
+          .set(KEY, 'stop-1');
       const first = await stop();
       expect(first.status).toBe(202);
       expectProcessed(await t.waitForJob(first.body.data.links[0].href), body.id);
@@ -106,9 +118,16 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
     });
 
     it('PATCH: replays the answer; another body under the key is 422', async () => {
-      const licences = await request(t.app).get('/api/licenses?is_primary=false&type=PHARMACY').set('authorization', await bearer());
+      const licences = await request(t.app)
+        .get('/api/licenses?is_primary=false&type=PHARMACY')
+        .set('authorization', await bearer());
       const id = String(licences.body.data[0].id);
-      const patch = async (body: object) => request(t.app).patch(`/api/licenses/${id}`).set('authorization', await bearer()).set(KEY, 'licence-patch-1').send(body);
+      const patch = async (body: object) =>
+        request(t.app)
+          .patch(`/api/licenses/${id}`)
+          .set('authorization', await bearer())
+          .set(KEY, 'licence-patch-1')
+          .send(body);
       const first = await patch({ is_primary: false, order_no: 'P-1' });
       expect(first.status).toBe(200);
       const retry = await expectNoSideEffects(t, () => patch({ is_primary: false, order_no: 'P-1' }));
@@ -144,7 +163,9 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       for (const other of results.filter((r) => r.status !== 201))
         expectEsozError(other, 409, { type: 'request_conflict', message: `A request with this ${KEY} is still being processed` });
       expect((await sideEffects(t)).events).toBe(before.events + 1);
-      const list = await request(t.app).get('/api/licenses?is_primary=false&type=PHARMACY').set('authorization', await bearer(client));
+      const list = await request(t.app)
+        .get('/api/licenses?is_primary=false&type=PHARMACY')
+        .set('authorization', await bearer(client));
       expect(list.body.data).toHaveLength(1);
     });
   });
@@ -167,7 +188,10 @@ describe.each(testBackends())('X-Idempotency-Key on %s', (backend) => {
       const printable = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join('');
       const key = `${printable} ${'a'.repeat(255 - printable.length - 1)}`;
       expect(key).toHaveLength(255);
-      const res = await request(t.app).get('/api/licenses').set('authorization', await bearer()).set(KEY, key);
+      const res = await request(t.app)
+        .get('/api/licenses')
+        .set('authorization', await bearer())
+        .set(KEY, key);
       expect(res.status).toBe(200);
       expect(res.body.meta.idempotency_key).toBe(key);
     });

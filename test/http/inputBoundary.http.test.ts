@@ -37,9 +37,21 @@ describe.each(testBackends())('input boundary on %s', (backend) => {
   describe('text PostgreSQL cannot store, in JSON strings → 422 naming the field', () => {
     const cases: Array<[string, () => Promise<request.Response>, string]> = [
       ['NUL in the licence PATCH (sync)', () => patchJson(`/api/licenses/${licenseId}`, '{"is_primary": false, "order_no": "A\\u0000B"}'), '$.order_no'],
-      ['a lone high surrogate in the licence POST', () => postJson('/api/licenses', JSON.stringify({ ...createLicenseBody(), issued_by: 'x' }).replace('"x"', '"\\ud800"')), '$.issued_by'],
-      ['a lone low surrogate in a nested create field', () => postJson(dispenses, JSON.stringify(createBody(newId(), { note: 'n' })).replace('"n"', '"\\udc00 tail"')), '$.note'],
-      ['NUL in an array item', () => postJson(dispenses, JSON.stringify({ ...createBody(newId()), extra: ['ok', 'x'] }).replace('"x"', '"\\u0000"')), '$.extra[1]'],
+      [
+        'a lone high surrogate in the licence POST',
+        () => postJson('/api/licenses', JSON.stringify({ ...createLicenseBody(), issued_by: 'x' }).replace('"x"', '"\\ud800"')),
+        '$.issued_by',
+      ],
+      [
+        'a lone low surrogate in a nested create field',
+        () => postJson(dispenses, JSON.stringify(createBody(newId(), { note: 'n' })).replace('"n"', '"\\udc00 tail"')),
+        '$.note',
+      ],
+      [
+        'NUL in an array item',
+        () => postJson(dispenses, JSON.stringify({ ...createBody(newId()), extra: ['ok', 'x'] }).replace('"x"', '"\\u0000"')),
+        '$.extra[1]',
+      ],
       ['NUL in a key', () => patchJson(`/api/licenses/${licenseId}`, '{"is_primary": false, "a\\u0000": 1}'), '$.a\u0000'],
       ['NUL in signed_data', () => patchJson(`${dispenses}/${newId()}/actions/complete`, '{"signed_data": "\\u0000"}'), '$.signed_data'],
     ];
@@ -81,21 +93,24 @@ describe.each(testBackends())('input boundary on %s', (backend) => {
       const res = await request(t.app).get('/api/device_dispenses?status=a%00b').set('authorization', auth);
       expectEsozError(res, 422, {
         type: 'validation_failed',
-        invalid: [{ entry: '$.status', entry_type: 'query_parameter', rules: [{ rule: 'format', description: 'must not contain control characters', params: [] }] }],
+        invalid: [
+          { entry: '$.status', entry_type: 'query_parameter', rules: [{ rule: 'format', description: 'must not contain control characters', params: [] }] },
+        ],
       });
     });
   });
 
   describe('bodies that cannot be read', () => {
     it.each(['gzip', 'deflate', 'br'])('a broken %s body → 400 request_malformed', async (encoding) => {
-      const res = await expectNoSideEffects(t, () =>
-        postJson('/api/licenses', Buffer.from('definitely not compressed')).set('content-encoding', encoding),
-      );
+      const res = await expectNoSideEffects(t, () => postJson('/api/licenses', Buffer.from('definitely not compressed')).set('content-encoding', encoding));
       expectEsozError(res, 400, MALFORMED);
     });
 
     it('a well-formed gzip body is read', async () => {
-      const res = await patchJson(`/api/licenses/${licenseId}`, gzipSync(JSON.stringify({ is_primary: false, order_no: 'GZ-1' }))).set('content-encoding', 'gzip');
+      const res = await patchJson(`/api/licenses/${licenseId}`, gzipSync(JSON.stringify({ is_primary: false, order_no: 'GZ-1' }))).set(
+        'content-encoding',
+        'gzip',
+      );
       expect(res.status).toBe(200);
       expect(res.body.data.order_no).toBe('GZ-1');
     });
@@ -113,7 +128,9 @@ describe.each(testBackends())('input boundary on %s', (backend) => {
     });
 
     it('an oversized body → 413', async () => {
-      const res = await expectNoSideEffects(t, () => postJson('/api/licenses', JSON.stringify({ ...createLicenseBody(), what_licensed: 'x'.repeat(1_100_000) })));
+      const res = await expectNoSideEffects(t, () =>
+        postJson('/api/licenses', JSON.stringify({ ...createLicenseBody(), what_licensed: 'x'.repeat(1_100_000) })),
+      );
       expectEsozError(res, 413, { type: 'request_entity_too_large' });
     });
 
@@ -126,10 +143,21 @@ describe.each(testBackends())('input boundary on %s', (backend) => {
 
   describe('impossible calendar dates → 422 with the field', () => {
     it('2024-02-30 in a licence body', async () => {
-      const res = await expectNoSideEffects(t, () => request(t.app).post('/api/licenses').set('authorization', auth).send(createLicenseBody({ issued_date: '2024-02-30' })));
+      const res = await expectNoSideEffects(t, () =>
+        request(t.app)
+          .post('/api/licenses')
+          .set('authorization', auth)
+          .send(createLicenseBody({ issued_date: '2024-02-30' })),
+      );
       expectEsozError(res, 422, {
         type: 'validation_failed',
-        invalid: [{ entry: '$.issued_date', entry_type: 'json_data_property', rules: [{ rule: 'invalid', description: 'must be a date YYYY-MM-DD that exists in the calendar', params: [] }] }],
+        invalid: [
+          {
+            entry: '$.issued_date',
+            entry_type: 'json_data_property',
+            rules: [{ rule: 'invalid', description: 'must be a date YYYY-MM-DD that exists in the calendar', params: [] }],
+          },
+        ],
       });
     });
 
@@ -144,15 +172,27 @@ describe.each(testBackends())('input boundary on %s', (backend) => {
       const res = await request(t.app).get('/api/device_dispenses?inserted_at_from=2024-02-30').set('authorization', auth);
       expectEsozError(res, 422, {
         type: 'validation_failed',
-        invalid: [{ entry: '$.inserted_at_from', entry_type: 'query_parameter', rules: [{ rule: 'invalid', description: 'must be a date or a date-time', params: [] }] }],
+        invalid: [
+          {
+            entry: '$.inserted_at_from',
+            entry_type: 'query_parameter',
+            rules: [{ rule: 'invalid', description: 'must be a date or a date-time', params: [] }],
+          },
+        ],
       });
     });
 
     it('2024-02-30T10:00:00Z as when_handed_over of a create', async () => {
       const res = await expectNoSideEffects(t, () =>
-        request(t.app).post(dispenses).set('authorization', auth).send(createBody(newId(), { when_handed_over: '2024-02-30T10:00:00Z' })),
+        request(t.app)
+          .post(dispenses)
+          .set('authorization', auth)
+          .send(createBody(newId(), { when_handed_over: '2024-02-30T10:00:00Z' })),
       );
-      expectEsozError(res, 422, { type: 'validation_failed', invalid: [expect.objectContaining({ entry: '$.when_handed_over', entry_type: 'json_data_property' })] });
+      expectEsozError(res, 422, {
+        type: 'validation_failed',
+        invalid: [expect.objectContaining({ entry: '$.when_handed_over', entry_type: 'json_data_property' })],
+      });
     });
   });
 });

@@ -118,7 +118,10 @@ describe.each(databaseFactories())('job store: $name', (factory) => {
       code: 303,
       data: { status: 'processed', eta: failed.eta, status_code: '200', links: [{ entity: 'device_dispense', href: '/x' }] },
     });
-    expect(renderJob({ ...failed, statusCode: 404, error: { type: 'not_found', message: 'not_found' } })).toEqual({ code: 404, data: { error: { type: 'not_found' } } });
+    expect(renderJob({ ...failed, statusCode: 404, error: { type: 'not_found', message: 'not_found' } })).toEqual({
+      code: 404,
+      data: { error: { type: 'not_found' } },
+    });
   });
 
   it('retries an unexpected error later instead of failing the job at once', async () => {

@@ -16,7 +16,10 @@ describe.each(testBackends())('Create license on %s', (backend) => {
   afterAll(async () => t.close());
 
   const post = async (body: object, claims: Parameters<TestServer['token']>[0] = {}) =>
-    request(t.app).post('/api/licenses').set('authorization', `Bearer ${await t.token(claims)}`).send(body);
+    request(t.app)
+      .post('/api/licenses')
+      .set('authorization', `Bearer ${await t.token(claims)}`)
+      .send(body);
   const expectError = (res: request.Response, status: number, type: string, message: string) => {
     expect(res.status).toBe(status);
     expect(res.body.error).toMatchObject({ type, message });
@@ -24,7 +27,12 @@ describe.each(testBackends())('Create license on %s', (backend) => {
 
   it('401 without a token, 403 without license:write', async () => {
     expectError(await request(t.app).post('/api/licenses').send(createLicenseBody()), 401, 'access_denied', 'Invalid access token');
-    expectError(await post(createLicenseBody(), { scope: 'license:read' }), 403, 'forbidden', 'Your scope does not allow to access this resource. Missing allowances: license:write');
+    expectError(
+      await post(createLicenseBody(), { scope: 'license:read' }),
+      403,
+      'forbidden',
+      'Your scope does not allow to access this resource. Missing allowances: license:write',
+    );
   });
 
   it('2. 422 when the request does not match the schema', async () => {
@@ -34,8 +42,18 @@ describe.each(testBackends())('Create license on %s', (backend) => {
   });
 
   it('3. 422 “Legal entity must be in active or suspended status”', async () => {
-    expectError(await post(createLicenseBody(), { client_id: ids.inactiveLegalEntity }), 422, 'validation_failed', 'Legal entity must be in active or suspended status');
-    expectError(await post(createLicenseBody(), { client_id: ids.unknownLegalEntity }), 422, 'validation_failed', 'Legal entity must be in active or suspended status');
+    expectError(
+      await post(createLicenseBody(), { client_id: ids.inactiveLegalEntity }),
+      422,
+      'validation_failed',
+      'Legal entity must be in active or suspended status',
+    );
+    expectError(
+      await post(createLicenseBody(), { client_id: ids.unknownLegalEntity }),
+      422,
+      'validation_failed',
+      'Legal entity must be in active or suspended status',
+    );
   });
 
   it('4. 422 “Only additional license can be created”', async () => {
@@ -53,13 +71,33 @@ describe.each(testBackends())('Create license on %s', (backend) => {
   });
 
   it('7. 404 “No active primary license found for legal entity” (none, or only an expired one)', async () => {
-    expectError(await post(createLicenseBody({ type: 'MSP' }), { client_id: licenseIds.primaryCareWithoutLicense }), 404, 'not_found', 'No active primary license found for legal entity');
-    expectError(await post(createLicenseBody(), { client_id: licenseIds.expiredPrimaryPharmacy }), 404, 'not_found', 'No active primary license found for legal entity');
+    expectError(
+      await post(createLicenseBody({ type: 'MSP' }), { client_id: licenseIds.primaryCareWithoutLicense }),
+      404,
+      'not_found',
+      'No active primary license found for legal entity',
+    );
+    expectError(
+      await post(createLicenseBody(), { client_id: licenseIds.expiredPrimaryPharmacy }),
+      404,
+      'not_found',
+      'No active primary license found for legal entity',
+    );
   });
 
   it('9. 422 for dates out of order', async () => {
-    expectError(await post(createLicenseBody({ issued_date: '2022-03-02' })), 422, 'validation_failed', 'License can not be issued later than active from date');
-    expectError(await post(createLicenseBody({ expiry_date: '2022-02-28' })), 422, 'validation_failed', 'License can not have active from date later than expiration date');
+    expectError(
+      await post(createLicenseBody({ issued_date: '2022-03-02' })),
+      422,
+      'validation_failed',
+      'License can not be issued later than active from date',
+    );
+    expectError(
+      await post(createLicenseBody({ expiry_date: '2022-02-28' })),
+      422,
+      'validation_failed',
+      'License can not have active from date later than expiration date',
+    );
   });
 
   it('creates an additional licence for a suspended legal entity too; the answer and a GET show it', async () => {
@@ -95,7 +133,9 @@ describe.each(testBackends())('Create license on %s', (backend) => {
     const results = await Promise.all([post(createLicenseBody({ license_number: 'A' }), client), post(createLicenseBody({ license_number: 'B' }), client)]);
     expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
     expect(results.find((r) => r.status === 409)!.body.error.message).toBe('License with type PHARMACY is already present');
-    const list = await request(t.app).get('/api/licenses?is_primary=false&type=PHARMACY').set('authorization', `Bearer ${await t.token(client)}`);
+    const list = await request(t.app)
+      .get('/api/licenses?is_primary=false&type=PHARMACY')
+      .set('authorization', `Bearer ${await t.token(client)}`);
     expect(list.body.data).toHaveLength(1);
     expect(['A', 'B']).toContain(list.body.data[0].license_number);
   });

@@ -22,9 +22,7 @@ describe.each(testBackends())('licence import on %s', (backend) => {
       referenceData.file.licenses.filter((l) => l.legal_entity_id === ids.otherLegalEntity).map((l) => ['LicenseImported', l.id]),
     );
     expect((await importLicenses(commandDeps, referenceData.file.licenses)).imported).toBe(0);
-    expect(
-      (await Promise.all([1, 2].map(() => importLicenses(commandDeps, referenceData.file.licenses)))).map((r) => r.imported),
-    ).toEqual([0, 0]);
+    expect((await Promise.all([1, 2].map(() => importLicenses(commandDeps, referenceData.file.licenses)))).map((r) => r.imported)).toEqual([0, 0]);
     expect(await readWholeStream(eventStore, stream)).toHaveLength(before.length);
   });
 

@@ -10,11 +10,19 @@ describe.each(testBackends())('Get licenses on %s', (backend) => {
   let created: { id: string };
   beforeAll(async () => {
     t = await startTestServer({ backend, data: licenseReferenceData() });
-    created = (await request(t.app).post('/api/licenses').set('authorization', `Bearer ${await t.token()}`).send(createLicenseBody())).body.data;
+    created = (
+      await request(t.app)
+        .post('/api/licenses')
+        .set('authorization', `Bearer ${await t.token()}`)
+        .send(createLicenseBody())
+    ).body.data;
   });
   afterAll(async () => t.close());
 
-  const get = async (path: string, claims: Parameters<TestServer['token']>[0] = {}) => request(t.app).get(path).set('authorization', `Bearer ${await t.token(claims)}`);
+  const get = async (path: string, claims: Parameters<TestServer['token']>[0] = {}) =>
+    request(t.app)
+      .get(path)
+      .set('authorization', `Bearer ${await t.token(claims)}`);
 
   it('lists the legal entity’s active licences, primary included, with paging', async () => {
     const res = await get('/api/licenses');

@@ -79,7 +79,10 @@ it('documents the scope each route really requires (a token without it gets 403,
       if (!scopes || scopes.length === 0) continue;
       const url = path.replace(/\{\w+\}/g, uuid);
       const call = async (scope: string) =>
-        request(t.app)[method as 'get' | 'post' | 'patch'](url).set('authorization', `Bearer ${await t.token({ scope })}`).send({});
+        request(t.app)
+          [method as 'get' | 'post' | 'patch'](url)
+          .set('authorization', `Bearer ${await t.token({ scope })}`)
+          .send({});
       const without = await call(ALL_SCOPES.filter((s) => !scopes.includes(s)).join(' '));
       expect([`${method} ${path}`, without.status]).toEqual([`${method} ${path}`, 403]);
       for (const scope of scopes) {

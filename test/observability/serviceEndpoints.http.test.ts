@@ -38,7 +38,13 @@ describe('service endpoints', () => {
 
   it('/metrics needs the metrics scope and then reports HTTP, jobs, projections, deliveries and appends', async () => {
     expect((await request(t.app).get('/metrics')).status).toBe(401);
-    expect((await request(t.app).get('/metrics').set('authorization', `Bearer ${await t.token({ scope: 'device_dispense:read' })}`)).status).toBe(403);
+    expect(
+      (
+        await request(t.app)
+          .get('/metrics')
+          .set('authorization', `Bearer ${await t.token({ scope: 'device_dispense:read' })}`)
+      ).status,
+    ).toBe(403);
 
     const accepted = await request(t.app)
       .post(dispensesPath())
@@ -47,7 +53,9 @@ describe('service endpoints', () => {
     expect(accepted.status).toBe(202);
     expect((await t.waitForJob(accepted.body.data.links[0].href)).status).toBe(303);
 
-    const res = await request(t.app).get('/metrics').set('authorization', `Bearer ${await t.token({ scope: 'admin:read' })}`);
+    const res = await request(t.app)
+      .get('/metrics')
+      .set('authorization', `Bearer ${await t.token({ scope: 'admin:read' })}`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = res.text;

@@ -42,7 +42,9 @@ describe.each(testBackends())('checkpoint beyond the head of the log: %s', (back
 
   it('refuses to start, naming the projection and what to do', async () => {
     await serverWithHistory('fail');
-    await expect(t!.restart()).rejects.toThrow(/Projection (device_dispenses|licenses|status_change_events)\S*: its stored checkpoint \S+ lies beyond the head of the event log .*ON_CHECKPOINT_AHEAD=rebuild/);
+    await expect(t!.restart()).rejects.toThrow(
+      /Projection (device_dispenses|licenses|status_change_events)\S*: its stored checkpoint \S+ lies beyond the head of the event log .*ON_CHECKPOINT_AHEAD=rebuild/,
+    );
   }, 90_000);
 
   it('with ON_CHECKPOINT_AHEAD=rebuild replays the new log from zero: old rows gone, new events projected', async () => {
@@ -51,7 +53,9 @@ describe.each(testBackends())('checkpoint beyond the head of the log: %s', (back
     expect((await api.get(before.id)).status).toBe(404); // its events are gone, so is its row
     const after = await api.createInProgress(nextRequest()); // a new event is not skipped: GET shows it
     expect(after.status).toBe('in_progress');
-    const health = await request(t!.app).get('/api/admin/projections').set('authorization', `Bearer ${await t!.token()}`);
+    const health = await request(t!.app)
+      .get('/api/admin/projections')
+      .set('authorization', `Bearer ${await t!.token()}`);
     expect(health.status).toBe(200);
     for (const projection of health.body.data) expect(projection.lag).toBe(0);
   }, 90_000);

@@ -25,10 +25,7 @@ async function countingProjection(database: Database, name: string): Promise<Pro
     async handle(events: RecordedEvent[], checkpoint: { from: Position | null; to: Position }) {
       await database.withTransaction(async (client) => {
         for (const event of events)
-          await client.query(
-            `insert into counts values ($1, $2, 1) on conflict (projection, stream) do update set n = counts.n + 1`,
-            [name, event.streamName],
-          );
+          await client.query(`insert into counts values ($1, $2, 1) on conflict (projection, stream) do update set n = counts.n + 1`, [name, event.streamName]);
         await storeCheckpoint(client, { projection: name, ...checkpoint });
       });
     },

@@ -91,7 +91,9 @@ it('finishes running work, exits 0, and loses nothing', async () => {
   // No job holds a lease after the process is gone: the ones it ran were finished, not abandoned.
   const database = await openPGlite(join(dir, 'pglite'));
   try {
-    const running = await database.pool.query<{ n: string }>(`select count(*) as n from jobs where status = 'pending' and lease_id is not null and run_after > now()`);
+    const running = await database.pool.query<{ n: string }>(
+      `select count(*) as n from jobs where status = 'pending' and lease_id is not null and run_after > now()`,
+    );
     expect(running.rows[0]!.n).toBe('0');
   } finally {
     await database.close();

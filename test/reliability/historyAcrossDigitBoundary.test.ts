@@ -33,7 +33,10 @@ describe.each(testBackends())('a history across a digit boundary of the transact
     const auth = `Bearer ${await t.token()}`;
     while (dispenses.length < 12 || (crosses && (await currentTransactionId(database)) < boundary + 60n)) {
       const id = newId();
-      const created = await request(t.app).post(dispensesPath()).set('authorization', auth).send(createBody(id, basedOn(ids.deviceRequest)));
+      const created = await request(t.app)
+        .post(dispensesPath())
+        .set('authorization', auth)
+        .send(createBody(id, basedOn(ids.deviceRequest)));
       expect((await t.waitForJob(created.body.data.links[0].href)).status).toBe(303);
       const stopped = await request(t.app).patch(`${dispensesPath()}/${id}/actions/stop`).set('authorization', auth);
       expect((await t.waitForJob(stopped.body.data.links[0].href)).status).toBe(303);

@@ -124,9 +124,7 @@ describe('verifySignedContent: Invalid signed content', () => {
   });
 
   it('rejects a header without x5c', async () => {
-    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign(es256.privateKey);
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256' }).sign(es256.privateKey);
     await expectRejected(verifySignedContent(jws, trusted, now), message);
   });
 
@@ -136,9 +134,7 @@ describe('verifySignedContent: Invalid signed content', () => {
   });
 
   it('rejects a payload that is a JSON array', async () => {
-    const jws = await new CompactSign(new TextEncoder().encode('[1,2,3]'))
-      .setProtectedHeader({ alg: 'ES256', x5c: x5cOf(es256) })
-      .sign(es256.privateKey);
+    const jws = await new CompactSign(new TextEncoder().encode('[1,2,3]')).setProtectedHeader({ alg: 'ES256', x5c: x5cOf(es256) }).sign(es256.privateKey);
     await expectRejected(verifySignedContent(jws, trusted, now), message);
   });
 
@@ -314,11 +310,7 @@ describe('ensureDevPki', () => {
     const second = await ensureDevPki(pkiDir, '2222222222');
     expect(second.ca.certificatePem).toBe(first.ca.certificatePem);
     expect(second.signer.certificatePem).not.toBe(first.signer.certificatePem);
-    const result = await verifySignedContent(
-      await signPayload(payload, second.signer),
-      loadTrustedCAs(await readFile(second.caPemPath, 'utf8')),
-      now,
-    );
+    const result = await verifySignedContent(await signPayload(payload, second.signer), loadTrustedCAs(await readFile(second.caPemPath, 'utf8')), now);
     expect(result.drfo).toBe('2222222222');
   });
 

@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
 
 /** Runs the operator CLI in a child process; resolves with its exit code and output. */
-export function runCli(args: string[], env: Record<string, string>, { nodeOptions = '' } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  { nodeOptions = '' } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions };
     if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;

@@ -36,10 +36,9 @@ export async function terminateBackends(connectionString: string, schema: string
   const client = new pg.Client({ connectionString });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>(
-      `select count(pg_terminate_backend(pid)) as n from pg_stat_activity where application_name = $1`,
-      [`esoz-registry/${schema}`],
-    );
+    const { rows } = await client.query<{ n: string }>(`select count(pg_terminate_backend(pid)) as n from pg_stat_activity where application_name = $1`, [
+      `esoz-registry/${schema}`,
+    ]);
     return Number(rows[0]!.n);
   } finally {
     await client.end();

@@ -112,11 +112,39 @@ export function referenceData(): ReferenceDataFile {
     ],
     employees: [
       { id: ids.employee, party_id: ids.party, legal_entity_id: ids.legalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
-      { id: ids.otherUsersEmployee, party_id: ids.otherParty, legal_entity_id: ids.legalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
+      {
+        id: ids.otherUsersEmployee,
+        party_id: ids.otherParty,
+        legal_entity_id: ids.legalEntity,
+        status: 'APPROVED',
+        is_active: true,
+        employee_type: 'PHARMACIST',
+      },
       { id: ids.inactiveEmployee, party_id: ids.party, legal_entity_id: ids.legalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
-      { id: ids.employeeOfOtherLegalEntity, party_id: ids.party, legal_entity_id: ids.otherLegalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
-      { id: ids.onlyOtherLegalEntityEmployee, party_id: ids.otherLegalEntityParty, legal_entity_id: ids.otherLegalEntity, status: 'APPROVED', is_active: true, employee_type: 'PHARMACIST' },
-      { id: ids.dismissedEmployee, party_id: ids.dismissedParty, legal_entity_id: ids.legalEntity, status: 'DISMISSED', is_active: false, employee_type: 'PHARMACIST' },
+      {
+        id: ids.employeeOfOtherLegalEntity,
+        party_id: ids.party,
+        legal_entity_id: ids.otherLegalEntity,
+        status: 'APPROVED',
+        is_active: true,
+        employee_type: 'PHARMACIST',
+      },
+      {
+        id: ids.onlyOtherLegalEntityEmployee,
+        party_id: ids.otherLegalEntityParty,
+        legal_entity_id: ids.otherLegalEntity,
+        status: 'APPROVED',
+        is_active: true,
+        employee_type: 'PHARMACIST',
+      },
+      {
+        id: ids.dismissedEmployee,
+        party_id: ids.dismissedParty,
+        legal_entity_id: ids.legalEntity,
+        status: 'DISMISSED',
+        is_active: false,
+        employee_type: 'PHARMACIST',
+      },
     ],
     divisions: [
       { id: ids.division, legal_entity_id: ids.legalEntity, status: 'ACTIVE', name: 'Аптечний пункт', dls_verified: true },
@@ -199,7 +227,14 @@ export function createBody(dispenseId: string, overrides: Record<string, unknown
     program: ref('medical_program', ids.program),
     verification_code: '1234',
     note: 'Видано за рецептом',
-    details: [{ device: ref('device_definition', ids.definition), quantity: { value: 10, system: 'device_unit', code: 'piece' }, sell_price: 18.65, discount_amount: 150 }],
+    details: [
+      {
+        device: ref('device_definition', ids.definition),
+        quantity: { value: 10, system: 'device_unit', code: 'piece' },
+        sell_price: 18.65,
+        discount_amount: 150,
+      },
+    ],
     ...overrides,
   };
 }

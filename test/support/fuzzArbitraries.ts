@@ -19,7 +19,24 @@ const sometimes = <T>(arbitrary: fc.Arbitrary<T>, oneIn: number): fc.Arbitrary<T
 const unstorable = fc.constantFrom('\u0000', '\ud800', '\udfff', '\udc00\ud800', 'x\ud83d');
 
 /** Text PostgreSQL cannot store, and other awkward characters. */
-const nastyText = fc.constantFrom('\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\ud83d', '\ud83d\ude00', '\u202e', '\uffff', '\ufeff', '\n', '\t', "'; drop table events; --", '%00', '../..', '$where', '{"$gt": ""}');
+const nastyText = fc.constantFrom(
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'x\ud83d',
+  '\ud83d\ude00',
+  '\u202e',
+  '\uffff',
+  '\ufeff',
+  '\n',
+  '\t',
+  "'; drop table events; --",
+  '%00',
+  '../..',
+  '$where',
+  '{"$gt": ""}',
+);
 
 /** Strings: ordinary (any UTF-16, which includes lone surrogates), or one of the nasty ones. */
 export const anyText = fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ maxLength: 20 }), nastyText, fc.constant(''));
@@ -39,12 +56,19 @@ const encode = (text: string): string => {
 export const FUZZ_ADDITIONAL_LICENSE = '00000000-0000-4000-8000-000000000f01';
 
 /** A path segment as it travels: a real id, encoded text, or bad escapes (possibly around text). */
-export const pathSegment = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(ids.patient, ids.primaryLicense, FUZZ_ADDITIONAL_LICENSE, '00000000-0000-4000-8000-000000000000') },
-  { weight: 3, arbitrary: fc.uuid() },
-  { weight: 3, arbitrary: anyText.map(encode) },
-  { weight: 3, arbitrary: fc.tuple(fc.string({ unit: 'grapheme-ascii', maxLength: 5 }).map(encode), badEscapes, fc.string({ maxLength: 3 }).map(encode)).map((parts) => parts.join('')) },
-).filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
+export const pathSegment = fc
+  .oneof(
+    { weight: 3, arbitrary: fc.constantFrom(ids.patient, ids.primaryLicense, FUZZ_ADDITIONAL_LICENSE, '00000000-0000-4000-8000-000000000000') },
+    { weight: 3, arbitrary: fc.uuid() },
+    { weight: 3, arbitrary: anyText.map(encode) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(fc.string({ unit: 'grapheme-ascii', maxLength: 5 }).map(encode), badEscapes, fc.string({ maxLength: 3 }).map(encode))
+        .map((parts) => parts.join('')),
+    },
+  )
+  .filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
 
 const QUERY_NAMES = [
   ...Object.keys(searchDeviceDispensesQuerySchema.shape),
@@ -57,7 +81,22 @@ const QUERY_NAMES = [
 const queryValue = fc.oneof(
   anyText.map(encode),
   badEscapes,
-  fc.constantFrom('2024-02-30', '2024-02-29', '2024-13-01', '2026-11-23T10:00:00Z', '2024-02-30T10:00:00Z', '-1', '0', '1', '300', '301', '1e309', 'NaN', 'true', 'null'),
+  fc.constantFrom(
+    '2024-02-30',
+    '2024-02-29',
+    '2024-13-01',
+    '2026-11-23T10:00:00Z',
+    '2024-02-30T10:00:00Z',
+    '-1',
+    '0',
+    '1',
+    '300',
+    '301',
+    '1e309',
+    'NaN',
+    'true',
+    'null',
+  ),
   fc.integer().map(String),
 );
 
@@ -91,7 +130,12 @@ function replaceAt(value: unknown, path: Array<string | number>, replacement: un
 }
 
 const deepJson = fc.integer({ min: 20, max: 3000 }).map((depth) => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown);
-const leafValue = fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 }), deepJson, fc.constantFrom('2024-02-30', '2023-02-29', 1e308, -0, Number.MAX_SAFE_INTEGER + 2));
+const leafValue = fc.oneof(
+  anyText,
+  fc.jsonValue({ maxDepth: 2 }),
+  deepJson,
+  fc.constantFrom('2024-02-30', '2023-02-29', 1e308, -0, Number.MAX_SAFE_INTEGER + 2),
+);
 
 /** A JSON document: the route's own body with one leaf replaced (or a key added), or anything at all. */
 export const jsonBody = (route: string) => {
@@ -119,7 +163,16 @@ export const jsonBody = (route: string) => {
 export type Encoding = 'none' | 'gzip' | 'deflate' | 'gzip-broken' | 'deflate-broken' | 'br-broken' | 'compress';
 export type RawBody = { bytes: Buffer | null; contentType: string | null; contentEncoding: string | null };
 
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/merge-patch+json', 'application/JSON'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=latin1',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/merge-patch+json',
+  'application/JSON',
+];
 
 /** What goes on the wire: JSON text (or garbage), a content type, maybe compressed (or broken). */
 export const rawBody = (route: string): fc.Arbitrary<RawBody> =>
@@ -138,7 +191,13 @@ export const rawBody = (route: string): fc.Arbitrary<RawBody> =>
       if (empty && garbage === null) return { bytes: null, contentType, contentEncoding: null };
       const text = Buffer.from(garbage ?? JSON.stringify(document) ?? 'null');
       const bytes =
-        encoding === 'gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : encoding.endsWith('-broken') ? Buffer.concat([Buffer.from([0x1f, 0x8b]), text]) : text;
+        encoding === 'gzip'
+          ? gzipSync(text)
+          : encoding === 'deflate'
+            ? deflateSync(text)
+            : encoding.endsWith('-broken')
+              ? Buffer.concat([Buffer.from([0x1f, 0x8b]), text])
+              : text;
       const contentEncoding = encoding === 'none' ? null : encoding.replace('-broken', '');
       return { bytes, contentType: contentType ?? 'application/json', contentEncoding };
     });
@@ -146,7 +205,14 @@ export const rawBody = (route: string): fc.Arbitrary<RawBody> =>
 /** Header values Node will send (latin-1 without control characters). */
 const headerText = fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((text) => text.replace(/[\u0000-\u001f\u007f]/g, ''));
 
-export type FuzzHeaders = { auth: 'good' | 'none' | 'garbage' | 'read-only'; idempotencyKey: string | null; ifNoneMatch: string | null; host: string | null; requestId: string | null; origin: string | null };
+export type FuzzHeaders = {
+  auth: 'good' | 'none' | 'garbage' | 'read-only';
+  idempotencyKey: string | null;
+  ifNoneMatch: string | null;
+  host: string | null;
+  requestId: string | null;
+  origin: string | null;
+};
 
 export const headers: fc.Arbitrary<FuzzHeaders> = fc.record({
   auth: fc.constantFrom<FuzzHeaders['auth']>('good', 'good', 'good', 'good', 'none', 'garbage', 'read-only'),

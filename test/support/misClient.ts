@@ -35,7 +35,12 @@ export async function jobOutcome(t: TestServer, href: string, auth: string, time
 
 /** Create a dispense, then stop it, each to its processed job (303); returns the dispense id. */
 export async function createThenStop(t: TestServer, auth: string, dispenseId: string, deviceRequestId: string): Promise<void> {
-  const created = await retrying(() => request(t.app).post(dispensesPath()).set('authorization', auth).send(createBody(dispenseId, basedOn(deviceRequestId))));
+  const created = await retrying(() =>
+    request(t.app)
+      .post(dispensesPath())
+      .set('authorization', auth)
+      .send(createBody(dispenseId, basedOn(deviceRequestId))),
+  );
   expect(created.status).toBe(202);
   const createdJob = await jobOutcome(t, created.body.data.links[0].href, auth);
   expect([createdJob.status, createdJob.status === 303 ? null : createdJob.body]).toEqual([303, null]);

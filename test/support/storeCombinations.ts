@@ -94,7 +94,10 @@ function kindsOf<K extends string>(pick: (combination: StoreCombination) => K, n
 const serverOf = (kind: string): Server[] =>
   kind === 'postgres' ? ['DATABASE_URL'] : kind === 'mongodb' ? ['MONGO_URL'] : kind === 'eventstoredb' ? ['EVENTSTORE_URL'] : [];
 
-const openDatabase = (kind: 'pglite' | 'postgres'): Promise<Database> => databaseFactories().find((factory) => factory.name === kind)!.open();
+const openDatabase = (kind: 'pglite' | 'postgres'): Promise<Database> =>
+  databaseFactories()
+    .find((factory) => factory.name === kind)!
+    .open();
 
 export type EventStoreAdapter = {
   name: EventStoreKind;

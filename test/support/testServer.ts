@@ -13,13 +13,7 @@ import { silentLogger } from '../../src/logger.js';
 import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
 import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { createServer, type RunningServer } from '../../src/server.js';
-import {
-  createCertificateAuthority,
-  issueSignerCertificate,
-  signPayload,
-  type CertificateAuthority,
-  type Signer,
-} from '../../src/signatures/devPki.js';
+import { createCertificateAuthority, issueSignerCertificate, signPayload, type CertificateAuthority, type Signer } from '../../src/signatures/devPki.js';
 import { dropSchema, freshSchemaName } from './databases.js';
 import { ids, referenceData, TAX_ID } from './fixtures.js';
 import { createTokenIssuer, type TestTokenClaims, type TokenIssuer } from './tokens.js';
@@ -84,8 +78,7 @@ export async function startTestServer({
     });
   let server = await start();
   const signers = new Map<string, Signer>();
-  const token = (claims: Partial<TestTokenClaims> = {}) =>
-    issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
+  const token = (claims: Partial<TestTokenClaims> = {}) => issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' '), ...claims });
   const signer = async (taxId = TAX_ID) => {
     if (!signers.has(taxId)) signers.set(taxId, await issueSignerCertificate(ca, { taxId }));
     return signers.get(taxId)!;

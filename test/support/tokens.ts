@@ -33,5 +33,4 @@ export async function createTokenIssuer(): Promise<TokenIssuer> {
 
 const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 /** An unsigned token (`alg: none`) with the given claims. */
-export const unsignedToken = (claims: object) =>
-  `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
+export const unsignedToken = (claims: object) => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;

@@ -52,9 +52,11 @@ export type AttachedDispense = { id: string; attachedAt: string; document: Devic
 export async function loadDispensingOfDeviceRequest(store: EventStore, deviceRequestId: string) {
   const dispensing = await loadDeviceRequestDispensing(store, deviceRequestId);
   const attached = await Promise.all(
-    dispensing.state.attached.map(
-      async ({ id, at }): Promise<AttachedDispense> => ({ id, attachedAt: at, document: (await loadDeviceDispense(store, id)).state }),
-    ),
+    dispensing.state.attached.map(async ({ id, at }): Promise<AttachedDispense> => ({
+      id,
+      attachedAt: at,
+      document: (await loadDeviceDispense(store, id)).state,
+    })),
   );
   // A dispense id attached here but created on another request (lost race on the id) is not ours.
   const dispenses = attached.filter((a) => a.document === null || a.document.based_on.identifier.value === deviceRequestId);

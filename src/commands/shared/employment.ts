@@ -15,9 +15,7 @@ export type Acting = { userId: string; legalEntityId: string };
 function isActiveEmployee(referenceData: ReferenceData, { userId, legalEntityId }: Acting): boolean {
   const party = referenceData.partyOfUser(userId);
   if (!party) return false;
-  return referenceData
-    .employeesOfParty(party.id)
-    .some((e) => e.legal_entity_id === legalEntityId && e.is_active && e.status.toUpperCase() === 'APPROVED');
+  return referenceData.employeesOfParty(party.id).some((e) => e.legal_entity_id === legalEntityId && e.is_active && e.status.toUpperCase() === 'APPROVED');
 }
 
 /** 403 "User is not an active employee of the legal entity" (or `failure()`) unless the user is one. */

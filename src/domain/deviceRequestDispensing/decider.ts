@@ -28,5 +28,10 @@ export const deviceRequestDispensingDecider: Decider<DeviceRequestDispensingStat
   decide: (command, state) =>
     state.attached.some((a) => a.id === command.device_dispense_id)
       ? []
-      : [{ type: 'DeviceDispenseAttached', data: { device_request_id: command.device_request_id, device_dispense_id: command.device_dispense_id, ...command.actor } }],
+      : [
+          {
+            type: 'DeviceDispenseAttached',
+            data: { device_request_id: command.device_request_id, device_dispense_id: command.device_dispense_id, ...command.actor },
+          },
+        ],
 };

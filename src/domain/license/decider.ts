@@ -21,7 +21,8 @@ export function assertActivePrimaryLicense(state: LicensesState, today: string):
 
 /** One active additional licence per type (the primary licence is not counted: its type is usually the same). */
 export function assertTypeNotPresent(state: LicensesState, type: string): void {
-  if (Object.values(state.licenses).some((l) => !l.is_primary && l.is_active && l.type === type)) throw conflict(`License with type ${type} is already present`);
+  if (Object.values(state.licenses).some((l) => !l.is_primary && l.is_active && l.type === type))
+    throw conflict(`License with type ${type} is already present`);
 }
 
 /** The attributes that really change (a PATCH resending current values changes nothing). */

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { licenseSchema, LICENSE_ATTRIBUTES } from './license.js';
 
 const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() };
-const changes = z.object(Object.fromEntries(LICENSE_ATTRIBUTES.map((key) => [key, licenseSchema.shape[key].optional()])) as {
-  [K in (typeof LICENSE_ATTRIBUTES)[number]]: z.ZodOptional<(typeof licenseSchema.shape)[K]>;
-});
+const changes = z.object(
+  Object.fromEntries(LICENSE_ATTRIBUTES.map((key) => [key, licenseSchema.shape[key].optional()])) as {
+    [K in (typeof LICENSE_ATTRIBUTES)[number]]: z.ZodOptional<(typeof licenseSchema.shape)[K]>;
+  },
+);
 
 const licenseEventSchema = z.discriminatedUnion('type', [
   /** A licence issued before this registry took over, taken from the reference data. */

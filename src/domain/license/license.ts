@@ -26,7 +26,16 @@ export const licenseSchema = z.object({
 export type License = z.infer<typeof licenseSchema>;
 
 /** The attributes a client may set (create) or change (update). */
-export const LICENSE_ATTRIBUTES = ['license_number', 'issued_by', 'issued_date', 'active_from_date', 'expiry_date', 'order_no', 'what_licensed', 'issuer_status'] as const;
+export const LICENSE_ATTRIBUTES = [
+  'license_number',
+  'issued_by',
+  'issued_date',
+  'active_from_date',
+  'expiry_date',
+  'order_no',
+  'what_licensed',
+  'issuer_status',
+] as const;
 export type LicenseAttribute = (typeof LICENSE_ATTRIBUTES)[number];
 export type LicenseChanges = Partial<Pick<License, LicenseAttribute>>;
 

@@ -42,8 +42,7 @@ export const DEFAULT_MESSAGES = {
 export const badRequest = (message: string) => new EsozError(400, 'request_malformed', message);
 export const accessDenied = (message = 'Invalid access token') => new EsozError(401, 'access_denied', message);
 export const forbidden = (message: string) => new EsozError(403, 'forbidden', message);
-export const missingScope = (scope: string) =>
-  forbidden(`Your scope does not allow to access this resource. Missing allowances: ${scope}`);
+export const missingScope = (scope: string) => forbidden(`Your scope does not allow to access this resource. Missing allowances: ${scope}`);
 /** The seeds write 404 ('not_found'): the type is the message. */
 export const notFound = (message = 'not_found') => new EsozError(404, 'not_found', message);
 export const conflict = (message: string) => new EsozError(409, 'request_conflict', message);
@@ -63,8 +62,7 @@ export const notAllowedInEnum = (entry: string, allowed: string[]) =>
     { entry, entry_type: 'json_data_property', rules: [{ rule: 'inclusion', description: 'value is not allowed in enum', params: allowed }] },
   ]);
 
-export const validationFailed = (invalid: InvalidEntry[]) =>
-  new EsozError(422, 'validation_failed', DEFAULT_MESSAGES.validation_failed, invalid);
+export const validationFailed = (invalid: InvalidEntry[]) => new EsozError(422, 'validation_failed', DEFAULT_MESSAGES.validation_failed, invalid);
 
 export const internalError = () => new EsozError(500, 'internal_error', 'Internal server error');
 export const serviceUnavailable = () => new EsozError(503, 'service_unavailable', 'Service is temporarily unavailable. Please retry later.');
