@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
-import { basedOn, dispensesPath } from '../deviceDispenses/helpers.js';
 import { runCli } from '../support/cli.js';
 import { dropSchema, freshSchemaName } from '../support/databases.js';
-import { createBody, ids } from '../support/fixtures.js';
+import { ids } from '../support/fixtures.js';
+import { createThenStop } from '../support/misClient.js';
 import { newId, startTestServer, testBackends, type TestServer } from '../support/testServer.js';
 
 describe.each(testBackends())('history export and import on %s', (backend) => {
@@ -32,13 +31,7 @@ describe.each(testBackends())('history export and import on %s', (backend) => {
     const auth = `Bearer ${await t.token()}`;
     for (let i = 0; i < 3; i++) {
       const id = newId();
-      const created = await request(t.app)
-        .post(dispensesPath())
-        .set('authorization', auth)
-        .send(createBody(id, basedOn(ids.deviceRequest)));
-      expect((await t.waitForJob(created.body.data.links[0].href)).status).toBe(303);
-      const stopped = await request(t.app).patch(`${dispensesPath()}/${id}/actions/stop`).set('authorization', auth);
-      expect((await t.waitForJob(stopped.body.data.links[0].href)).status).toBe(303);
+      await createThenStop(t, auth, id, ids.deviceRequest);
     }
     await t.stop();
   }, 120_000);

@@ -4,18 +4,15 @@
  * every accepted command is processed after a restart, exactly once, and the read models verify clean.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { openPGlite } from '../../src/database/pglite.js';
-import { createCertificateAuthority } from '../../src/signatures/devPki.js';
-import { basedOn, deviceRequestPool, dispensesPath } from '../deviceDispenses/helpers.js';
+import { basedOn, dispensesPath } from '../deviceDispenses/helpers.js';
 import { runCli } from '../support/cli.js';
-import { createBody, ids, referenceData } from '../support/fixtures.js';
-import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
+import { createBody } from '../support/fixtures.js';
+import { startServerProcess, writeServerFiles, type ServerProcess } from '../support/serverProcess.js';
 import { newId } from '../support/testServer.js';
-import { createTokenIssuer } from '../support/tokens.js';
 
 const COMMANDS = 30;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -28,25 +25,15 @@ const servers: ServerProcess[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'esoz-sigterm-'));
-  const issuer = await createTokenIssuer();
-  const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
-  const data = referenceData();
-  const next = deviceRequestPool(data, COMMANDS);
-  await writeFile(join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
-  await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
-  await writeFile(join(dir, 'reference.json'), JSON.stringify(data));
+  const files = await writeServerFiles(dir, COMMANDS);
   env = {
-    DATA_DIR: dir,
-    AUTH_JWKS_FILE: join(dir, 'jwks.json'),
-    DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
-    REFERENCE_DATA_FILE: join(dir, 'reference.json'),
-    EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
+    ...files.env,
     JOB_CONCURRENCY: '2',
     SHUTDOWN_TIMEOUT_SECONDS: '30',
     LOG_LEVEL: 'info',
   };
-  requests = Array.from({ length: COMMANDS }, next);
-  token = await issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' ') });
+  requests = files.requests;
+  token = files.token;
 });
 afterAll(async () => {
   for (const server of servers) await server.kill();

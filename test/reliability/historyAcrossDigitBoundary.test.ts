@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { runCli } from '../support/cli.js';
 import { reportSkipped } from '../support/databases.js';
-import { basedOn, dispensesPath } from '../deviceDispenses/helpers.js';
-import { createBody, ids } from '../support/fixtures.js';
+import { dispensesPath } from '../deviceDispenses/helpers.js';
+import { ids } from '../support/fixtures.js';
+import { createThenStop } from '../support/misClient.js';
 import { newId, startTestServer, testBackends, type TestServer } from '../support/testServer.js';
 import { burnTransactionIdsTo, currentTransactionId, nextDigitBoundary, XID_BUDGET } from '../support/transactionCounter.js';
 
@@ -33,13 +34,7 @@ describe.each(testBackends())('a history across a digit boundary of the transact
     const auth = `Bearer ${await t.token()}`;
     while (dispenses.length < 12 || (crosses && (await currentTransactionId(database)) < boundary + 60n)) {
       const id = newId();
-      const created = await request(t.app)
-        .post(dispensesPath())
-        .set('authorization', auth)
-        .send(createBody(id, basedOn(ids.deviceRequest)));
-      expect((await t.waitForJob(created.body.data.links[0].href)).status).toBe(303);
-      const stopped = await request(t.app).patch(`${dispensesPath()}/${id}/actions/stop`).set('authorization', auth);
-      expect((await t.waitForJob(stopped.body.data.links[0].href)).status).toBe(303);
+      await createThenStop(t, auth, id, ids.deviceRequest);
       dispenses.push(id);
     }
   }, 180_000);

@@ -5,20 +5,17 @@
  * mid-job: the other finishes its jobs within about one job lease, exactly once in effect.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { openPostgres, type Database } from '../../src/database/database.js';
 import { openPGlite } from '../../src/database/pglite.js';
-import { createCertificateAuthority } from '../../src/signatures/devPki.js';
-import { basedOn, deviceRequestPool, dispensesPath } from '../deviceDispenses/helpers.js';
+import { basedOn, dispensesPath } from '../deviceDispenses/helpers.js';
 import { runCli } from '../support/cli.js';
 import { dropSchema, freshSchemaName, reportSkipped } from '../support/databases.js';
-import { createBody, ids, referenceData } from '../support/fixtures.js';
-import { startServerProcess, type ServerProcess } from '../support/serverProcess.js';
+import { createBody } from '../support/fixtures.js';
+import { startServerProcess, writeServerFiles, type ServerProcess } from '../support/serverProcess.js';
 import { newId, testBackends, type Backend } from '../support/testServer.js';
-import { createTokenIssuer } from '../support/tokens.js';
 
 const COMMANDS = 24;
 const LEASE_SECONDS = 3;
@@ -28,28 +25,18 @@ type Installation = { env: Record<string, string>; requests: string[]; token: st
 
 async function install(backend: Backend): Promise<Installation> {
   const dir = await mkdtemp(join(tmpdir(), 'esoz-kill-'));
-  const issuer = await createTokenIssuer();
-  const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
-  const data = referenceData();
-  const next = deviceRequestPool(data, COMMANDS);
-  await writeFile(join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
-  await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
-  await writeFile(join(dir, 'reference.json'), JSON.stringify(data));
+  const files = await writeServerFiles(dir, COMMANDS);
   const schema = backend === 'postgres' ? freshSchemaName() : undefined;
   const env: Record<string, string> = {
-    DATA_DIR: dir,
-    AUTH_JWKS_FILE: join(dir, 'jwks.json'),
-    DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
-    REFERENCE_DATA_FILE: join(dir, 'reference.json'),
-    EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
+    ...files.env,
     JOB_LEASE_SECONDS: String(LEASE_SECONDS),
     JOB_CONCURRENCY: '4',
     ...(schema ? { DATABASE_URL: process.env.DATABASE_URL!, DATABASE_SCHEMA: schema } : {}),
   };
   return {
     env,
-    requests: Array.from({ length: COMMANDS }, next),
-    token: await issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' ') }),
+    requests: files.requests,
+    token: files.token,
     openDatabase: () => (schema ? openPostgres(process.env.DATABASE_URL!, { schema }) : openPGlite(join(dir, 'pglite'))),
     async cleanup() {
       if (schema) await dropSchema(schema);

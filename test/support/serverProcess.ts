@@ -3,6 +3,13 @@
  * SIGKILL or run two of them on one database.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ALL_SCOPES } from '../../src/auth/scopes.js';
+import { createCertificateAuthority } from '../../src/signatures/devPki.js';
+import { deviceRequestPool } from '../deviceDispenses/helpers.js';
+import { ids, referenceData } from './fixtures.js';
+import { createTokenIssuer } from './tokens.js';
 
 export type ServerProcess = { url: string; child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> };
 
@@ -33,5 +40,31 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
       child.kill(signal);
       await exited;
     },
+  };
+}
+
+/**
+ * What a server process in `dir` needs: a token issuer's JWKS, a trusted CA and the fixture reference
+ * data with `deviceRequests` fresh device requests (one per command). Returns the settings naming
+ * them, those requests, and a token of the fixture pharmacist with every scope.
+ */
+export async function writeServerFiles(dir: string, deviceRequests: number): Promise<{ env: Record<string, string>; requests: string[]; token: string }> {
+  const issuer = await createTokenIssuer();
+  const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
+  const data = referenceData();
+  const next = deviceRequestPool(data, deviceRequests);
+  await writeFile(join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
+  await writeFile(join(dir, 'ca.pem'), ca.certificatePem);
+  await writeFile(join(dir, 'reference.json'), JSON.stringify(data));
+  return {
+    env: {
+      DATA_DIR: dir,
+      AUTH_JWKS_FILE: join(dir, 'jwks.json'),
+      DS_TRUSTED_CA_FILE: join(dir, 'ca.pem'),
+      REFERENCE_DATA_FILE: join(dir, 'reference.json'),
+      EXPIRATION_SWEEP_INTERVAL_SECONDS: '3600',
+    },
+    requests: Array.from({ length: deviceRequests }, next),
+    token: await issuer.token({ sub: ids.user, client_id: ids.legalEntity, scope: ALL_SCOPES.join(' ') }),
   };
 }
