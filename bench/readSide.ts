@@ -37,6 +37,7 @@ export async function readSideBench(sizes: number[]) {
       try {
         for (const name of [
           'import',
+          'copy-in',
           'raw-scan',
           'export',
           'rebuild:device_dispenses',

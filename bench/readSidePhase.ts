@@ -4,13 +4,13 @@
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config.js';
 import { readHistoryFile } from '../src/history/historyFile.js';
 import { importHistory } from '../src/history/importHistory.js';
 import { createLogger } from '../src/logger.js';
 import { createProjections, READ_MODEL_PROJECTIONS } from '../src/projections/registry.js';
-import { rebuildTogether } from '../src/projections/replay.js';
+import { rebuildProjections } from '../src/projections/replay.js';
 import { verifyReadModels } from '../src/projections/verify.js';
 import { exportHistory } from '../src/queries/exportHistory.js';
 import { openStores } from '../src/stores.js';
@@ -39,11 +39,29 @@ async function main() {
       } finally {
         client.release();
       }
+    } else if (phase === 'copy-in') {
+      // The import's ceiling: the database copying the log's rows (COPY out → COPY in) into a table
+      // with es_events' columns and indexes, in one transaction; no JSON work in Node at all.
+      const [source, target] = [await stores.database.pool.connect(), await stores.database.pool.connect()];
+      try {
+        await target.query('begin');
+        await target.query('create temporary table copy_in (like es_events including all) on commit drop');
+        const columns = 'stream_name, revision, event_id, event_type, data, metadata';
+        await pipeline(
+          source.query(copyTo(`copy (select ${columns} from es_events order by transaction_id, global_position) to stdout`)),
+          target.query(copyFrom(`copy copy_in (${columns}) from stdin`)),
+        );
+        events = Number((await target.query<{ n: string }>('select count(*) as n from copy_in')).rows[0]!.n);
+        await target.query('commit');
+      } finally {
+        source.release();
+        target.release();
+      }
     } else if (phase === 'export') events = await exportHistory(stores, devNull());
     else if (phase?.startsWith('rebuild:')) {
       const name = phase.slice('rebuild:'.length);
       const projections = Object.values(await createProjections(stores)).filter((p) => name === 'all' || p.name === name);
-      events = await rebuildTogether(stores.eventStore, stores.database, projections);
+      events = await rebuildProjections(stores.eventStore, stores.database, projections);
     } else if (phase === 'verify') {
       const results = await verifyReadModels(stores, READ_MODEL_PROJECTIONS);
       if (results.some((r) => r.differences.length > 0)) throw new Error('verify found differences');

@@ -32,6 +32,7 @@ import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
 import { checkCheckpoints } from './projections/checkpointSanity.js';
+import { createRebuilds, type Rebuilds } from './projections/rebuilds.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
 import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from './referenceData/referenceData.js';
@@ -57,6 +58,8 @@ export type Context = {
   idempotencyKeys: IdempotencyKeyStore;
   referenceData: ReferenceData;
   projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner; statusChangeEvents: ProjectionRunner };
+  projectionDefinitions: Projection[];
+  rebuilds: Rebuilds;
   commandDeps: CommandDeps;
 };
 
@@ -175,6 +178,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       idempotencyKeys,
       referenceData,
       projections,
+      projectionDefinitions: Object.values(definitions),
+      rebuilds: createRebuilds({ eventStore, database, logger, clock }),
       commandDeps,
     };
 
@@ -226,6 +231,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       sweep.stop();
       await delivery?.stop();
       await worker.stop();
+      await context.rebuilds.idle();
       for (const runner of Object.values(projections)) await runner.stop();
     });
 

@@ -21,8 +21,8 @@ export type Stores = {
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
-  /** Scratch read models for `verify`: same adapters, other tables/collections. */
-  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
+  /** A scratch device_dispenses read model for `verify` on MongoDB (the SQL tables verify in a shadow). */
+  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore }>;
   close(): Promise<void>;
 };
 
@@ -67,7 +67,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
       async openScratch() {
         const scratch = await openDeviceDispenses(config, database, 'device_dispenses_verify');
         closers.unshift(() => scratch.close());
-        return { deviceDispenses: scratch, licenses: await createLicenseStore(database, { table: 'licenses_verify' }) };
+        return { deviceDispenses: scratch };
       },
       close,
     };

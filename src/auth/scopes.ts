@@ -14,5 +14,8 @@ export const MIS_SCOPES = [
   'admin:read',
 ];
 
+/** The operator's scope: start a rebuild of the read models on the running server. */
+export const ADMIN_WRITE = 'admin:write';
+
 /** Every scope this registry checks. */
-export const ALL_SCOPES = [...MIS_SCOPES, AUDIT_READ_ALL];
+export const ALL_SCOPES = [...MIS_SCOPES, AUDIT_READ_ALL, ADMIN_WRITE];

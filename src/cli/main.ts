@@ -20,7 +20,7 @@ import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.j
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
-import { rebuildTogether } from '../projections/replay.js';
+import { rebuildProjections } from '../projections/replay.js';
 import { describeResult, verifyReadModels } from '../projections/verify.js';
 import { exportHistory } from '../queries/exportHistory.js';
 import { readHistoryFile } from '../history/historyFile.js';
@@ -166,7 +166,7 @@ async function run(argv: string[]): Promise<number> {
         progress.done();
         process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
         const rebuilding = createProgress('rebuild all', { total: await stores.eventStore.countAfter(null) });
-        await rebuildTogether(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
+        await rebuildProjections(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
         rebuilding.done();
         return 0;
       });
@@ -176,9 +176,9 @@ async function run(argv: string[]): Promise<number> {
       if (rest[0] === undefined) throw new UsageError('name a projection, or all');
       return withStores(config, async (stores) => {
         const projections = Object.values(await createProjections(stores)).filter((p) => names.includes(p.name));
-        // One reader feeds them all; the line names each projection rebuilt.
+        // One reader feeds them all, beside the live read models (blue/green); the line names each one.
         const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`, { total: await stores.eventStore.countAfter(null) });
-        await rebuildTogether(stores.eventStore, stores.database, projections, progress.add);
+        await rebuildProjections(stores.eventStore, stores.database, projections, progress.add);
         progress.done();
         return 0;
       });

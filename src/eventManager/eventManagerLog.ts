@@ -15,6 +15,14 @@ export type StatusChangeEvent = {
   changed_by: string;
 };
 
+/** The last derived status of each entity (what the next status change is compared with). */
+export const entityStatusTableDdl = (table: string) => `create table if not exists ${table} (
+  entity_type text not null,
+  entity_id text not null,
+  status text not null,
+  primary key (entity_type, entity_id)
+)`;
+
 export const eventManagerSchema = `
 create table if not exists event_manager_log (
   seq bigserial primary key,
@@ -29,12 +37,7 @@ create table if not exists event_manager_log (
   delivered_at timestamptz
 );
 create index if not exists event_manager_log_pending on event_manager_log (entity_id, seq) where delivered_at is null;
-create table if not exists event_manager_entity_status (
-  entity_type text not null,
-  entity_id text not null,
-  status text not null,
-  primary key (entity_type, entity_id)
-);`;
+${entityStatusTableDdl('event_manager_entity_status')};`;
 
 export type LogEntry = { seq: number; payload: StatusChangeEvent; attempts: number; deliveredAt: string | null; lastError: string | null };
 

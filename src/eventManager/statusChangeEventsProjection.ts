@@ -8,7 +8,8 @@ import type { Database } from '../database/database.js';
 import { STATUS_AFTER } from '../domain/deviceDispense/decider.js';
 import { z } from 'zod';
 import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, type DeviceDispenseEventType } from '../domain/deviceDispense/events.js';
-import { eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
+import { entityStatusTableDdl, eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
+import { createShadowTable } from '../readModels/shadowTables.js';
 import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
 
@@ -18,11 +19,29 @@ export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
 // (parsing every creation's document twice made this projection a replay's bottleneck).
 const actorSchema = z.object({ at: z.string(), by: z.string() });
 
-export async function createStatusChangeEventsProjection(database: Database, name = STATUS_CHANGE_EVENTS_PROJECTION): Promise<Projection> {
+export async function createStatusChangeEventsProjection(
+  database: Database,
+  name = STATUS_CHANGE_EVENTS_PROJECTION,
+  statusTable = 'event_manager_entity_status',
+): Promise<Projection> {
   await database.migrate('projection_checkpoints', checkpointsSchema);
   await database.migrate('event_manager', eventManagerSchema);
   return {
     name,
+    streamPrefixes: [DEVICE_DISPENSE_STREAM_PREFIX],
+    // Blue/green over the status table; the log itself is shared (entries are keyed by the source
+    // event's id, so a rebuild beside the live projection never adds one twice).
+    async shadow(purpose) {
+      const table = await createShadowTable(database, {
+        live: statusTable,
+        projection: name,
+        purpose,
+        tableDdl: entityStatusTableDdl,
+        comparedAs: (t) => `to_jsonb(${t}.status)`,
+        differs: 'l.status <> s.status',
+      });
+      return { projection: await createStatusChangeEventsProjection(database, table.projection, table.table), table };
+    },
     readCheckpoint: () => readCheckpoint(database.pool, name),
 
     async handle(events, checkpoint) {
@@ -31,7 +50,7 @@ export async function createStatusChangeEventsProjection(database: Database, nam
         if (relevant.length > 0) {
           const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];
           const { rows } = await client.query<{ entity_id: string; status: string }>(
-            `select entity_id, status from event_manager_entity_status where entity_type = 'DeviceDispense' and entity_id = any($1::text[])`,
+            `select entity_id, status from ${statusTable} where entity_type = 'DeviceDispense' and entity_id = any($1::text[])`,
             [ids],
           );
           const last = new Map(rows.map((r) => [r.entity_id, r.status]));
@@ -60,7 +79,7 @@ export async function createStatusChangeEventsProjection(database: Database, nam
               [JSON.stringify(derived)],
             );
             await client.query(
-              `insert into event_manager_entity_status (entity_type, entity_id, status)
+              `insert into ${statusTable} (entity_type, entity_id, status)
                select 'DeviceDispense', e.id, e.status from unnest($1::text[], $2::text[]) as e(id, status)
                on conflict (entity_type, entity_id) do update set status = excluded.status`,
               [[...last.keys()], [...last.values()]],
@@ -75,7 +94,7 @@ export async function createStatusChangeEventsProjection(database: Database, nam
       // The log is what was (or will be) sent: a rebuild re-derives it, and entries already in the
       // log keep their delivery state (same ids: the receiver deduplicates by id anyway).
       await database.withTransaction(async (client) => {
-        await client.query(`delete from event_manager_entity_status`);
+        await client.query(`delete from ${statusTable}`);
         await deleteCheckpoint(client, name);
       });
     },

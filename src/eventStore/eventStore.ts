@@ -66,6 +66,10 @@ export class WrongExpectedRevisionError extends Error {
 export type ReadStreamOptions = { fromRevision?: bigint; maxCount?: number };
 /** `after` is exclusive; omit it to read from the beginning. */
 export type ReadAllOptions = { after?: Position | null; maxCount: number };
+/** Where a stream-ordered read stopped: the last (stream, revision) it returned. */
+export type StreamCursor = { streamName: string; revision: bigint };
+/** `streamPrefixes`: only streams whose names start with one of these (all streams when absent). */
+export type ReadByStreamOptions = { after: StreamCursor | null; until: Position; maxCount: number; streamPrefixes?: readonly string[] };
 
 export type SubscriptionHandler = (events: RecordedEvent[]) => Promise<void>;
 export type SubscribeOptions = {
@@ -91,6 +95,12 @@ export interface EventStore {
   readStream(streamName: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
   /** One page of the global log, in order, only events that can no longer be preceded by others. */
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
+  /**
+   * Optional: one page of the events at or before `until` (a position a reader has seen), ordered by
+   * stream and revision instead of by the log. A rebuild from zero of per-stream read models reads
+   * this way (each stream's events arrive together, so each record is written about once).
+   */
+  readByStream?(options: ReadByStreamOptions): Promise<RecordedEvent[]>;
   /** Catch up from `after`, then follow live, delivering batches in global order. */
   subscribe(options: SubscribeOptions): Subscription;
   /** Position of the last event a reader can see now, or null for an empty store. */

@@ -16,6 +16,7 @@ import {
   type ExpectedRevision,
   type Position,
   type ReadAllOptions,
+  type ReadByStreamOptions,
   type ReadStreamOptions,
   type RecordedEvent,
   type SubscribeOptions,
@@ -66,6 +67,16 @@ const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
   where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
   order by ${LOG_ORDER} limit $3`;
+
+/**
+ * Stream order over the primary key, bounded by a log position ($3 xid, $4 position) a reader has
+ * seen; $6: LIKE patterns of the streams wanted (null: all).
+ */
+const READ_BY_STREAM_SQL = `select ${COLUMNS} from es_events
+  where (stream_name, revision) > ($1, $2::bigint) and (transaction_id, global_position) <= ($3::text::xid8, $4::bigint)
+    and ($6::text[] is null or stream_name like any($6::text[]))
+  order by stream_name, revision limit $5`;
+const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
 
 const toPosition = (transactionId: string, globalPosition: string): Position => `${transactionId}:${globalPosition}`;
 const parsePosition = (position: Position): [bigint, bigint] => {
@@ -189,6 +200,20 @@ export async function createPostgresEventStore(database: Database, options: { po
     },
 
     readAll,
+
+    async readByStream({ after, until, maxCount, streamPrefixes }: ReadByStreamOptions) {
+      const [xid, pos] = parsePosition(until);
+      // '' sorts before every stream name; revision -1 before every revision.
+      const { rows } = await database.pool.query<EventRow>(READ_BY_STREAM_SQL, [
+        after?.streamName ?? '',
+        String(after?.revision ?? -1n),
+        String(xid),
+        String(pos),
+        maxCount,
+        streamPrefixes ? streamPrefixes.map(likePrefix) : null,
+      ]);
+      return rows.map(toEvent);
+    },
 
     subscribe(options: SubscribeOptions): Subscription {
       return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended });

@@ -17,14 +17,26 @@ import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLi
 const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
 const FORBIDDEN_IN_RAW_CSV = /[\x01\x02\n\r]/;
 
-const meta = (json: string, camel: string) => `'"${json}":' || coalesce((${storedMetadataKey(json, camel)})::text, 'null')`;
-/** The history line of one row, in SQL (field order as in historyLine.ts). */
+/** Metadata written before stored metadata became snake_case (camelCase keys), renamed on the way out. */
+const LEGACY_METADATA_SQL = `jsonb_build_object(${[
+  ['event_id', 'eventId'],
+  ['correlation_id', 'correlationId'],
+  ['causation_id', 'causationId'],
+  ['user_id', 'userId'],
+  ['client_id', 'clientId'],
+  ['occurred_at', 'occurredAt'],
+  ['schema_version', 'schemaVersion'],
+]
+  .map(([snake, camel]) => `'${snake}', ${storedMetadataKey(snake!, camel!)}`)
+  .join(', ')})`;
+/**
+ * The history line of one row, in SQL (fields as in historyLine.ts). Stored metadata goes out as the
+ * database prints it (its key order), which costs next to nothing over the raw scan; only legacy rows
+ * are rebuilt key by key.
+ */
 const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
-  || ',"metadata":{' || ${meta('event_id', 'eventId')} || ',' || ${meta('correlation_id', 'correlationId')}
-  || ',' || ${meta('causation_id', 'causationId')} || ',' || ${meta('user_id', 'userId')}
-  || ',' || ${meta('client_id', 'clientId')} || ',' || ${meta('occurred_at', 'occurredAt')}
-  || ',' || ${meta('schema_version', 'schemaVersion')} || '}}'`;
+  || ',"metadata":' || (case when metadata ? 'event_id' then metadata else ${LEGACY_METADATA_SQL} end)::text || '}'`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };
 

@@ -25,7 +25,7 @@ type Operation = {
   body?: Schema;
   query?: Schema;
   /** 202 + job (async ЕСОЗ method) or the success status of a sync one. */
-  answer: 202 | 201 | 200 | 'list' | 'job' | 'raw';
+  answer: 202 | 201 | 200 | 'list' | 'job' | 'raw' | 'started';
   rawContent?: string;
   signed?: boolean;
 };
@@ -146,7 +146,22 @@ export const OPERATIONS: readonly Operation[] = [
     answer: 200,
   },
   { method: 'get', path: '/api/audit/licenses/:id', summary: 'A licence as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
-  { method: 'get', path: '/api/admin/projections', summary: "Projections' checkpoints and lag", tag: 'Operations', scope: 'admin:read', answer: 'list' },
+  {
+    method: 'get',
+    path: '/api/admin/projections',
+    summary: "Projections' checkpoints, lag and their last server-side rebuild",
+    tag: 'Operations',
+    scope: 'admin:read',
+    answer: 'list',
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/:name/rebuild',
+    summary: 'Rebuild a projection (or all) beside the live read model, then swap it in (blue/green); 202, progress in GET /api/admin/projections',
+    tag: 'Operations',
+    scope: 'admin:write',
+    answer: 'started',
+  },
   {
     method: 'get',
     path: '/api/jobs/:id',
@@ -226,6 +241,9 @@ function operationObject(op: Operation, metricsScope: string) {
       break;
     case 'list':
       responses['200'] = ref('List');
+      break;
+    case 'started':
+      responses['202'] = { ...ref('Object'), description: 'Started in the background (no job: follow it in GET /api/admin/projections)' };
       break;
     case 'job':
       responses['200'] = ref('JobPending');

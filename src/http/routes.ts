@@ -15,6 +15,10 @@ import type { EventStore, JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
 import type { JobStore } from '../jobs/jobStore.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
+import type { Projection } from '../projections/projection.js';
+import type { Rebuilds } from '../projections/rebuilds.js';
+import { ADMIN_WRITE } from '../auth/scopes.js';
+import { notFound } from '../domain/shared/esozError.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
@@ -34,6 +38,9 @@ export type RouteContext = {
   referenceData: ReferenceData;
   commandDeps: CommandDeps;
   projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
+  /** The projections themselves (what a server-side rebuild builds beside the live ones) and their rebuilds. */
+  projectionDefinitions: Projection[];
+  rebuilds: Rebuilds;
 };
 export type RouteDeps = { context: RouteContext; enqueued: () => void };
 
@@ -141,7 +148,20 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     sendData(req, res, 200, await licenseAsOf(context.eventStore, context.licenses, access, pathParam(req, 'id'), as_of));
   });
   router.get('/api/admin/projections', authorize('admin:read'), async (req, res) => {
-    sendData(req, res, 200, await projectionsHealth(context.eventStore, Object.values(context.projections)));
+    const health = await projectionsHealth(context.eventStore, Object.values(context.projections));
+    sendData(
+      req,
+      res,
+      200,
+      health.map((entry) => ({ ...entry, rebuild: context.rebuilds.stateOf(entry.name) })),
+    );
+  });
+  router.post('/api/admin/projections/:name/rebuild', authorize(ADMIN_WRITE), async (req, res) => {
+    const name = pathParam(req, 'name');
+    const projections = context.projectionDefinitions.filter((p) => name === 'all' || p.name === name);
+    if (projections.length === 0) throw notFound(`Projection ${name} not found`);
+    const state = context.rebuilds.start(projections);
+    sendData(req, res, 202, { projections: projections.map((p) => p.name), ...state });
   });
 
   router.get(JOB_ROUTE, authorize(null), async (req, res) => {

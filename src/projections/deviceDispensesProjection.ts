@@ -34,8 +34,16 @@ export function indexOf(document: DeviceDispenseDocument): DeviceDispenseIndex {
 }
 
 export function createDeviceDispensesProjection(store: DeviceDispenseStore, name = DEVICE_DISPENSES_PROJECTION): Projection {
+  const openShadow = store.openShadow?.bind(store);
   return {
     name,
+    streamPrefixes: [DEVICE_DISPENSE_STREAM_PREFIX],
+    ...(openShadow && {
+      async shadow(purpose) {
+        const { store: shadowStore, table } = await openShadow(name, purpose);
+        return { projection: createDeviceDispensesProjection(shadowStore, table.projection), table };
+      },
+    }),
     readCheckpoint: () => store.readCheckpoint(name),
 
     async handle(events, checkpoint) {

@@ -14,6 +14,7 @@ const licenseIdOf = (event: LicenseEvent) => (event.type === 'LicenseUpdated' ? 
 export function createLicensesProjection(store: LicenseStore, name = LICENSES_PROJECTION): Projection {
   return {
     name,
+    streamPrefixes: [LICENSES_STREAM_PREFIX],
     readCheckpoint: () => store.readCheckpoint(name),
     async handle(events, checkpoint) {
       const relevant = events.filter((e) => e.streamName.startsWith(LICENSES_STREAM_PREFIX) && LICENSE_EVENT_TYPES.has(e.type)).map(parseLicenseEvent);
@@ -25,5 +26,9 @@ export function createLicensesProjection(store: LicenseStore, name = LICENSES_PR
       });
     },
     reset: () => store.reset(name),
+    async shadow(purpose) {
+      const { store: shadowStore, table } = await store.openShadow(name, purpose);
+      return { projection: createLicensesProjection(shadowStore, table.projection), table };
+    },
   };
 }

@@ -1,4 +1,5 @@
 import type { Position, RecordedEvent } from '../eventStore/eventStore.js';
+import type { ShadowPurpose, ShadowTable } from '../readModels/shadowTables.js';
 
 /**
  * A projection (read model) or reactor fed from the global log. `handle` must record `to` as its
@@ -6,8 +7,15 @@ import type { Position, RecordedEvent } from '../eventStore/eventStore.js';
  */
 export interface Projection {
   readonly name: string;
+  /** The streams it reads, by name prefix (a rebuild reads only those); absent: every stream. */
+  readonly streamPrefixes?: readonly string[];
   readCheckpoint(): Promise<Position | null>;
   handle(events: RecordedEvent[], checkpoint: { from: Position | null; to: Position }): Promise<void>;
   /** Forget everything (rebuild from zero). */
   reset(): Promise<void>;
+  /**
+   * Optional: the same projection writing to an empty shadow of its read model, beside the live one
+   * (blue/green rebuild, verify). Without it a rebuild runs in place with the live projection stopped.
+   */
+  shadow?(purpose: ShadowPurpose): Promise<{ projection: Projection; table: ShadowTable }>;
 }

@@ -1,10 +1,27 @@
 /**
- * Replaying the log into a projection outside the runner: `rebuild` (the live read model, from zero,
- * under the projection's lock) and `verify` (a scratch copy built up to the live checkpoint).
+ * Replaying the log into projections outside the runner.
+ *
+ * - `rebuildProjections`: a projection with a shadow is rebuilt blue/green while the live one keeps
+ *   serving (and its runner keeps writing): bulk-loaded into the shadow from zero, caught up with the
+ *   log, then swapped in atomically. Any other (the MongoDB read model) is rebuilt in place under the
+ *   projection's lock, so the server's projection must be stopped.
+ * - `bulkLoad`: the fast path of a from-zero build, shared with verify: every event up to a position,
+ *   read by stream (each stream's events together, so each record is written about once) and fed to
+ *   every projection at once, the next page read while they write.
  */
 import type { Database } from '../database/database.js';
-import type { EventStore, Position } from '../eventStore/eventStore.js';
+import type { EventStore, Position, RecordedEvent, StreamCursor } from '../eventStore/eventStore.js';
+import type { ShadowTable } from '../readModels/shadowTables.js';
 import type { Projection } from './projection.js';
+
+export class RebuildBusyError extends Error {
+  constructor(name: string) {
+    super(`A rebuild of ${name} is already running`);
+  }
+}
+
+/** How many catch-up rounds a swap may take before giving up (each round ends at the head it read). */
+const SWAP_ATTEMPTS = 100;
 
 export class ProjectionBusyError extends Error {
   constructor(name: string) {
@@ -76,4 +93,100 @@ export async function rebuildTogether(
   } finally {
     for (const lock of locks) await lock.release();
   }
+}
+
+/**
+ * Feeds every event at or before `until` to `projections`, which start from zero (each moves its own
+ * checkpoint to `until`). Stream order where the store offers it, log order otherwise.
+ */
+export async function bulkLoad(
+  store: EventStore,
+  projections: Projection[],
+  until: Position,
+  { onProgress, pageSize = 5_000 }: { onProgress?: (n: number) => void; pageSize?: number } = {},
+): Promise<number> {
+  const readByStream = store.readByStream?.bind(store);
+  // Only the streams some projection reads (every stream if one of them reads all).
+  const streamPrefixes = projections.every((p) => p.streamPrefixes) ? [...new Set(projections.flatMap((p) => p.streamPrefixes!))] : undefined;
+  const read = readByStream
+    ? (after: RecordedEvent | null) =>
+        readByStream({
+          after: after && ({ streamName: after.streamName, revision: after.revision } satisfies StreamCursor),
+          until,
+          maxCount: pageSize,
+          ...(streamPrefixes && { streamPrefixes }),
+        })
+    : async (after: RecordedEvent | null) =>
+        (await store.readAll({ after: after?.position ?? null, maxCount: pageSize })).filter((e) => store.comparePositions(e.position, until) <= 0);
+  let from: Position | null = null;
+  let handled = 0;
+  let next = read(null);
+  for (;;) {
+    const page = await next;
+    if (page.length === 0) return handled;
+    // Read ahead while the projections write: the next page does not depend on their work.
+    next = page.length === pageSize ? read(page[page.length - 1]!) : Promise.resolve([]);
+    const batchFrom = from;
+    await Promise.all(projections.map((projection) => projection.handle(page, { from: batchFrom, to: until })));
+    from = until;
+    handled += page.length;
+    onProgress?.(page.length);
+  }
+}
+
+type Shadow = { name: string; projection: Projection; table: ShadowTable };
+
+/** Blue/green: bulk load into shadows, catch up, swap each in once it has reached its live checkpoint. */
+async function rebuildBesideLive(store: EventStore, database: Database, projections: Projection[], onProgress?: (n: number) => void): Promise<number> {
+  const locks = [];
+  const shadows: Shadow[] = [];
+  try {
+    for (const projection of projections) {
+      // One rebuild per projection at a time (they would share the shadow table).
+      const lock = await database.tryLock(`rebuild:${projection.name}`);
+      if (!lock) throw new RebuildBusyError(projection.name);
+      locks.push(lock);
+    }
+    for (const projection of projections) shadows.push({ name: projection.name, ...(await projection.shadow!('rebuild')) });
+    const until = await store.headPosition();
+    const handled =
+      until === null
+        ? 0
+        : await bulkLoad(
+            store,
+            shadows.map((s) => s.projection),
+            until,
+            onProgress ? { onProgress } : {},
+          );
+    await Promise.all(shadows.map((s) => s.table.complete()));
+    let pending = shadows;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === SWAP_ATTEMPTS) throw new Error(`Could not swap in ${pending.map((s) => s.name).join(', ')}: the live projection kept moving ahead`);
+      await Promise.all(pending.map((s) => replay(store, s.projection)));
+      const swapped = await Promise.all(pending.map((s) => s.table.trySwap((a, b) => store.comparePositions(a, b))));
+      pending = pending.filter((_, i) => !swapped[i]);
+    }
+    return handled;
+  } catch (error) {
+    for (const shadow of shadows) await shadow.table.drop().catch(() => undefined);
+    throw error;
+  } finally {
+    for (const lock of locks) await lock.release();
+  }
+}
+
+/**
+ * Rebuilds projections from zero: blue/green where they have a shadow, in place (under their locks)
+ * otherwise. Returns the number of events read by the first of the two runs it needed.
+ */
+export async function rebuildProjections(store: EventStore, database: Database, projections: Projection[], onProgress?: (n: number) => void): Promise<number> {
+  const besideLive = projections.filter((p) => p.shadow);
+  const inPlace = projections.filter((p) => !p.shadow);
+  let handled = 0;
+  if (besideLive.length > 0) handled = await rebuildBesideLive(store, database, besideLive, onProgress);
+  if (inPlace.length > 0) {
+    const n = await rebuildTogether(store, database, inPlace, besideLive.length > 0 ? undefined : onProgress);
+    handled ||= n;
+  }
+  return handled;
 }

@@ -1,15 +1,16 @@
 /**
- * verify: every read model must equal a fresh replay. Builds each read model again into scratch
- * tables/collections, up to the live read model's checkpoint, and compares them record by record
- * (both scanned in id order, in bounded pages).
+ * verify: every read model must equal a fresh replay. Builds each read model again, up to the live
+ * read model's checkpoint: on PostgreSQL/PGlite into a shadow table with the rebuild's bulk load, then
+ * compared with the live table in SQL (only differing rows leave the database); on MongoDB into a
+ * scratch collection, compared record by record (both scanned in id order, in bounded pages).
  */
 import type { EventStore, Position } from '../eventStore/eventStore.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
-import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
+import { createLicensesProjection } from './licensesProjection.js';
 import type { Projection } from './projection.js';
-import { replay } from './replay.js';
+import { bulkLoad, replay } from './replay.js';
 
 export type Difference = { id: string; kind: 'missing' | 'unexpected' | 'different'; paths: Array<{ path: string; readModel: unknown; replay: unknown }> };
 export type VerifyResult = { readModel: string; checkpoint: Position | null; records: number; differences: Difference[]; moved: boolean };
@@ -76,6 +77,45 @@ async function verifyOne(
 }
 
 /**
+ * Replays into the live projections' shadows (one reader for those at the same checkpoint) and lets
+ * the database compare each shadow with its live table.
+ */
+async function verifyBesideLive(store: EventStore, lives: Projection[], onProgress?: (n: number) => void): Promise<Map<string, VerifyResult>> {
+  const results = new Map<string, VerifyResult>();
+  const groups = new Map<Position | null, Projection[]>();
+  for (const live of lives) {
+    const checkpoint = await live.readCheckpoint();
+    groups.set(checkpoint, [...(groups.get(checkpoint) ?? []), live]);
+  }
+  for (const [checkpoint, group] of groups) {
+    const shadows: Array<Awaited<ReturnType<NonNullable<Projection['shadow']>>>> = [];
+    try {
+      for (const live of group) shadows.push(await live.shadow!('verify'));
+      if (checkpoint !== null)
+        await bulkLoad(
+          store,
+          shadows.map((s) => s.projection),
+          checkpoint,
+          onProgress ? { onProgress } : {},
+        );
+      for (const [i, live] of group.entries()) {
+        const { records, rows } = await shadows[i]!.table.differences(MAX_REPORTED);
+        const differences = rows.map(({ id, live: inReadModel, shadow: inReplay }): Difference => {
+          if (inReadModel === null) return { id, kind: 'missing', paths: [] };
+          if (inReplay === null) return { id, kind: 'unexpected', paths: [] };
+          return { id, kind: 'different', paths: jsonDifferences(inReadModel, inReplay) };
+        });
+        const moved = (await live.readCheckpoint()) !== checkpoint; // a running server went on meanwhile
+        results.set(live.name, { readModel: live.name, checkpoint, records, differences, moved });
+      }
+    } finally {
+      for (const shadow of shadows) await shadow.table.drop();
+    }
+  }
+  return results;
+}
+
+/**
  * What verify reads and writes: the event store, the live read models, and an opener for scratch
  * read models (same adapters, other tables/collections) it replays into.
  */
@@ -83,33 +123,33 @@ export type VerifyPorts = {
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
-  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
+  openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore }>;
 };
 
-/** Verifies each named read model (default: all). */
+/** Verifies each named read model (default: all), in the order of READ_MODEL_PROJECTIONS. */
 export async function verifyReadModels(stores: VerifyPorts, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
-  const scratch = await stores.openScratch();
+  const lives = [createDeviceDispensesProjection(stores.deviceDispenses), createLicensesProjection(stores.licenses)].filter((p) => names.includes(p.name));
+  const besideLive = await verifyBesideLive(
+    stores.eventStore,
+    lives.filter((p) => p.shadow),
+    onProgress,
+  );
   const results: VerifyResult[] = [];
-  if (names.includes(DEVICE_DISPENSES_PROJECTION)) {
+  for (const live of lives) {
+    const result = besideLive.get(live.name);
+    if (result) {
+      results.push(result);
+      continue;
+    }
+    // MongoDB (device_dispenses): a scratch collection, compared by scanning both.
+    const scratch = await stores.openScratch();
     const projection = createDeviceDispensesProjection(scratch.deviceDispenses, `verify:${DEVICE_DISPENSES_PROJECTION}`);
     results.push(
       await verifyOne(
         stores.eventStore,
         DEVICE_DISPENSES_PROJECTION,
-        { readCheckpoint: () => stores.deviceDispenses.readCheckpoint(DEVICE_DISPENSES_PROJECTION), scan: () => stores.deviceDispenses.scan() },
+        { readCheckpoint: () => live.readCheckpoint(), scan: () => stores.deviceDispenses.scan() },
         { ...projection, scan: () => scratch.deviceDispenses.scan() },
-        onProgress,
-      ),
-    );
-  }
-  if (names.includes(LICENSES_PROJECTION)) {
-    const projection = createLicensesProjection(scratch.licenses, `verify:${LICENSES_PROJECTION}`);
-    results.push(
-      await verifyOne(
-        stores.eventStore,
-        LICENSES_PROJECTION,
-        { readCheckpoint: () => stores.licenses.readCheckpoint(LICENSES_PROJECTION), scan: () => stores.licenses.scan() },
-        { ...projection, scan: () => scratch.licenses.scan() },
         onProgress,
       ),
     );

@@ -9,6 +9,7 @@
 import type { JsonObject, Position } from '../eventStore/eventStore.js';
 import type { CheckpointUpdate } from './checkpoints.js';
 import type { Page, PageOf } from './paging.js';
+import type { ShadowPurpose, ShadowTable } from './shadowTables.js';
 
 export type DeviceDispenseIndex = {
   patient_id: string;
@@ -72,6 +73,11 @@ export interface DeviceDispenseStore {
   search(filter: DeviceDispenseFilter, page: Page): Promise<PageOf<DeviceDispenseRecord>>;
   /** Every record ordered by id, in bounded pages (verification). */
   scan(): AsyncIterable<DeviceDispenseRecord>;
+  /**
+   * Optional (the PostgreSQL/PGlite table): an empty shadow beside this read model, for a rebuild while
+   * serving (blue/green) and for verify. MongoDB has none: its rebuild runs in place.
+   */
+  openShadow?(projection: string, purpose: ShadowPurpose): Promise<{ store: DeviceDispenseStore; table: ShadowTable }>;
   /** Deletes every record and the projection's checkpoint (rebuild from zero). */
   reset(projection: string): Promise<void>;
   close(): Promise<void>;

@@ -9,6 +9,7 @@ import type { Position } from '../eventStore/eventStore.js';
 import { checkpointsSchema, readCheckpoint, storeCheckpoint, type CheckpointUpdate } from './checkpoints.js';
 import type { Page, PageOf } from './paging.js';
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
+import { createShadowTable, type ShadowPurpose, type ShadowTable } from './shadowTables.js';
 
 export type LicenseFilter = Partial<{ legal_entity_id: string; id: string; license_number: string; type: string; is_primary: boolean; is_active: boolean }>;
 
@@ -21,27 +22,32 @@ export type LicenseStore = {
   search(filter: LicenseFilter, page: Page): Promise<PageOf<License>>;
   scan(): AsyncIterable<License>;
   reset(projection: string): Promise<void>;
+  /** An empty shadow beside this table, for a rebuild while serving (blue/green) and for verify. */
+  openShadow(projection: string, purpose: ShadowPurpose): Promise<{ store: LicenseStore; table: ShadowTable }>;
 };
 
 export type LicenseWriter = { getMany(ids: string[]): Promise<Map<string, License>>; put(licenses: License[]): Promise<void> };
 
-export async function createLicenseStore(database: Database, { table = 'licenses' } = {}): Promise<LicenseStore> {
+const tableDdl = (table: string) => `create table if not exists ${table} (
+  id text primary key,
+  legal_entity_id text not null,
+  type text not null,
+  license_number text,
+  is_primary boolean not null,
+  is_active boolean not null,
+  inserted_at text collate "C" not null,
+  document jsonb not null
+)`;
+const indexDdl = (table: string) => `create index if not exists ${table}_legal_entity on ${table} (legal_entity_id, inserted_at, id);`;
+
+export async function createLicenseStore(
+  database: Database,
+  { table = 'licenses', migrated = false }: { table?: string; migrated?: boolean } = {},
+): Promise<LicenseStore> {
   assertIdentifier(table);
   await database.migrate('projection_checkpoints', checkpointsSchema);
-  await database.migrate(
-    `licenses:${table}`,
-    `create table if not exists ${table} (
-       id text primary key,
-       legal_entity_id text not null,
-       type text not null,
-       license_number text,
-       is_primary boolean not null,
-       is_active boolean not null,
-       inserted_at text collate "C" not null,
-       document jsonb not null
-     );
-     create index if not exists ${table}_legal_entity on ${table} (legal_entity_id, inserted_at, id);`,
-  );
+  // A shadow table is created by its ShadowTable (index after the bulk load), not here.
+  if (!migrated) await database.migrate(`licenses:${table}`, `${tableDdl(table)};\n${indexDdl(table)}`);
   const getMany = async (sql: Sql, ids: string[]) => {
     if (ids.length === 0) return new Map<string, License>();
     const { rows } = await sql.query<{ document: License }>(`select document from ${table} where id = any($1::text[])`, [ids]);
@@ -94,5 +100,17 @@ export async function createLicenseStore(database: Database, { table = 'licenses
       for await (const row of scanById<{ id: string; document: License }>(database, table, 'id, document')) yield row.document;
     },
     reset: (projection) => resetTable(database, table, projection),
+    async openShadow(projection, purpose) {
+      const shadow = await createShadowTable(database, {
+        live: table,
+        projection,
+        purpose,
+        tableDdl,
+        indexDdl,
+        comparedAs: (t) => `${t}.document`,
+        differs: 'l.document <> s.document',
+      });
+      return { store: await createLicenseStore(database, { table: shadow.table, migrated: true }), table: shadow };
+    },
   };
 }

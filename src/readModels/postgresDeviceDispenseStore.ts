@@ -8,6 +8,7 @@ import { checkpointsSchema, readCheckpoint, storeCheckpoint } from './checkpoint
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
 import { searchLowerBound, searchUpperBound } from './searchBounds.js';
+import { createShadowTable } from './shadowTables.js';
 
 /** One statement may not touch a row twice: keep the newest revision of each id. */
 const newestPerId = (records: DeviceDispenseRecord[]) => [
@@ -21,25 +22,40 @@ type Row = { id: string; revision: string; idx: DeviceDispenseIndex; document: D
 /** Index keys searched by exact match inside the `idx` JSONB column. */
 const EXACT_IN_INDEX = ['based_on', 'location', 'performer', 'program', 'part_of', 'encounter', 'context_episode_id', 'origin_episode_id'] as const;
 
-export async function createPostgresDeviceDispenseStore(database: Database, { table = 'device_dispenses' } = {}): Promise<DeviceDispenseStore> {
+// lz4 compresses the (TOASTed) documents several times faster than the default pglz (a rebuild's
+// largest database cost); PGlite and servers built without lz4 keep the default.
+async function hasLz4(database: Database): Promise<boolean> {
+  if (database.kind !== 'postgres') return false;
+  const { rows } = await database.pool.query<{ ok: boolean }>(`select 'lz4' = any(enumvals) as ok from pg_settings where name = 'default_toast_compression'`);
+  return rows[0]?.ok === true;
+}
+const tableDdl = (lz4: boolean, table: string) => `create table if not exists ${table} (
+  id text primary key,
+  revision bigint not null,
+  patient_id text not null,
+  legal_entity_id text not null,
+  status text not null,
+  inserted_at text collate "C" not null,
+  idx jsonb not null,
+  document json ${lz4 ? 'compression lz4 ' : ''}not null
+)`;
+const indexDdl = (table: string) => `create index if not exists ${table}_patient on ${table} (patient_id, inserted_at desc, id);
+create index if not exists ${table}_legal_entity on ${table} (legal_entity_id, inserted_at desc, id);
+create index if not exists ${table}_based_on on ${table} ((idx->>'based_on'));`;
+
+export async function createPostgresDeviceDispenseStore(
+  database: Database,
+  { table = 'device_dispenses', migrated = false }: { table?: string; migrated?: boolean } = {},
+): Promise<DeviceDispenseStore> {
   assertIdentifier(table);
   await database.migrate('projection_checkpoints', checkpointsSchema);
-  await database.migrate(
-    `device_dispenses:${table}`,
-    `create table if not exists ${table} (
-       id text primary key,
-       revision bigint not null,
-       patient_id text not null,
-       legal_entity_id text not null,
-       status text not null,
-       inserted_at text collate "C" not null,
-       idx jsonb not null,
-       document jsonb not null
-     );
-     create index if not exists ${table}_patient on ${table} (patient_id, inserted_at desc, id);
-     create index if not exists ${table}_legal_entity on ${table} (legal_entity_id, inserted_at desc, id);
-     create index if not exists ${table}_based_on on ${table} ((idx->>'based_on'));`,
-  );
+  // A shadow table is created by its ShadowTable (indexes after the bulk load), not here.
+  const lz4 = await hasLz4(database);
+  if (!migrated)
+    await database.migrate(
+      `device_dispenses:${table}`,
+      `${tableDdl(lz4, table)};\n${lz4 ? `alter table ${table} alter column document set compression lz4;\n` : ''}${indexDdl(table)}`,
+    );
   const pool = database.pool;
   const toRecord = (row: Row): DeviceDispenseRecord => ({ id: row.id, revision: Number(row.revision), index: row.idx, document: row.document });
 
@@ -79,12 +95,13 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
           await client.query(
             `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
              select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
-             from jsonb_to_recordset($1::jsonb) as r(id text, revision bigint, idx jsonb, document jsonb)
+             from json_to_recordset($1::json) as r(id text, revision bigint, idx jsonb, document json)
              on conflict (id) do update set
                revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
                status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
              where ${table}.revision < excluded.revision`,
-            // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot).
+            // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot);
+            // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is.
             [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
           );
         }
@@ -120,6 +137,20 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
     },
 
     reset: (projection) => resetTable(database, table, projection),
+
+    async openShadow(projection, purpose) {
+      const shadow = await createShadowTable(database, {
+        live: table,
+        projection,
+        purpose,
+        tableDdl: (name) => tableDdl(lz4, name),
+        indexDdl,
+        comparedAs: (t) => `jsonb_build_object('revision', ${t}.revision, 'index', ${t}.idx, 'document', ${t}.document::jsonb)`,
+        // Same text is the same document; different text (e.g. a table written as jsonb) compares as JSON.
+        differs: `l.revision <> s.revision or l.idx <> s.idx or (l.document::text <> s.document::text and l.document::jsonb <> s.document::jsonb)`,
+      });
+      return { store: await createPostgresDeviceDispenseStore(database, { table: shadow.table, migrated: true }), table: shadow };
+    },
 
     async close() {
       // The database is shared and closed by its owner.

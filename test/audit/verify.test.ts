@@ -44,7 +44,7 @@ describe.each(testBackends())('verify and rebuild on %s', (backend) => {
 
   it('fails after a read-model row is tampered with, naming the record and the path', async () => {
     const { database } = t.server.context;
-    await database.pool.query(`update device_dispenses set document = jsonb_set(document, '{status}', '"completed"') where id = $1`, [a]);
+    await database.pool.query(`update device_dispenses set document = jsonb_set(document::jsonb, '{status}', '"completed"')::json where id = $1`, [a]);
     await database.pool.query(`delete from licenses where id = $1`, [ids.primaryLicense]);
     const [dispenses, licenses] = await verifyReadModels(t.server.context.stores, READ_MODEL_PROJECTIONS);
     expect(dispenses!.differences).toEqual([{ id: a, kind: 'different', paths: [{ path: '$.document.status', readModel: 'completed', replay: 'stopped' }] }]);
