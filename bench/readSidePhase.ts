@@ -1,30 +1,22 @@
 /**
- * One phase of the read-side benchmark, in its own process so its peak RSS is its own. Uses the same
- * settings as the CLI (DATABASE_URL, DATABASE_SCHEMA). Prints one JSON line: events, seconds, peak RSS.
+ * The database's own ceilings for the read-side benchmark, each in its own process: a raw ordered scan
+ * of the log (COPY out) and a copy of its rows into a table like es_events (COPY out → COPY in).
+ * Same settings as the CLI (DATABASE_URL, DATABASE_SCHEMA). Prints one JSON line: events, seconds.
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config.js';
-import { readHistoryFile } from '../src/history/historyFile.js';
-import { importHistory } from '../src/history/importHistory.js';
 import { createLogger } from '../src/logger.js';
-import { createProjections, READ_MODEL_PROJECTIONS } from '../src/projections/registry.js';
-import { rebuildProjections } from '../src/projections/replay.js';
-import { verifyReadModels } from '../src/projections/verify.js';
-import { exportHistory } from '../src/queries/exportHistory.js';
 import { openStores } from '../src/stores.js';
 
-const devNull = () => new Writable({ write: (_chunk, _encoding, done) => done() });
-
 async function main() {
-  const [phase, file] = process.argv.slice(2);
+  const [phase] = process.argv.slice(2);
   const stores = await openStores(loadConfig(), createLogger('warn'));
   let events = 0;
   const started = process.hrtime.bigint(); // after start-up: the phase's own work only
   try {
-    if (phase === 'import') events = await importHistory(stores, readHistoryFile(file!));
-    else if (phase === 'raw-scan') {
+    if (phase === 'raw-scan') {
       const client = await stores.database.pool.connect();
       try {
         let rows = 0;
@@ -57,21 +49,12 @@ async function main() {
         source.release();
         target.release();
       }
-    } else if (phase === 'export') events = await exportHistory(stores, devNull());
-    else if (phase?.startsWith('rebuild:')) {
-      const name = phase.slice('rebuild:'.length);
-      const projections = Object.values(await createProjections(stores)).filter((p) => name === 'all' || p.name === name);
-      events = await rebuildProjections(stores.eventStore, stores.database, projections);
-    } else if (phase === 'verify') {
-      const results = await verifyReadModels(stores, READ_MODEL_PROJECTIONS);
-      if (results.some((r) => r.differences.length > 0)) throw new Error('verify found differences');
-      events = await stores.eventStore.countAfter(null);
     } else throw new Error(`unknown phase ${phase}`);
   } finally {
     await stores.close();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`${JSON.stringify({ phase, events, seconds, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+  process.stdout.write(`${JSON.stringify({ phase, events, seconds })}\n`);
 }
 
 main().catch((error: unknown) => {

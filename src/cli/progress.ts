@@ -1,7 +1,7 @@
 /**
  * Progress of a long CLI run on stderr. On a terminal: a cli-progress bar with count, rate and ETA
  * (ETA only when the total is known). Off one (CI, pipes, log files): a plain line every 5 s. Either
- * way the run ends with one plain line `<label>: N events, N events/s` (scripts and tests match it).
+ * way the run ends with one plain line `<label>: N events, N events/s in S s` (scripts and tests match it).
  */
 import cliProgress from 'cli-progress';
 
@@ -13,7 +13,8 @@ export function createProgress(label: string, { out = process.stderr, total = nu
   const started = Date.now();
   let count = 0;
   const rate = () => Math.round(count / Math.max(0.001, (Date.now() - started) / 1000));
-  const line = () => `${label}: ${count.toLocaleString('en')} events, ${rate().toLocaleString('en')} events/s`;
+  const seconds = () => ((Date.now() - started) / 1000).toFixed(2);
+  const line = () => `${label}: ${count.toLocaleString('en')} events, ${rate().toLocaleString('en')} events/s in ${seconds()} s`;
 
   if (out.isTTY) {
     const bar = new cliProgress.SingleBar(
