@@ -66,6 +66,6 @@ describe('progress', () => {
     for (let i = 0; i < 10; i++) progress.add(50);
     progress.done();
     expect(text()).toMatch(/verify \(replaying\) \[[^\]]*\] \d+\/1000 events \| \d+ events\/s \| ETA /);
-    expect(text()).toMatch(/verify \(replaying\): 500 events, [\d,]+ events\/s\n$/);
+    expect(text()).toMatch(/verify \(replaying\): 500 events, [\d,]+ events\/s in \d+\.\d\d s\n$/);
   });
 });
