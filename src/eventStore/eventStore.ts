@@ -1,3 +1,5 @@
+import type { Sql } from '../database/database.js';
+
 /**
  * The event store port. Three adapters implement it (PostgreSQL server, PGlite, EventStoreDB) and one
  * contract suite (test/contract/eventStore.contract.test.ts) holds them to the same behaviour.
@@ -101,6 +103,12 @@ export interface EventStore {
    * this way (each stream's events arrive together, so each record is written about once).
    */
   readByStream?(options: ReadByStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Optional (PostgreSQL/PGlite): whether `sql` (e.g. a transaction holding a read model's lock) sees a
+   * committed event after `after` in streams with one of these prefixes. A blue/green swap uses it so
+   * that rows commands wrote inline in the same database are never left behind.
+   */
+  hasEventsAfter?(sql: Sql, after: Position | null, streamPrefixes?: readonly string[]): Promise<boolean>;
   /** Catch up from `after`, then follow live, delivering batches in global order. */
   subscribe(options: SubscribeOptions): Subscription;
   /** Position of the last event a reader can see now, or null for an empty store. */

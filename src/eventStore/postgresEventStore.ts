@@ -215,6 +215,16 @@ export async function createPostgresEventStore(database: Database, options: { po
       return rows.map(toEvent);
     },
 
+    async hasEventsAfter(sql: Sql, after: Position | null, streamPrefixes?: readonly string[]) {
+      const [xid, pos] = after ? parsePosition(after) : [0n, 0n];
+      const { rows } = await sql.query<{ found: boolean }>(
+        `select exists (select 1 from es_events where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
+           and ($3::text[] is null or stream_name like any($3::text[]))) as found`,
+        [String(xid), String(pos), streamPrefixes ? streamPrefixes.map(likePrefix) : null],
+      );
+      return rows[0]!.found;
+    },
+
     subscribe(options: SubscribeOptions): Subscription {
       return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended });
     },

@@ -159,11 +159,21 @@ async function rebuildBesideLive(store: EventStore, database: Database, projecti
             onProgress ? { onProgress } : {},
           );
     await Promise.all(shadows.map((s) => s.table.complete()));
+    const hasEventsAfter = store.hasEventsAfter?.bind(store);
     let pending = shadows;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt === SWAP_ATTEMPTS) throw new Error(`Could not swap in ${pending.map((s) => s.name).join(', ')}: the live projection kept moving ahead`);
       await Promise.all(pending.map((s) => replay(store, s.projection)));
-      const swapped = await Promise.all(pending.map((s) => s.table.trySwap((a, b) => store.comparePositions(a, b))));
+      const swapped = await Promise.all(
+        pending.map((s) =>
+          s.table.trySwap(
+            (a, b) => store.comparePositions(a, b),
+            // A table commands write inline: under its lock no command can commit, and every event of
+            // the projection's streams that did commit must be in the shadow, or its row would vanish.
+            hasEventsAfter && s.table.writtenInline ? async (sql, position) => !(await hasEventsAfter(sql, position, s.projection.streamPrefixes)) : undefined,
+          ),
+        ),
+      );
       pending = pending.filter((_, i) => !swapped[i]);
     }
     return handled;

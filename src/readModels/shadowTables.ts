@@ -16,14 +16,16 @@ export type ShadowPurpose = 'rebuild' | 'verify';
 export type ShadowTable = {
   /** The checkpoint name the shadow's projection writes. */
   readonly projection: string;
+  /** Commands also write the live table in their append's transaction (inline projection). */
+  readonly writtenInline: boolean;
   readonly table: string;
   /** Creates what a bulk load is faster without (secondary indexes); call before serving from it. */
   complete(): Promise<void>;
   /**
-   * Swaps the shadow in if its checkpoint is at or past the live one; false when the live projection
-   * has moved on since (catch the shadow up and try again).
+   * Swaps the shadow in if its checkpoint is at or past the live one and `caughtUp` (asked inside the
+   * swap's transaction, under the lock) agrees; false otherwise (catch the shadow up and try again).
    */
-  trySwap(comparePositions: (a: Position, b: Position) => number): Promise<boolean>;
+  trySwap(comparePositions: (a: Position, b: Position) => number, caughtUp?: (sql: Sql, shadowPosition: Position | null) => Promise<boolean>): Promise<boolean>;
   /** Rows that differ between the live table and the shadow (verify), and how many ids there are. */
   differences(limit: number): Promise<{ records: number; rows: Array<{ id: string; live: unknown; shadow: unknown }> }>;
   drop(): Promise<void>;
@@ -34,6 +36,8 @@ export type ShadowTableSpec = {
   /** The live projection (its checkpoint); the shadow is `<live>__<purpose>`, its checkpoint `<projection>:<purpose>`. */
   projection: string;
   purpose: ShadowPurpose;
+  /** Commands also write the live table in their append's transaction (inline projection). */
+  writtenInline?: boolean;
   /** DDL of the table alone (no secondary index), for a given table name. */
   tableDdl: (table: string) => string;
   /** DDL of its secondary indexes (if any), named `<table>_…` so they can be renamed with it. */
@@ -66,11 +70,12 @@ export async function createShadowTable(database: Database, spec: ShadowTableSpe
   return {
     table: shadow,
     projection: shadowProjection,
+    writtenInline: spec.writtenInline ?? false,
     async complete() {
       if (spec.indexDdl) await database.pool.query(spec.indexDdl(shadow));
     },
 
-    async trySwap(comparePositions) {
+    async trySwap(comparePositions, caughtUp) {
       return database.withTransaction(async (client) => {
         // One lock taken first, in its strongest mode: a weaker lock upgraded later could deadlock with
         // a live projection transaction that already read the table. Queries wait only for this commit.
@@ -81,6 +86,7 @@ export async function createShadowTable(database: Database, spec: ShadowTableSpe
         const livePosition = rows[0]?.position ?? null;
         const shadowPosition = await readCheckpoint(client, shadowProjection);
         if (livePosition !== null && (shadowPosition === null || comparePositions(shadowPosition, livePosition) < 0)) return false;
+        if (caughtUp && !(await caughtUp(client, shadowPosition))) return false;
         await client.query(`drop table ${live}`);
         await client.query(`alter table ${shadow} rename to ${live}`);
         await renameIndexes(client);

@@ -80,8 +80,16 @@ describe.each(testBackends())('blue/green rebuild on %s', (backend) => {
     let reads = 0;
     const reading = (async () => {
       while (writing) {
+        // Read-your-writes across the swap: every dispense whose jobs had finished before this query
+        // (the tampered one aside) must be in its answer.
+        const known = created.filter((id) => id !== tampered);
         const res = await request(t.app).get(`${dispensesPath()}?page_size=300`).set('authorization', auth);
         if (res.status !== 200) failures.push(res.body);
+        else {
+          const shown = new Set((res.body.data as Array<{ id: string }>).map((d) => d.id));
+          const missing = known.filter((id) => !shown.has(id));
+          if (missing.length > 0) failures.push({ missing });
+        }
         reads += 1;
       }
     })();
