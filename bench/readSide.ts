@@ -36,7 +36,8 @@ async function cli(name: string, label: string, args: string[], env: NodeJS.Proc
     env,
     maxBuffer: 1 << 24,
   });
-  const done = new RegExp(`^${label}: ([\\d,]+) events, [\\d,]+ events/s in ([\\d.]+) s$`, 'm').exec(stderr);
+  // The last such line: a run without a total prints the same line every 5 s while it works.
+  const done = [...stderr.matchAll(new RegExp(`^${label}: ([\\d,]+) events, [\\d,]+ events/s in ([\\d.]+) s$`, 'gm'))].pop();
   const rss = /@@peak-rss-mb (\d+)/.exec(stderr);
   if (!done || !rss) throw new Error(`${name}: unexpected output\n${stderr}`);
   return { phase: name, events: Number(done[1]!.replace(/,/g, '')), seconds: Number(done[2]), peakRssMb: Number(rss[1]) };

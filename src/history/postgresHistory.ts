@@ -94,14 +94,13 @@ export async function importHistoryInto(
     await client.query('lock table es_streams in exclusive mode');
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
     if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
-    const streams = new Map<string, number>(); // last revision per stream seen in the file
-    const checked = checkRevisions(lines, streams);
+    const checked = checkLines(lines);
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
+    await checkRevisions(client);
     try {
       await client.query(
         `insert into es_streams (stream_name, revision)
-         select s.stream_name, s.revision from unnest($1::text[], $2::bigint[]) as s(stream_name, revision)`,
-        [[...streams.keys()], [...streams.values()].map(String)],
+         select stream_name, max(revision) from es_events where transaction_id = pg_current_xact_id() group by stream_name`,
       );
     } catch (error) {
       throw new HistoryFileError(0, `a stream of the file already exists in the store (${(error as Error).message})`);
@@ -110,16 +109,43 @@ export async function importHistoryInto(
   });
 }
 
-async function* checkRevisions(lines: AsyncIterable<NumberedLine>, streams: Map<string, number>): AsyncGenerator<NumberedLine> {
+async function* checkLines(lines: AsyncIterable<NumberedLine>): AsyncGenerator<NumberedLine> {
   for await (const entry of lines) {
-    const { line, number } = entry;
-    const expected = (streams.get(line.stream_name) ?? -1) + 1;
-    if (line.revision !== expected) throw new HistoryFileError(number, `stream ${line.stream_name}: revision ${line.revision}, expected ${expected}`);
-    if (FORBIDDEN_IN_RAW_CSV.test(line.stream_name) || FORBIDDEN_IN_RAW_CSV.test(line.event_type))
-      throw new HistoryFileError(number, 'control characters in stream_name or event_type');
-    streams.set(line.stream_name, line.revision);
+    if (FORBIDDEN_IN_RAW_CSV.test(entry.line.stream_name) || FORBIDDEN_IN_RAW_CSV.test(entry.line.event_type))
+      throw new HistoryFileError(entry.number, 'control characters in stream_name or event_type');
     yield entry;
   }
+}
+
+/**
+ * Every stream of the file must run 0, 1, 2, … in the order of its lines. Checked by the database over
+ * the rows this transaction loaded (memory independent of the number of streams): walking each stream
+ * in revision order (its primary key), a row whose revision does not follow the previous one, or that
+ * lies before it in the file, is a broken line; the first of them in file order is reported with the
+ * revision its line should have had (duplicates were refused by the primary key already).
+ */
+async function checkRevisions(client: pg.PoolClient): Promise<void> {
+  const { rows } = await client.query<{ stream_name: string; revision: string; global_position: string }>(
+    `select stream_name, revision, global_position from (
+       select stream_name, revision, global_position,
+              lag(revision) over w as previous_revision, lag(global_position) over w as previous_position
+       from es_events where transaction_id = pg_current_xact_id()
+       window w as (partition by stream_name order by revision)
+     ) t
+     where revision <> coalesce(previous_revision + 1, 0) or global_position < previous_position
+     order by global_position limit 1`,
+  );
+  const broken = rows[0];
+  if (!broken) return;
+  // Lines and global positions of one load follow the same order.
+  const { rows: counted } = await client.query<{ line: string; expected: string }>(
+    `select count(*) filter (where global_position <= $2) as line,
+            count(*) filter (where global_position < $2 and stream_name = $1) as expected
+     from es_events where transaction_id = pg_current_xact_id()`,
+    [broken.stream_name, broken.global_position],
+  );
+  const { line, expected } = counted[0]!;
+  throw new HistoryFileError(Number(line), `stream ${broken.stream_name}: revision ${broken.revision}, expected ${expected}`);
 }
 
 const metadataOf = (line: HistoryLine) => JSON.stringify(toStoredMetadata(fromHistoryLine(line).metadata));

@@ -45,6 +45,21 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     ['not JSON', `${JSON.stringify(good[0])}\n{broken\n`, /^line 2: not a JSON object$/],
     ['empty line', `${JSON.stringify(good[0])}\n\n${JSON.stringify(good[1])}\n`, /^line 2: empty line$/],
     ['revision gap', `${JSON.stringify(good[0])}\n${JSON.stringify(line('s-1', 2))}\n`, /^line 2: stream s-1: revision 2, expected 1$/],
+    [
+      'lines of a stream out of order',
+      [line('s-2', 0), line('s-1', 1), line('s-1', 0)].map((l) => JSON.stringify(l)).join('\n'),
+      /^line 2: stream s-1: revision 1, expected 0$/,
+    ],
+    [
+      'a later stream broken after an earlier one',
+      [line('s-1', 0), line('s-2', 0), line('s-1', 1), line('s-2', 0, { again: true }), line('s-2', 2)].map((l) => JSON.stringify(l)).join('\n'),
+      /^line 4: /,
+    ],
+    [
+      'the first broken line in file order, across streams',
+      [line('s-1', 0), line('s-2', 1), line('s-1', 3)].map((l) => JSON.stringify(l)).join('\n'),
+      /^line 2: stream s-2: revision 1, expected 0$/,
+    ],
     ['missing field', `${JSON.stringify({ ...good[0], event_type: undefined })}\n`, /^line 1: event_type: /],
     ['bad event id', `${JSON.stringify({ ...good[0], metadata: { ...good[0]!.metadata, event_id: 'nope' } })}\n`, /^line 1: metadata\.event_id: /],
     ['duplicate event id', `${JSON.stringify(good[0])}\n${JSON.stringify({ ...good[1], metadata: good[0]!.metadata })}\n`, /^line 2: .*(duplicate|unique)/],
