@@ -8,6 +8,7 @@ import type { Database } from '../database/database.js';
 import type { EventStore, EventToAppend } from '../eventStore/eventStore.js';
 import { fromHistoryLine, HistoryFileError } from './historyLine.js';
 import { importHistoryInto, type NumberedLine } from './postgresHistory.js';
+import { checkHistoryChain } from './historyChain.js';
 
 export async function importHistory(
   stores: { eventStore: EventStore; database: Database },
@@ -38,7 +39,8 @@ async function importByAppends(store: EventStore, lines: AsyncIterable<NumberedL
     count += events.length;
     onProgress?.(events.length);
   };
-  for await (const { line, number } of lines) {
+  // The adapter chains the appended events itself; a file's own links are checked on the way.
+  for await (const { line, number } of checkHistoryChain(lines, new Map())) {
     const event = fromHistoryLine(line);
     const expected = (streams.get(event.streamName) ?? -1n) + 1n;
     if (event.revision !== expected) throw new HistoryFileError(number, `stream ${event.streamName}: revision ${event.revision}, expected ${expected}`);

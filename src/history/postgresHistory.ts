@@ -12,6 +12,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
 import { storedMetadataKey, toStoredMetadata } from '../eventStore/storedMetadata.js';
 import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLine.js';
+import { checkHistoryChain, type ChainedLine } from './historyChain.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
 const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
@@ -24,7 +25,8 @@ const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision
   || ',"metadata":{' || ${meta('event_id', 'eventId')} || ',' || ${meta('correlation_id', 'correlationId')}
   || ',' || ${meta('causation_id', 'causationId')} || ',' || ${meta('user_id', 'userId')}
   || ',' || ${meta('client_id', 'clientId')} || ',' || ${meta('occurred_at', 'occurredAt')}
-  || ',' || ${meta('schema_version', 'schemaVersion')} || '}}'`;
+  || ',' || ${meta('schema_version', 'schemaVersion')} || '}'
+  || coalesce(',"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex') || '"', '') || '}'`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };
 
@@ -83,13 +85,14 @@ export async function importHistoryInto(
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
     if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
     const streams = new Map<string, number>(); // last revision per stream seen in the file
-    const checked = checkRevisions(lines, streams);
+    const heads = new Map<string, string>(); // and its last hash
+    const checked = checkHistoryChain(checkRevisions(lines, streams), heads);
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
     try {
       await client.query(
-        `insert into es_streams (stream_name, revision)
-         select s.stream_name, s.revision from unnest($1::text[], $2::bigint[]) as s(stream_name, revision)`,
-        [[...streams.keys()], [...streams.values()].map(String)],
+        `insert into es_streams (stream_name, revision, hash)
+         select s.stream_name, s.revision, decode(s.hash, 'hex') from unnest($1::text[], $2::bigint[], $3::text[]) as s(stream_name, revision, hash)`,
+        [[...streams.keys()], [...streams.values()].map(String), [...streams.keys()].map((name) => heads.get(name)!)],
       );
     } catch (error) {
       throw new HistoryFileError(0, `a stream of the file already exists in the store (${(error as Error).message})`);
@@ -112,14 +115,14 @@ async function* checkRevisions(lines: AsyncIterable<NumberedLine>, streams: Map<
 
 const metadataOf = (line: HistoryLine) => JSON.stringify(toStoredMetadata(fromHistoryLine(line).metadata));
 
-async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
   const numbers: number[] = [];
   async function* rows() {
     let buffer = '';
     for await (const { line, number } of lines) {
       numbers.push(number);
-      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\n`;
+      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\x02\\x${line.prev_hash}\x02\\x${line.hash}\n`;
       count += 1;
       if (buffer.length > 1 << 20) {
         yield buffer;
@@ -134,7 +137,7 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>,
   try {
     await pipeline(
       Readable.from(rows()),
-      client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata) from stdin with ${RAW_CSV}`)),
+      client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash) from stdin with ${RAW_CSV}`)),
     );
   } catch (error) {
     if (error instanceof HistoryFileError) throw error;
@@ -146,18 +149,18 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>,
   return count;
 }
 
-async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
-  let batch: NumberedLine[] = [];
+  let batch: ChainedLine[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
     await client.query('savepoint batch');
     try {
       await client.query(
-        `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
-         select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata
-         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality
-           as r(stream_name, revision, event_id, event_type, data, metadata, ord)
+        `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+         select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
+         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+           as r(stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash, ord)
          order by r.ord`,
         [
           batch.map((e) => e.line.stream_name),
@@ -166,6 +169,8 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Numbere
           batch.map((e) => e.line.event_type),
           batch.map((e) => JSON.stringify(e.line.data)),
           batch.map((e) => metadataOf(e.line)),
+          batch.map((e) => e.line.prev_hash),
+          batch.map((e) => e.line.hash),
         ],
       );
     } catch (error) {
@@ -185,7 +190,7 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Numbere
 }
 
 /** Finds the line of a failed batch by inserting its rows one by one (rare: only on bad input). */
-async function pinpoint(client: pg.PoolClient, batch: NumberedLine[], cause: unknown): Promise<HistoryFileError> {
+async function pinpoint(client: pg.PoolClient, batch: ChainedLine[], cause: unknown): Promise<HistoryFileError> {
   for (const { line, number } of batch) {
     await client.query('savepoint one');
     try {
