@@ -85,5 +85,8 @@ export function merkleRoot(leaves: Buffer[]): Buffer | null {
 
 /** Recomputes a root from a leaf and its path (what an auditor's script does). */
 export function rootFromPath(leaf: Buffer, path: MerklePathStep[]): Buffer {
-  return path.reduce((node, step) => (step.side === 'left' ? nodeHash(Buffer.from(step.hash, 'hex'), node) : nodeHash(node, Buffer.from(step.hash, 'hex'))), leaf);
+  return path.reduce(
+    (node, step) => (step.side === 'left' ? nodeHash(Buffer.from(step.hash, 'hex'), node) : nodeHash(node, Buffer.from(step.hash, 'hex'))),
+    leaf,
+  );
 }

@@ -37,7 +37,13 @@ export async function chainUnhashedHistory(database: Database, logger?: Logger):
           stream = row.stream_name;
           prev = await hashBefore(client, row.stream_name, row.revision);
         }
-        const hash = fastEventHash(prev, { stream, revision: BigInt(row.revision), type: row.event_type, data: row.data, metadata: hashedMetadata(row.metadata) });
+        const hash = fastEventHash(prev, {
+          stream,
+          revision: BigInt(row.revision),
+          type: row.event_type,
+          data: row.data,
+          metadata: hashedMetadata(row.metadata),
+        });
         links.push({ stream, revision: row.revision, prev, hash });
         heads.set(stream, hash);
         prev = hash;

@@ -15,12 +15,12 @@ import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLi
 import { checkHistoryChain, type ChainedLine } from './historyChain.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
-const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
+export const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
 const FORBIDDEN_IN_RAW_CSV = /[\x01\x02\n\r]/;
 
 const meta = (json: string, camel: string) => `'"${json}":' || coalesce((${storedMetadataKey(json, camel)})::text, 'null')`;
 /** The history line of one row, in SQL (field order as in historyLine.ts). */
-const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
+export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
   || ',"metadata":{' || ${meta('event_id', 'eventId')} || ',' || ${meta('correlation_id', 'correlationId')}
   || ',' || ${meta('causation_id', 'causationId')} || ',' || ${meta('user_id', 'userId')}

@@ -166,7 +166,13 @@ function parseLine(text: string, line: number): Line {
 type AnchorState = { heads: Map<string, Head>; tree: MerkleTree; changes: Change[]; anchorKeys: JWTVerifyGetKey | null };
 
 /** Checks one anchor against the history before it; returns the number of events it covers. */
-async function checkAnchor(anchor: AnchorData, n: number, lastAnchorHash: string | null, state: AnchorState, fail: (message: string) => never): Promise<number> {
+async function checkAnchor(
+  anchor: AnchorData,
+  n: number,
+  lastAnchorHash: string | null,
+  state: AnchorState,
+  fail: (message: string) => never,
+): Promise<number> {
   const name = `anchor #${n}`;
   const signature = await checkAnchorSignature(anchor, state.anchorKeys);
   if (signature) fail(`${name}: ${signature}`);
