@@ -6,12 +6,11 @@
  */
 import { GENESIS_HASH, fastEventHash } from '../eventStore/hashChain.js';
 import { HistoryFileError, type HistoryLine } from './historyLine.js';
-import type { NumberedLine } from './postgresHistory.js';
 
 export type ChainedLine = { number: number; line: HistoryLine & { prev_hash: string; hash: string } };
 
 /** `heads` receives each stream's last hash (the store's head hash after the import). */
-export async function* checkHistoryChain(lines: AsyncIterable<NumberedLine>, heads: Map<string, string>): AsyncGenerator<ChainedLine> {
+export async function* checkHistoryChain(lines: AsyncIterable<{ number: number; line: HistoryLine }>, heads: Map<string, string>): AsyncGenerator<ChainedLine> {
   for await (const { number, line } of lines) {
     const prev = line.revision === 0 ? GENESIS_HASH : (heads.get(line.stream_name) ?? GENESIS_HASH);
     const where = `stream ${line.stream_name} revision ${line.revision} (event ${line.metadata.event_id})`;
