@@ -1,6 +1,6 @@
 /**
  * Chains the history written before the hash chain existed (rows with no hash), once: every such row
- * gets its prev_hash and hash and every stream its head hash, in one transaction that keeps appenders out,
+ * gets its prev_hash and hash, in one transaction that keeps appenders out,
  * and the log says how many events were chained. Later starts find nothing to do (one indexed probe).
  */
 import type { Database } from '../database/database.js';
@@ -23,7 +23,7 @@ export async function chainUnhashedHistory(database: Database, logger?: Logger):
     let stream: string | null = null;
     let prev = GENESIS_HASH;
     let chained = 0;
-    const heads = new Map<string, string>();
+    const streams = new Set<string>();
     for (;;) {
       const { rows } = await client.query<Row>(
         `select stream_name, revision, event_type, data, metadata from es_events
@@ -45,7 +45,7 @@ export async function chainUnhashedHistory(database: Database, logger?: Logger):
           metadata: hashedMetadata(row.metadata),
         });
         links.push({ stream, revision: row.revision, prev, hash });
-        heads.set(stream, hash);
+        streams.add(stream);
         prev = hash;
       }
       await client.query(
@@ -58,12 +58,7 @@ export async function chainUnhashedHistory(database: Database, logger?: Logger):
       const last = rows[rows.length - 1]!;
       after = [last.stream_name, last.revision];
     }
-    await client.query(
-      `update es_streams s set hash = decode(h.hash, 'hex') from unnest($1::text[], $2::text[]) as h(stream_name, hash)
-       where s.stream_name = h.stream_name and s.revision = (select max(revision) from es_events e where e.stream_name = h.stream_name)`,
-      [[...heads.keys()], [...heads.values()]],
-    );
-    return { events: chained, streams: heads.size };
+    return { events: chained, streams: streams.size };
   });
   if (events > 0)
     logger?.warn(

@@ -23,7 +23,7 @@ import {
 } from './eventStore.js';
 import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
-import { chainAppend } from './hashChain.js';
+import { canonicalEventJson, hashedMetadata } from './hashChain.js';
 import { chainUnhashedHistory } from './hashChainMigration.js';
 import type { Logger } from '../logger.js';
 
@@ -47,7 +47,6 @@ create table if not exists es_events (
 );
 create unique index if not exists es_events_event_id on es_events (event_id);
 create index if not exists es_events_global_order on es_events (transaction_id, global_position);
-alter table es_streams add column if not exists hash bytea;
 alter table es_events add column if not exists prev_hash bytea, add column if not exists hash bytea;
 `;
 
@@ -91,6 +90,32 @@ const toEvent = (row: EventRow): RecordedEvent => ({
   ...(row.hash !== null && row.prev_hash !== null ? { prevHash: row.prev_hash, hash: row.hash } : {}),
 });
 
+const INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
+  select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
+  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
+  order by t.ord
+  returning global_position, transaction_id::text as xid`;
+/** INSERT_SQL plus the chain: hash = sha256(prev_hash ‖ canonical JSON), from the previous event's hash (zeros at revision 0). */
+const CHAINED_INSERT_SQL = `with recursive
+  input as (select * from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[]) with ordinality
+    as t(event_id, event_type, data, metadata, canonical, ord)),
+  chain (ord, hash) as (
+    select 0::bigint, coalesce((select hash from es_events where stream_name = $1 and revision = $2::bigint - 1), decode(repeat('00', 32), 'hex'))
+    union all
+    select i.ord, sha256(c.hash || convert_to(i.canonical, 'UTF8')) from chain c join input i on i.ord = c.ord + 1),
+  appended as (
+    insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+    select $1, $2::bigint + i.ord - 1, i.event_id, i.event_type, i.data, i.metadata, p.hash, c.hash
+    from input i join chain c on c.ord = i.ord join chain p on p.ord = i.ord - 1
+    order by i.ord
+    returning global_position, transaction_id::text as xid)
+  select global_position, xid from appended`;
+
+const canonicalJsonOf = (stream: string, first: bigint, events: EventToAppend[]) =>
+  events.map((e, i) =>
+    canonicalEventJson({ stream, revision: first + BigInt(i), type: e.type, data: e.data, metadata: hashedMetadata(toStoredMetadata(e.metadata)) }),
+  );
+
 export type PostgresEventStore = EventStore & {
   /** Appends inside a caller's transaction (the caller commits). Used by the out-of-order-commit test. */
   appendInTransaction(client: pg.PoolClient, streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
@@ -113,37 +138,31 @@ export async function createPostgresEventStore(database: Database, options: Post
   appended.setMaxListeners(0);
   const pollIntervalMs = options.pollIntervalMs ?? 100;
 
-  type Reserved = { last: bigint; prevHash: string | null };
-  // `hash` in RETURNING is still the stream's last hash: the append's second statement moves it on.
-  const RESERVED = `returning revision, encode(hash, 'hex') as hash`;
-  async function reserveRevisions(client: Sql, streamName: string, count: number, expected: ExpectedRevision): Promise<Reserved> {
-    // Returns the stream's new last revision and its head hash; the stream row lock serialises writers of one stream only.
+  async function reserveRevisions(client: Sql, streamName: string, count: number, expected: ExpectedRevision): Promise<bigint> {
+    // Returns the stream's new last revision; the stream row lock serialises writers of one stream only.
     const n = BigInt(count);
-    type Row = { revision: string; hash: string | null };
-    const reserved = (row: Row): Reserved => ({ last: BigInt(row.revision), prevHash: row.hash });
     if (expected === 'no_stream') {
-      const { rows } = await client.query<Row>(`insert into es_streams (stream_name, revision) values ($1, $2) on conflict do nothing ${RESERVED}`, [
-        streamName,
-        String(n - 1n),
-      ]);
+      const { rows } = await client.query<{ revision: string }>(
+        'insert into es_streams (stream_name, revision) values ($1, $2) on conflict do nothing returning revision',
+        [streamName, String(n - 1n)],
+      );
       if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-      return reserved(rows[0]!);
+      return n - 1n;
     }
     if (expected === 'any') {
-      const { rows } = await client.query<Row>(
+      const { rows } = await client.query<{ revision: string }>(
         `insert into es_streams (stream_name, revision) values ($1, $2)
-         on conflict (stream_name) do update set revision = es_streams.revision + $3 ${RESERVED}`,
+         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision`,
         [streamName, String(n - 1n), String(n)],
       );
-      return reserved(rows[0]!);
+      return BigInt(rows[0]!.revision);
     }
-    const { rows } = await client.query<Row>(`update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 ${RESERVED}`, [
-      streamName,
-      String(expected),
-      String(n),
-    ]);
+    const { rows } = await client.query<{ revision: string }>(
+      'update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision',
+      [streamName, String(expected), String(n)],
+    );
     if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-    return reserved(rows[0]!);
+    return BigInt(rows[0]!.revision);
   }
 
   async function currentRevision(client: Sql, streamName: string): Promise<bigint | 'no_stream'> {
@@ -158,33 +177,21 @@ export async function createPostgresEventStore(database: Database, options: Post
     expectedRevision: ExpectedRevision,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
-    const { last, prevHash } = await reserveRevisions(client, streamName, events.length, expectedRevision);
+    const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;
-    const stored = events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) }));
-    // The chain links are computed here, between the two statements, under the stream's row lock.
-    const links = hashing ? chainAppend(streamName, first, prevHash, stored) : null;
-    const { rows } = await client.query<{ global_position: string; xid: string }>(
-      `with appended as (
-         insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
-         select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
-         from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[])
-           with ordinality as t(event_id, event_type, data, metadata, prev_hash, hash, ord)
-         order by t.ord
-         returning global_position, transaction_id::text as xid),
-       head as (update es_streams set hash = decode($9, 'hex') where stream_name = $1 and $9::text is not null)
-       select global_position, xid from appended`,
-      [
-        streamName,
-        String(first),
-        events.map((e) => e.metadata.eventId),
-        stored.map((e) => e.type),
-        stored.map((e) => JSON.stringify(e.data)),
-        stored.map((e) => JSON.stringify(e.metadata)),
-        links ? links.map((l) => l.prevHash) : events.map(() => null),
-        links ? links.map((l) => l.hash) : events.map(() => null),
-        links ? links[links.length - 1]!.hash : null,
-      ],
-    );
+    const params = [
+      streamName,
+      String(first),
+      events.map((e) => e.metadata.eventId),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
+    ];
+    // Hash chain: Node supplies each event's canonical JSON (its revision is known now); the database
+    // chains them from the stream's previous event in this same statement (no extra round trip).
+    const { rows } = hashing
+      ? await client.query<{ global_position: string; xid: string }>(CHAINED_INSERT_SQL, [...params, canonicalJsonOf(streamName, first, events)])
+      : await client.query<{ global_position: string; xid: string }>(INSERT_SQL, params);
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
     return { nextExpectedRevision: last, position: toPosition(lastRow.xid, lastRow.global_position) };
   }

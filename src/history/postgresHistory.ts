@@ -85,14 +85,13 @@ export async function importHistoryInto(
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
     if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
     const streams = new Map<string, number>(); // last revision per stream seen in the file
-    const heads = new Map<string, string>(); // and its last hash
-    const checked = checkHistoryChain(checkRevisions(lines, streams), heads);
+    const checked = checkHistoryChain(checkRevisions(lines, streams), new Map());
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
     try {
       await client.query(
-        `insert into es_streams (stream_name, revision, hash)
-         select s.stream_name, s.revision, decode(s.hash, 'hex') from unnest($1::text[], $2::bigint[], $3::text[]) as s(stream_name, revision, hash)`,
-        [[...streams.keys()], [...streams.values()].map(String), [...streams.keys()].map((name) => heads.get(name)!)],
+        `insert into es_streams (stream_name, revision)
+         select s.stream_name, s.revision from unnest($1::text[], $2::bigint[]) as s(stream_name, revision)`,
+        [[...streams.keys()], [...streams.values()].map(String)],
       );
     } catch (error) {
       throw new HistoryFileError(0, `a stream of the file already exists in the store (${(error as Error).message})`);

@@ -9,6 +9,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { JWTVerifyGetKey } from 'jose';
 import { AUDIT_STREAM, ANCHOR_EVENT_TYPE, anchorDataSchema, checkAnchorSignature, type AnchorData } from '../audit/anchorRecord.js';
 import { leafHash, merkleRoot, MerkleTree } from '../audit/merkle.js';
@@ -50,8 +51,10 @@ type Line = {
 /** Splits a byte stream into lines, pulling (so a slow verifier holds the producer back). */
 export async function* linesOf(input: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
   let rest = '';
+  // A chunk may end inside a multi-byte character: the decoder keeps its first bytes for the next one.
+  const decoder = new StringDecoder('utf8');
   for await (const chunk of input) {
-    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
     const lines = text.split('\n');
     rest = lines.pop()!;
     yield* lines;

@@ -9,6 +9,7 @@ import canonicalizeModule from 'canonicalize';
 import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
 import type { JsonValue } from '../../src/eventStore/eventStore.js';
 import { canonicalEventJson, fastCanonicalJson } from '../../src/eventStore/hashChain.js';
+import { linesOf } from '../../src/history/verifyHistory.js';
 
 type Canonicalize = (input: unknown) => string | undefined;
 const canonicalize = ((canonicalizeModule as unknown as { default?: Canonicalize }).default ?? canonicalizeModule) as unknown as Canonicalize;
@@ -67,5 +68,19 @@ describe('Merkle tree', () => {
       // A different leaf does not reach the root through the same path.
       if (n > 1) expect(rootFromPath(leaves(n, '2')[0]!, tree.path(0)).toString('hex')).not.toBe(expected.toString('hex'));
     }
+  });
+});
+
+describe('history lines from a byte stream', () => {
+  it('keeps a character whose bytes are split between two chunks', async () => {
+    const bytes = Buffer.from('{"unit":"шт"}\n{"b":1}\n', 'utf8');
+    const split = bytes.indexOf(Buffer.from('ш', 'utf8')) + 1; // inside the two bytes of "ш"
+    async function* chunks() {
+      yield bytes.subarray(0, split);
+      yield bytes.subarray(split);
+    }
+    const lines: string[] = [];
+    for await (const line of linesOf(chunks())) lines.push(line);
+    expect(lines).toEqual(['{"unit":"шт"}', '{"b":1}']);
   });
 });

@@ -137,9 +137,7 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
 
   it('names a stream whose tail was deleted (the stream table fixed too: the signed anchor still has it)', async () => {
     await database.pool.query(`delete from es_events where stream_name = 'stream-a' and revision = 3`);
-    await database.pool.query(
-      `update es_streams set revision = 2, hash = (select hash from es_events where stream_name = 'stream-a' and revision = 2) where stream_name = 'stream-a'`,
-    );
+    await database.pool.query(`update es_streams set revision = 2 where stream_name = 'stream-a'`);
     await expectBroken({ stream: 'stream-a', revision: 2, message: /anchor #1 signed stream stream-a at revision 3 .*; the history has revision 2/ });
   });
 
@@ -151,7 +149,7 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
       expect.objectContaining({
         stream: 'stream-a',
         revision: 3,
-        message: expect.stringMatching(/head is revision 4 .* end at revision 3 .*removed from its tail/),
+        message: expect.stringMatching(/head is revision 4, but its events end at revision 3: events were removed from its tail/),
       }),
     );
   });
@@ -192,7 +190,7 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
        values ($1, $2::text::xid8, 'stream-b', 4, $3, $4, $5, $6, decode($7, 'hex'), decode($8, 'hex'))`,
       [anchorGap.gap, anchorGap.xid, forged.metadata.eventId, forged.type, JSON.stringify(forged.data), JSON.stringify(stored), head.hash, hash],
     );
-    await database.pool.query(`update es_streams set revision = 4, hash = decode($1, 'hex') where stream_name = 'stream-b'`, [hash]);
+    await database.pool.query(`update es_streams set revision = 4 where stream_name = 'stream-b'`);
     // Its chain is sound; the first anchor after it signed stream b at revision 3 (or did not list it).
     await expectBroken({ stream: 'stream-b', message: /anchor #1 signed stream stream-b at revision 3 .*; the history has revision 4/ });
   });
