@@ -39,9 +39,8 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     await exported;
     return result;
   }
-  const client = await stores.database.pool.connect();
-  try {
-    await client.query('begin isolation level repeatable read');
+  return stores.database.withTransaction(async (client) => {
+    await client.query('set transaction isolation level repeatable read');
     // Every committed event of the snapshot, in log order (not only those below the xmin horizon, so the
     // stream table read in the same snapshot agrees with it).
     const source = client.query(copyTo(`copy (select ${LINE_SQL} from es_events order by transaction_id, global_position) to stdout with ${RAW_CSV}`));
@@ -49,14 +48,8 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     const result = await verifyHistoryLines(linesOf(input.chunks), options);
     await input.drain();
     if (!result.problem) result.problem = await compareStreamTable(client, result.heads);
-    await client.query('commit');
     return result;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 type Heads = Awaited<ReturnType<typeof verifyHistoryLines>>['heads'];

@@ -195,6 +195,23 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     await expectBroken({ stream: 'stream-b', message: /anchor #1 signed stream stream-b at revision 3 .*; the history has revision 4/ });
   });
 
+  it('writes an anchor only once enough events are pending, and never one over anchors alone', async () => {
+    const settings = (everyEvents: number) => ({
+      database,
+      eventStore: store,
+      key: keys.key,
+      settings: { everyEvents, intervalSeconds: 60 },
+      logger: silentLogger(),
+    });
+    await store.appendToStream('stream-a', [event('Counted', { i: 4 })], { expectedRevision: 3n });
+    await visible(14);
+    expect(await createAnchorer(settings(3)).anchor()).toBe(0); // 2 pending: the last anchor and one event
+    expect(await createAnchorer(settings(2)).anchor()).toBe(1);
+    await visible(15);
+    expect(await createAnchorer(settings(1)).anchor({ force: true })).toBe(0); // only the new anchor is pending
+    expect((await online()).problem).toBeNull();
+  });
+
   it('refuses an anchor whose signature does not verify with the given key', async () => {
     const other = await signingKey();
     const result = await verifyStoredHistory({ eventStore: store, database }, { anchorKeys: other.jwks });
