@@ -88,9 +88,12 @@ export function fastCanonicalJson(value: JsonValue): string {
   return `${out}}`;
 }
 
-/** Same as eventHash, through fastCanonicalJson (bulk paths). */
+/** Same as eventHash, through fastCanonicalJson (bulk paths); the five keys written in their sorted order. */
 export const fastEventHash = (prevHash: string, { stream, revision, type, data, metadata }: ChainedContent): string =>
-  chainHash(prevHash, fastCanonicalJson({ stream, revision: Number(revision), type, data, metadata }));
+  chainHash(
+    prevHash,
+    `{"data":${fastCanonicalJson(data)},"metadata":${fastCanonicalJson(metadata)},"revision":${String(Number(revision))},"stream":${quote(stream)},"type":${quote(type)}}`,
+  );
 
 /** Hashes for events appended after `prevHash` (null: a new stream), starting at `firstRevision`. */
 export function chainAppend(

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import canonicalizeModule from 'canonicalize';
 import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
 import type { JsonValue } from '../../src/eventStore/eventStore.js';
-import { canonicalEventJson, fastCanonicalJson } from '../../src/eventStore/hashChain.js';
+import { canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash } from '../../src/eventStore/hashChain.js';
 import { linesOf } from '../../src/history/verifyHistory.js';
 
 type Canonicalize = (input: unknown) => string | undefined;
@@ -82,5 +82,12 @@ describe('history lines from a byte stream', () => {
     const lines: string[] = [];
     for await (const line of linesOf(chunks())) lines.push(line);
     expect(lines).toEqual(['{"unit":"шт"}', '{"b":1}']);
+  });
+});
+
+describe('event hashes', () => {
+  it('the bulk path hashes exactly as the library path', () => {
+    const content = { stream: 'device_dispense-ш"1', revision: 7n, type: 'T\n', data: { z: [1.5, { b: 'é', a: null }], a: '\u2028' }, metadata: { event_id: 'e', user_id: null } };
+    expect(fastEventHash('ab'.repeat(32), content)).toBe(eventHash('ab'.repeat(32), content));
   });
 });
