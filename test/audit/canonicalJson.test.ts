@@ -87,7 +87,13 @@ describe('history lines from a byte stream', () => {
 
 describe('event hashes', () => {
   it('the bulk path hashes exactly as the library path', () => {
-    const content = { stream: 'device_dispense-ш"1', revision: 7n, type: 'T\n', data: { z: [1.5, { b: 'é', a: null }], a: '\u2028' }, metadata: { event_id: 'e', user_id: null } };
+    const content = {
+      stream: 'device_dispense-ш"1',
+      revision: 7n,
+      type: 'T\n',
+      data: { z: [1.5, { b: 'é', a: null }], a: '\u2028' },
+      metadata: { event_id: 'e', user_id: null },
+    };
     expect(fastEventHash('ab'.repeat(32), content)).toBe(eventHash('ab'.repeat(32), content));
   });
 });

@@ -110,14 +110,6 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     const exported = await offline();
     expect(exported.problem).toEqual(expect.objectContaining({ ...offlineExpected, message: expect.stringMatching(offlineExpected.message) }));
   };
-  const revisionOf = async (stream: string, revision: number) =>
-    (
-      await database.pool.query<{ data: object; metadata: object; event_type: string }>('select * from es_events where stream_name = $1 and revision = $2', [
-        stream,
-        revision,
-      ])
-    ).rows[0]!;
-
   it('an untouched history verifies clean, online and from its export, signatures checked', async () => {
     const stored = await online();
     expect(stored).toEqual(expect.objectContaining({ problem: null, events: 13, streams: 4, anchors: 2, signaturesChecked: true, anchoredEvents: 12 }));
