@@ -23,7 +23,7 @@ import {
 } from './eventStore.js';
 import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
-import { canonicalEventJson, hashedMetadata } from './hashChain.js';
+import { chainAppend } from './hashChain.js';
 import { chainUnhashedHistory } from './hashChainMigration.js';
 import type { Logger } from '../logger.js';
 
@@ -95,26 +95,13 @@ const INSERT_SQL = `insert into es_events (stream_name, revision, event_id, even
   from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
   order by t.ord
   returning global_position, transaction_id::text as xid`;
-/** INSERT_SQL plus the chain: hash = sha256(prev_hash ‖ canonical JSON), from the previous event's hash (zeros at revision 0). */
-const CHAINED_INSERT_SQL = `with recursive
-  input as (select * from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[]) with ordinality
-    as t(event_id, event_type, data, metadata, canonical, ord)),
-  chain (ord, hash) as (
-    select 0::bigint, coalesce((select hash from es_events where stream_name = $1 and revision = $2::bigint - 1), decode(repeat('00', 32), 'hex'))
-    union all
-    select i.ord, sha256(c.hash || convert_to(i.canonical, 'UTF8')) from chain c join input i on i.ord = c.ord + 1),
-  appended as (
-    insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
-    select $1, $2::bigint + i.ord - 1, i.event_id, i.event_type, i.data, i.metadata, p.hash, c.hash
-    from input i join chain c on c.ord = i.ord join chain p on p.ord = i.ord - 1
-    order by i.ord
-    returning global_position, transaction_id::text as xid)
-  select global_position, xid from appended`;
-
-const canonicalJsonOf = (stream: string, first: bigint, events: EventToAppend[]) =>
-  events.map((e, i) =>
-    canonicalEventJson({ stream, revision: first + BigInt(i), type: e.type, data: e.data, metadata: hashedMetadata(toStoredMetadata(e.metadata)) }),
-  );
+/** INSERT_SQL with the events' hash-chain links (hex, computed by the caller). */
+const CHAINED_INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+  select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
+  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+    as t(event_id, event_type, data, metadata, prev_hash, hash, ord)
+  order by t.ord
+  returning global_position, transaction_id::text as xid`;
 
 export type PostgresEventStore = EventStore & {
   /** Appends inside a caller's transaction (the caller commits). Used by the out-of-order-commit test. */
@@ -138,7 +125,18 @@ export async function createPostgresEventStore(database: Database, options: Post
   appended.setMaxListeners(0);
   const pollIntervalMs = options.pollIntervalMs ?? 100;
 
-  async function reserveRevisions(client: Sql, streamName: string, count: number, expected: ExpectedRevision): Promise<bigint> {
+  // With the chain, the first statement also returns the stream's last hash (its new revision minus the
+  // count is the event before this append): an index lookup in RETURNING, no extra round trip.
+  const PREV_HASH = hashing
+    ? `, (select encode(e.hash, 'hex') from es_events e where e.stream_name = $1 and e.revision = es_streams.revision - $3) as prev_hash`
+    : '';
+  type Reserved = { revision: string; prev_hash?: string | null };
+  async function reserveRevisions(
+    client: Sql,
+    streamName: string,
+    count: number,
+    expected: ExpectedRevision,
+  ): Promise<{ last: bigint; prevHash: string | null }> {
     // Returns the stream's new last revision; the stream row lock serialises writers of one stream only.
     const n = BigInt(count);
     if (expected === 'no_stream') {
@@ -147,22 +145,22 @@ export async function createPostgresEventStore(database: Database, options: Post
         [streamName, String(n - 1n)],
       );
       if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-      return n - 1n;
+      return { last: n - 1n, prevHash: null };
     }
     if (expected === 'any') {
-      const { rows } = await client.query<{ revision: string }>(
+      const { rows } = await client.query<Reserved>(
         `insert into es_streams (stream_name, revision) values ($1, $2)
-         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision`,
+         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision${PREV_HASH}`,
         [streamName, String(n - 1n), String(n)],
       );
-      return BigInt(rows[0]!.revision);
+      return { last: BigInt(rows[0]!.revision), prevHash: rows[0]!.prev_hash ?? null };
     }
-    const { rows } = await client.query<{ revision: string }>(
-      'update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision',
+    const { rows } = await client.query<Reserved>(
+      `update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision${PREV_HASH}`,
       [streamName, String(expected), String(n)],
     );
     if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-    return BigInt(rows[0]!.revision);
+    return { last: BigInt(rows[0]!.revision), prevHash: rows[0]!.prev_hash ?? null };
   }
 
   async function currentRevision(client: Sql, streamName: string): Promise<bigint | 'no_stream'> {
@@ -177,7 +175,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     expectedRevision: ExpectedRevision,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
-    const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
+    const { last, prevHash } = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;
     const params = [
       streamName,
@@ -187,11 +185,26 @@ export async function createPostgresEventStore(database: Database, options: Post
       events.map((e) => JSON.stringify(e.data)),
       events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
     ];
-    // Hash chain: Node supplies each event's canonical JSON (its revision is known now); the database
-    // chains them from the stream's previous event in this same statement (no extra round trip).
-    const { rows } = hashing
-      ? await client.query<{ global_position: string; xid: string }>(CHAINED_INSERT_SQL, [...params, canonicalJsonOf(streamName, first, events)])
-      : await client.query<{ global_position: string; xid: string }>(INSERT_SQL, params);
+    if (!hashing) {
+      const { rows } = await client.query<{ global_position: string; xid: string }>(INSERT_SQL, params);
+      return appendResult(rows, last);
+    }
+    // The chain links, computed here under the stream's row lock from the hash the first statement returned.
+    const links = chainAppend(
+      streamName,
+      first,
+      prevHash,
+      events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) })),
+    );
+    const { rows } = await client.query<{ global_position: string; xid: string }>(CHAINED_INSERT_SQL, [
+      ...params,
+      links.map((l) => l.prevHash),
+      links.map((l) => l.hash),
+    ]);
+    return appendResult(rows, last);
+  }
+
+  function appendResult(rows: Array<{ global_position: string; xid: string }>, last: bigint): AppendResult {
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
     return { nextExpectedRevision: last, position: toPosition(lastRow.xid, lastRow.global_position) };
   }
