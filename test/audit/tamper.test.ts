@@ -19,6 +19,8 @@ import type { EventToAppend } from '../../src/eventStore/eventStore.js';
 import { eventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
 import { createPostgresEventStore, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { copyHistoryOut } from '../../src/history/postgresHistory.js';
+import { readHistoryFile } from '../../src/history/historyFile.js';
+import { importHistory } from '../../src/history/importHistory.js';
 import { fileLines, verifyHistoryLines, type HistoryProblem } from '../../src/history/verifyHistory.js';
 import { verifyStoredHistory } from '../../src/history/verifyStore.js';
 import { silentLogger } from '../../src/logger.js';
@@ -202,6 +204,36 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     await visible(15);
     expect(await createAnchorer(settings(1)).anchor({ force: true })).toBe(0); // only the new anchor is pending
     expect((await online()).problem).toBeNull();
+  });
+
+  it('an export imported into an empty store keeps its chains and anchors, and anchoring resumes after them', async () => {
+    const file = join(dir, 'moved.ndjson');
+    const out = createWriteStream(file);
+    await copyHistoryOut(database, out);
+    out.end();
+    await finished(out);
+    const target = await open();
+    try {
+      const moved = await createPostgresEventStore(target);
+      await importHistory({ eventStore: moved, database: target }, readHistoryFile(file));
+      await moved.appendToStream('stream-a', [event('Counted', { i: 4 })], { expectedRevision: 3n });
+      const anchorer = createAnchorer({
+        database: target,
+        eventStore: moved,
+        key: keys.key,
+        settings: { everyEvents: 1, intervalSeconds: 60 },
+        logger: silentLogger(),
+      });
+      for (let waited = 0; (await moved.countAfter(null)) < 14; waited += 20) {
+        if (waited > 30_000) throw new Error('the moved log never showed its 14 events');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await anchorer.anchor()).toBe(1);
+      const verified = await verifyStoredHistory({ eventStore: moved, database: target }, { anchorKeys: keys.jwks });
+      expect(verified).toEqual(expect.objectContaining({ problem: null, events: 15, anchors: 3, anchoredEvents: 14 }));
+    } finally {
+      await target.close();
+    }
   });
 
   it('refuses an anchor whose signature does not verify with the given key', async () => {
