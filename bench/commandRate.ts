@@ -40,7 +40,7 @@ async function measure(label: string, count: number, concurrency: number, op: (i
 
 /** Rates of two operations measured in alternating slices (N/2 each), so load changes hit both alike. */
 async function alternate(count: number, concurrency: number, ops: [(i: number) => Promise<unknown>, (i: number) => Promise<unknown>]) {
-  const slices = 10;
+  const slices = 20;
   const per = Math.max(1, Math.floor(count / 2 / slices));
   const seconds = [0, 0];
   for (let slice = 0; slice < slices; slice++)
