@@ -5,10 +5,13 @@
  *   append:  event-store appends of one event to a new stream (stream row + event row, one transaction)
  *   command: Create device dispense without HTTP: reference checks, folding two streams, two appends
  * Sequentially, and (PostgreSQL server only; PGlite has one connection) with 8 concurrent writers.
+ * The hash chain's cost (issue 16): appends and Creates with it and without it (a store made for this
+ * benchmark only), measured in alternating slices so a busy shared machine weighs on both alike.
  * BENCH_N (default 1000) operations per measurement; DATABASE_URL selects the PostgreSQL server.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
 import { createDeviceDispense } from '../src/commands/createDeviceDispense.js';
@@ -35,24 +38,39 @@ async function measure(label: string, count: number, concurrency: number, op: (i
   return { label, concurrency, rate: count / seconds };
 }
 
+/** Rates of two operations measured in alternating slices (N/2 each), so load changes hit both alike. */
+async function alternate(count: number, concurrency: number, ops: [(i: number) => Promise<unknown>, (i: number) => Promise<unknown>]) {
+  const slices = 20;
+  const per = Math.max(1, Math.floor(count / 2 / slices));
+  const seconds = [0, 0];
+  for (let slice = 0; slice < slices; slice++)
+    for (const which of slice % 2 ? [1, 0] : [0, 1]) {
+      const { rate } = await measure('', per, concurrency, (i) => ops[which]!(slice * per + i));
+      seconds[which]! += per / rate;
+    }
+  return seconds.map((s) => (slices * per) / s) as [number, number];
+}
+
 async function main() {
   const schema = `bench_${uuidv4().slice(0, 8)}`;
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
   const database: Database = process.env.DATABASE_URL ? await openPostgres(process.env.DATABASE_URL, { schema, max: CONCURRENCY + 2 }) : await openPGlite();
   try {
     const store = await createPostgresEventStore(database);
+    const unhashedStore = await createPostgresEventStore(database, { hashChain: false });
     await database.pool.query('create table if not exists bench_raw (id uuid primary key, stream text not null, data jsonb not null)');
 
     // Reference data with one device request per Create, so no two creates meet on one request.
     const template = demo.device_requests[0]!;
-    const requests = Array.from({ length: 2 * N }, () => ({ ...template, id: uuidv4() }));
+    const requests = Array.from({ length: 4 * N }, () => ({ ...template, id: uuidv4() }));
     const referenceData = parseReferenceData({ ...demo, device_requests: requests }, 'bench');
     const deps: CommandDeps = { eventStore: store, referenceData, trustedCAs: [], media: createFilesystemMediaStorage(dir), clock: () => new Date() };
+    const unhashedDeps: CommandDeps = { ...deps, eventStore: unhashedStore };
     const employee = demo.employees[0]!;
     const ref = (code: string, value: string) => ({ identifier: { type: { coding: [{ system: 'eHealth/resources', code }] }, value } });
-    const create = (deviceRequestId: string) =>
+    const create = (deviceRequestId: string, withDeps = deps) =>
       createDeviceDispense(
-        deps,
+        withDeps,
         { userId: demo.users[0]!.id, legalEntityId: employee.legal_entity_id, correlationId: uuidv4(), causationId: uuidv4() },
         {
           patient_id: template.subject_id,
@@ -85,6 +103,7 @@ async function main() {
 
     const levels = database.kind === 'postgres' ? [1, CONCURRENCY] : [1];
     const results = [];
+    const hashing: Array<{ concurrency: number; ratio: number; hashed: number; unhashed: number }> = [];
     for (const concurrency of levels) {
       const offset = concurrency === 1 ? 0 : N;
       results.push(
@@ -96,6 +115,12 @@ async function main() {
         ),
         await measure('Create device dispense command', N, concurrency, (i) => create(requests[offset + i]!.id)),
       );
+      const hashOffset = 2 * N + offset;
+      const [hashed, unhashed] = await alternate(N, concurrency, [
+        (i) => create(requests[hashOffset + i]!.id),
+        (i) => create(requests[hashOffset + N / 2 + i]!.id, unhashedDeps),
+      ]);
+      hashing.push({ concurrency, ratio: hashed / unhashed, hashed, unhashed });
     }
 
     process.stdout.write(
@@ -108,6 +133,13 @@ async function main() {
         `${r.label.padEnd(34)} ${String(r.concurrency).padStart(7)} ${r.rate.toFixed(0).padStart(9)} ${(r.rate / ceiling).toFixed(2).padStart(14)}\n`,
       );
     }
+    process.stdout.write(`\nhash chain (issue 16), Create device dispense, ${N / 2} each, alternating slices:\n`);
+    for (const h of hashing)
+      process.stdout.write(
+        `${String(h.concurrency).padStart(2)} writer(s): with ${h.hashed.toFixed(0)}/s, without ${h.unhashed.toFixed(0)}/s → ${h.ratio.toFixed(3)}× (target ≥ 0.95)\n`,
+      );
+    const [one, five, fifteen] = loadavg();
+    process.stdout.write(`load average: ${one!.toFixed(2)} ${five!.toFixed(2)} ${fifteen!.toFixed(2)} (${cpus().length} cores, shared)\n`);
   } finally {
     if (process.env.DATABASE_URL) await database.pool.query(`drop schema ${schema} cascade`).catch(() => undefined);
     await database.close();

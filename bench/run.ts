@@ -1,4 +1,5 @@
-/** npm run bench [-- commands | read-side [EVENTS ...]] */
+/** npm run bench [-- commands | read-side [EVENTS ...] | history [EVENTS]] */
+import { historyVerifyBench } from './historyVerify.js';
 import { readSideBench } from './readSide.js';
 
 const [which = 'commands', ...rest] = process.argv.slice(2);
@@ -8,8 +9,13 @@ if (which === 'read-side') {
     process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
     process.exit(1);
   });
+} else if (which === 'history') {
+  historyVerifyBench(rest.length ? Number(rest[0]) : 100_000).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
 } else if (which === 'commands') await import('./commandRate.js');
 else {
-  process.stderr.write('usage: npm run bench [-- commands | read-side [EVENTS ...]]\n');
+  process.stderr.write('usage: npm run bench [-- commands | read-side [EVENTS ...] | history [EVENTS]]\n');
   process.exit(2);
 }

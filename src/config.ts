@@ -89,6 +89,22 @@ export const configSchema = z
     IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(86_400),
     /** On SIGTERM/SIGINT: how long running requests and jobs may take to finish before the process exits anyway. */
     SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(600).default(10),
+    /** Anchors (issue 16): one is due once this many events were appended since the last one … */
+    AUDIT_ANCHOR_EVERY_EVENTS: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100_000, 'must be at most 100000')
+      .default(1000),
+    /** … checked (and so written) at most this often. */
+    AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be whole seconds')
+      .min(1, 'must be at least 1')
+      .max(86_400, 'must be at most a day')
+      .default(60),
+    /** Private JWK (ES256 or RS256) that signs anchors; unset → development key under DATA_DIR/dev/audit. */
+    AUDIT_ANCHOR_KEY_FILE: optionalString,
     /** Token scope needed to read GET /metrics (unless METRICS_PUBLIC=true). */
     METRICS_SCOPE: z.string().trim().min(1).default('admin:read'),
     /** true: GET /metrics needs no token (only when the port is not reachable from outside, or behind a proxy that guards it). */

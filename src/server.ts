@@ -39,6 +39,8 @@ import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from '.
 import demoReferenceData from './referenceData/demoReferenceData.json' with { type: 'json' };
 import { ensureDevPki, type Signer } from './signatures/devPki.js';
 import { loadTrustedCAFile } from './signatures/trustStore.js';
+import { loadAnchorKeys } from './audit/anchorKey.js';
+import { createAnchorer, type Anchorer } from './audit/anchors.js';
 
 export type Clock = () => Date;
 
@@ -88,6 +90,8 @@ export type RunningServer = {
   app: ReturnType<typeof createHttpApp>;
   worker: JobWorker;
   dev: DevCredentials;
+  /** Writes an anchor now over what was appended since the last one (also done periodically). */
+  anchorer: Anchorer;
   /** One auto-expiration sweep now (also run on EXPIRATION_SWEEP_INTERVAL_SECONDS). */
   runExpirationSweep(): Promise<void>;
   listen(): Promise<string>;
@@ -209,6 +213,16 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         }),
     });
 
+    // Signed anchors over the whole log (issue 16); one process at a time writes them.
+    const anchorer = createAnchorer({
+      database,
+      eventStore,
+      key: (await loadAnchorKeys(config)).signing,
+      settings: { everyEvents: config.AUDIT_ANCHOR_EVERY_EVENTS, intervalSeconds: config.AUDIT_ANCHOR_INTERVAL_SECONDS },
+      logger,
+      clock,
+    });
+
     let server: Server | null = null;
     let stopped = false;
     let backgroundRunning = false;
@@ -225,10 +239,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       worker.start();
       sweep.start();
       await delivery?.start();
+      anchorer.start();
       backgroundRunning = true;
     }
     closers.unshift(async () => {
       sweep.stop();
+      await anchorer.stop();
       await delivery?.stop();
       await worker.stop();
       await context.rebuilds.idle();
@@ -240,6 +256,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       app,
       worker,
       dev,
+      anchorer,
       runExpirationSweep: () => sweep.run(),
       listen: () =>
         new Promise((resolve, reject) => {

@@ -52,7 +52,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
       eventStore =
         config.EVENT_STORE === 'eventstoredb'
           ? await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) })
-          : await createPostgresEventStore(database);
+          : await createPostgresEventStore(database, { logger });
       const opened = eventStore;
       closers.unshift(() => opened.close());
     }

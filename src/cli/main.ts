@@ -6,6 +6,8 @@
  *   import <FILE> [--force]                                       load an export into an empty store, then rebuild
  *   rebuild <projection|all>                                      rebuild from zero (server stopped)
  *   verify [read-model|all]                                       read models = a fresh replay? exit 1 if not
+ *   verify --history | --export FILE [--anchors-key JWK]          hash chains and signed anchors; exit 1 at the first broken link
+ *   anchor                                                        sign an anchor over the history now
  *   status                                                        checkpoint and lag of each projection
  *   sign <payload.json>                                           sign with the development signer (demo)
  *   token [--sub ID] [--client-id ID] [--scope "a b"]             a development access token (demo)
@@ -32,12 +34,20 @@ import { loadSigner, signPayload } from '../signatures/devPki.js';
 import { openStores, type Stores } from '../stores.js';
 import { createProgress } from './progress.js';
 import { packageInfo } from '../observability/packageInfo.js';
+import type { JWK } from 'jose';
+import { anchorKeyResolver } from '../audit/anchorRecord.js';
+import { loadAnchorKeys } from '../audit/anchorKey.js';
+import { createAnchorer } from '../audit/anchors.js';
+import { fileLines, verifyHistoryLines, type HistoryVerification } from '../history/verifyHistory.js';
+import { verifyStoredHistory } from '../history/verifyStore.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
   import <FILE> [--force]
   rebuild <${PROJECTION_NAMES.join('|')}|all>
   verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
+  verify --history [--anchors-key FILE] | --export FILE [--anchors-key FILE]
+  anchor
   status
   sign <payload.json>
   token [--sub ID] [--client-id ID] [--scope "a b"]`;
@@ -55,7 +65,16 @@ then rebuilds the read models. Exit 1 when the file is refused (nothing is writt
   rebuild: `usage: npm run cli -- rebuild <${PROJECTION_NAMES.join('|')}|all>
 Forgets the read model and replays the whole log into it. Stop the server first.`,
   verify: `usage: npm run cli -- verify [${READ_MODEL_PROJECTIONS.join('|')}|all]
-Replays the log into scratch read models and compares them with the live ones. Exit 1 when they differ.`,
+       npm run cli -- verify --history [--anchors-key FILE]
+       npm run cli -- verify --export FILE [--anchors-key FILE]
+Without options: replays the log into scratch read models and compares them with the live ones.
+  --history          recomputes every stream's hash chain and every signed anchor of the store's history
+                     (and each stream's head); names the first broken link
+  --export FILE      the same for an exported history file, offline (no database, no settings needed)
+  --anchors-key FILE public JWK or JWKS of the anchor signatures (--history: default the configured key)
+Exit 1 when they differ or a link is broken.`,
+  anchor: `usage: npm run cli -- anchor
+Appends a signed anchor over the history now (the server does so every AUDIT_ANCHOR_EVERY_EVENTS events).`,
   status: `usage: npm run cli -- status
 Prints each projection's checkpoint, the head of the log and the lag in events.`,
   sign: `usage: npm run cli -- sign <payload.json>
@@ -66,7 +85,7 @@ Mints a development access token (12 h) on the development key (embedded default
 
 const EXIT_CODES = `exit codes:
   0  done
-  1  verify: a read model differs from a fresh replay; import: the file was refused
+  1  verify: a read model differs from a fresh replay, or a hash chain or anchor is broken; import: the file was refused
   2  usage: unknown command, option or argument
   3  configuration: an environment variable is invalid
   4  failure: a store unreachable, a file unreadable, …`;
@@ -121,6 +140,8 @@ async function run(argv: string[]): Promise<number> {
   const answered = answerHelp(argv);
   if (answered !== null) return answered;
   if (command === undefined || !HELP[command]) throw new UsageError(command ? `unknown command ${command}` : 'no command');
+  // The offline check needs no settings at all (an auditor's machine).
+  if (command === 'verify' && rest.includes('--export')) return verifyExport(rest);
   const config = loadConfig();
   switch (command) {
     case 'export': {
@@ -184,7 +205,23 @@ async function run(argv: string[]): Promise<number> {
       });
     }
     case 'verify': {
-      const names = pick(rest[0], READ_MODEL_PROJECTIONS);
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { history: { type: 'boolean' }, 'anchors-key': { type: 'string' } },
+      });
+      if (values.history) {
+        if (positionals.length) throw new UsageError('verify --history takes no projection name');
+        const keys = values['anchors-key'] ? await readAnchorKeys(values['anchors-key']) : anchorKeyResolver((await loadAnchorKeys(config)).publicJwks);
+        return withStores(config, async (stores) => {
+          const progress = createProgress('verify --history', { total: await stores.eventStore.countAfter(null) });
+          const result = await verifyStoredHistory(stores, { anchorKeys: keys, onProgress: progress.add });
+          progress.done();
+          return reportHistory(result);
+        });
+      }
+      if (values['anchors-key']) throw new UsageError('--anchors-key goes with --history or --export');
+      const names = pick(positionals[0], READ_MODEL_PROJECTIONS);
       return withStores(config, async (stores) => {
         const progress = createProgress('verify (replaying)', { total: await stores.eventStore.countAfter(null) });
         const results = await verifyReadModels(stores, names, progress.add);
@@ -193,6 +230,21 @@ async function run(argv: string[]): Promise<number> {
         return results.every((r) => r.differences.length === 0 && !r.moved) ? 0 : 1;
       });
     }
+    case 'anchor':
+      return withStores(config, async (stores) => {
+        const anchorer = createAnchorer({
+          database: stores.database,
+          eventStore: stores.eventStore,
+          key: (await loadAnchorKeys(config)).signing,
+          settings: { everyEvents: config.AUDIT_ANCHOR_EVERY_EVENTS, intervalSeconds: config.AUDIT_ANCHOR_INTERVAL_SECONDS },
+          logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+        });
+        const written = await anchorer.anchor({ force: true });
+        process.stdout.write(
+          written ? `wrote ${written} anchor(s)\n` : 'nothing to anchor (no event since the last anchor, or another process is anchoring)\n',
+        );
+        return 0;
+      });
     case 'status':
       return withStores(config, async (stores) => {
         const head = await stores.eventStore.headPosition();
@@ -233,6 +285,47 @@ async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'no command');
   }
+}
+
+async function readAnchorKeys(path: string) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--anchors-key ${path}: not a readable JSON file (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new UsageError(`--anchors-key ${path}: not a JWK or JWKS`);
+  return anchorKeyResolver(parsed as JWK);
+}
+
+async function verifyExport(rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: rest, options: { export: { type: 'string' }, 'anchors-key': { type: 'string' } } });
+  if (positionals.length || !values.export) throw new UsageError('verify --export FILE [--anchors-key FILE]');
+  const keys = values['anchors-key'] ? await readAnchorKeys(values['anchors-key']) : null;
+  const progress = createProgress('verify --export');
+  const result = await verifyHistoryLines(fileLines(values.export), { anchorKeys: keys, onProgress: progress.add });
+  progress.done();
+  return reportHistory(result);
+}
+
+function reportHistory(result: HistoryVerification): number {
+  const { problem } = result;
+  if (problem) {
+    const where = [
+      problem.line ? `line ${problem.line}` : 'stream table',
+      problem.stream !== null ? `stream ${problem.stream}` : null,
+      problem.revision !== null ? `revision ${problem.revision}` : null,
+      problem.eventId !== null ? `event ${problem.eventId}` : null,
+    ].filter((part) => part !== null);
+    process.stdout.write(`history BROKEN at ${where.join(', ')}: ${problem.message}\n`);
+    return 1;
+  }
+  const signatures = result.signaturesChecked ? 'signatures checked' : 'signatures NOT checked (no --anchors-key)';
+  process.stdout.write(
+    `history intact: ${result.events} event(s) in ${result.streams} stream(s), ${result.anchors} anchor(s) (${signatures}); ` +
+      `the last anchor covers ${result.anchoredEvents} of ${result.events} event(s)\n`,
+  );
+  return 0;
 }
 
 run(process.argv.slice(2)).then(

@@ -42,6 +42,9 @@ export type RecordedEvent = EventToAppend & {
   /** 0-based revision of this event inside its stream. */
   revision: bigint;
   position: Position;
+  /** The event's link in its stream's hash chain (hex), when the store keeps one (see hashChain.ts). */
+  prevHash?: string;
+  hash?: string;
 };
 
 /** `bigint`: the revision of the stream's last event (exact). */

@@ -42,6 +42,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './eventStore.js';
+import { chainAppend } from './hashChain.js';
 import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 
 export type EventStoreDbLog = (level: 'info' | 'warn' | 'error', message: string, detail?: unknown) => void;
@@ -120,6 +121,14 @@ const toData = (value: unknown): JsonObject => {
 /** Not validated: foreign events keep whatever metadata they carry (or none). */
 const toMetadata = (value: unknown): EventMetadata => fromStoredMetadata(fromBytes(value));
 
+/** The hash-chain link an appended event carries in its metadata (`prev_hash`, `hash`), if any. */
+function chainLinkOf(metadata: unknown): { prevHash: string; hash: string } | null {
+  const value = fromBytes(metadata);
+  if (!isJsonObject(value)) return null;
+  const { prev_hash: prevHash, hash } = value;
+  return typeof prevHash === 'string' && typeof hash === 'string' ? { prevHash, hash } : null;
+}
+
 function toRecordedEvent(event: StreamRecordedEvent, position: EsdbPosition): RecordedEvent {
   return {
     type: event.type,
@@ -128,6 +137,7 @@ function toRecordedEvent(event: StreamRecordedEvent, position: EsdbPosition): Re
     streamName: event.streamId,
     revision: event.revision,
     position: encodeEsdbPosition(position),
+    ...chainLinkOf(event.metadata),
   };
 }
 
@@ -143,8 +153,14 @@ function actualRevisionOf(error: WrongExpectedVersionError): bigint | 'no_stream
   return actual === NO_STREAM ? 'no_stream' : 'unknown';
 }
 
-const toEventData = (event: EventToAppend) =>
-  jsonEvent({ id: event.metadata.eventId, type: event.type, data: event.data, metadata: toStoredMetadata(event.metadata) });
+/** The stored metadata plus the event's hash-chain link (EventStoreDB has no column for it). */
+const toEventData = (event: EventToAppend, link: { prevHash: string; hash: string }) =>
+  jsonEvent({
+    id: event.metadata.eventId,
+    type: event.type,
+    data: event.data,
+    metadata: { ...toStoredMetadata(event.metadata), prev_hash: link.prevHash, hash: link.hash },
+  });
 
 const isTransient = (error: unknown): boolean => error instanceof CancelledError || error instanceof UnavailableError || error instanceof DeadlineExceededError;
 
@@ -258,16 +274,48 @@ export async function createEventStoreDbEventStore(connectionString: string, opt
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
     let result;
-    try {
-      result = await client.appendToStream(streamName, events.map(toEventData), { expectedRevision: toClientExpectedRevision(expectedRevision) });
-    } catch (error) {
-      if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(streamName, expectedRevision, actualRevisionOf(error));
-      throw error;
+    // The chain needs the stream's last hash: one backwards read of its last event. 'any' becomes the
+    // revision read (an exact append), retried on a race, so the chain stays linear here too.
+    for (let attempt = 1; ; attempt++) {
+      const last = await lastEventOf(streamName);
+      const expected: ExpectedRevision = expectedRevision === 'any' ? (last ? last.revision : 'no_stream') : expectedRevision;
+      const first = last ? last.revision + 1n : 0n;
+      const links = chainAppend(
+        streamName,
+        first,
+        last?.hash ?? null,
+        events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) })),
+      );
+      try {
+        result = await client.appendToStream(
+          streamName,
+          events.map((e, i) => toEventData(e, links[i]!)),
+          { expectedRevision: toClientExpectedRevision(expected) },
+        );
+        break;
+      } catch (error) {
+        if (error instanceof WrongExpectedVersionError) {
+          if (expectedRevision === 'any' && attempt < 5) continue;
+          throw new WrongExpectedRevisionError(streamName, expectedRevision, actualRevisionOf(error));
+        }
+        throw error;
+      }
     }
     // Only reachable if throwOnAppendFailure were off; its reported revision is unreliable there.
     if (!result.success) throw new WrongExpectedRevisionError(streamName, expectedRevision, 'unknown');
     if (!result.position) throw new Error(`EventStoreDB returned no position for the append to ${streamName}`);
     return { nextExpectedRevision: result.nextExpectedRevision, position: encodeEsdbPosition(result.position) };
+  }
+
+  async function lastEventOf(streamName: string): Promise<{ revision: bigint; hash: string | null } | null> {
+    try {
+      for await (const resolved of client.readStream(streamName, { fromRevision: END, direction: BACKWARDS, maxCount: 1, resolveLinkTos: false }))
+        if (resolved.event) return { revision: resolved.event.revision, hash: chainLinkOf(resolved.event.metadata)?.hash ?? null };
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return null;
+      throw error;
+    }
+    return null;
   }
 
   async function headPosition(): Promise<Position | null> {

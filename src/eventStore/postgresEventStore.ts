@@ -24,6 +24,9 @@ import {
 } from './eventStore.js';
 import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
+import { chainAppend } from './hashChain.js';
+import { chainUnhashedHistory } from './hashChainMigration.js';
+import type { Logger } from '../logger.js';
 
 const eventStoreSchema = `
 create sequence if not exists es_global_position;
@@ -45,6 +48,7 @@ create table if not exists es_events (
 );
 create unique index if not exists es_events_event_id on es_events (event_id);
 create index if not exists es_events_global_order on es_events (transaction_id, global_position);
+alter table es_events add column if not exists prev_hash bytea, add column if not exists hash bytea;
 `;
 
 const READ_PAGE = 500;
@@ -58,10 +62,13 @@ type EventRow = {
   event_type: string;
   data: RecordedEvent['data'];
   metadata: RecordedEvent['metadata'];
+  prev_hash: string | null;
+  hash: string | null;
 };
 // The xid8 goes out as text under its own alias: an alias named transaction_id would capture
 // `order by transaction_id` and sort the log as text (10000 before 9999), skipping events.
-const COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata';
+const COLUMNS = `global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata,
+  encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash`;
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
 /** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
@@ -91,7 +98,21 @@ const toEvent = (row: EventRow): RecordedEvent => ({
   streamName: row.stream_name,
   revision: BigInt(row.revision),
   position: toPosition(row.xid, row.global_position),
+  ...(row.hash !== null && row.prev_hash !== null ? { prevHash: row.prev_hash, hash: row.hash } : {}),
 });
+
+const INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
+  select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
+  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
+  order by t.ord
+  returning global_position, transaction_id::text as xid`;
+/** INSERT_SQL with the events' hash-chain links (hex, computed by the caller). */
+const CHAINED_INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+  select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
+  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+    as t(event_id, event_type, data, metadata, prev_hash, hash, ord)
+  order by t.ord
+  returning global_position, transaction_id::text as xid`;
 
 export type PostgresEventStore = EventStore & {
   /** Appends inside a caller's transaction (the caller commits). Used by the out-of-order-commit test. */
@@ -100,13 +121,33 @@ export type PostgresEventStore = EventStore & {
   notifyAppended(): void;
 };
 
-export async function createPostgresEventStore(database: Database, options: { pollIntervalMs?: number } = {}): Promise<PostgresEventStore> {
+export type PostgresEventStoreOptions = {
+  pollIntervalMs?: number;
+  logger?: Logger;
+  /** false only in the benchmark, to measure what the hash chain costs (never in an installation). */
+  hashChain?: boolean;
+};
+
+export async function createPostgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
   await database.migrate('event_store', eventStoreSchema);
+  await chainUnhashedHistory(database, options.logger);
+  const hashing = options.hashChain ?? true;
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   const pollIntervalMs = options.pollIntervalMs ?? 100;
 
-  async function reserveRevisions(client: Sql, streamName: string, count: number, expected: ExpectedRevision): Promise<bigint> {
+  // With the chain, the first statement also returns the stream's last hash (its new revision minus the
+  // count is the event before this append): an index lookup in RETURNING, no extra round trip.
+  const PREV_HASH = hashing
+    ? `, (select encode(e.hash, 'hex') from es_events e where e.stream_name = $1 and e.revision = es_streams.revision - $3) as prev_hash`
+    : '';
+  type Reserved = { revision: string; prev_hash?: string | null };
+  async function reserveRevisions(
+    client: Sql,
+    streamName: string,
+    count: number,
+    expected: ExpectedRevision,
+  ): Promise<{ last: bigint; prevHash: string | null }> {
     // Returns the stream's new last revision; the stream row lock serialises writers of one stream only.
     const n = BigInt(count);
     if (expected === 'no_stream') {
@@ -115,22 +156,22 @@ export async function createPostgresEventStore(database: Database, options: { po
         [streamName, String(n - 1n)],
       );
       if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-      return n - 1n;
+      return { last: n - 1n, prevHash: null };
     }
     if (expected === 'any') {
-      const { rows } = await client.query<{ revision: string }>(
+      const { rows } = await client.query<Reserved>(
         `insert into es_streams (stream_name, revision) values ($1, $2)
-         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision`,
+         on conflict (stream_name) do update set revision = es_streams.revision + $3 returning revision${PREV_HASH}`,
         [streamName, String(n - 1n), String(n)],
       );
-      return BigInt(rows[0]!.revision);
+      return { last: BigInt(rows[0]!.revision), prevHash: rows[0]!.prev_hash ?? null };
     }
-    const { rows } = await client.query<{ revision: string }>(
-      'update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision',
+    const { rows } = await client.query<Reserved>(
+      `update es_streams set revision = revision + $3 where stream_name = $1 and revision = $2 returning revision${PREV_HASH}`,
       [streamName, String(expected), String(n)],
     );
     if (rows.length === 0) throw new WrongExpectedRevisionError(streamName, expected, await currentRevision(client, streamName));
-    return BigInt(rows[0]!.revision);
+    return { last: BigInt(rows[0]!.revision), prevHash: rows[0]!.prev_hash ?? null };
   }
 
   async function currentRevision(client: Sql, streamName: string): Promise<bigint | 'no_stream'> {
@@ -145,23 +186,36 @@ export async function createPostgresEventStore(database: Database, options: { po
     expectedRevision: ExpectedRevision,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
-    const last = await reserveRevisions(client, streamName, events.length, expectedRevision);
+    const { last, prevHash } = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;
-    const { rows } = await client.query<{ global_position: string; xid: string }>(
-      `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
-       select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
-       from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
-       order by t.ord
-       returning global_position, transaction_id::text as xid`,
-      [
-        streamName,
-        String(first),
-        events.map((e) => e.metadata.eventId),
-        events.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
-      ],
+    const params = [
+      streamName,
+      String(first),
+      events.map((e) => e.metadata.eventId),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
+    ];
+    if (!hashing) {
+      const { rows } = await client.query<{ global_position: string; xid: string }>(INSERT_SQL, params);
+      return appendResult(rows, last);
+    }
+    // The chain links, computed here under the stream's row lock from the hash the first statement returned.
+    const links = chainAppend(
+      streamName,
+      first,
+      prevHash,
+      events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) })),
     );
+    const { rows } = await client.query<{ global_position: string; xid: string }>(CHAINED_INSERT_SQL, [
+      ...params,
+      links.map((l) => l.prevHash),
+      links.map((l) => l.hash),
+    ]);
+    return appendResult(rows, last);
+  }
+
+  function appendResult(rows: Array<{ global_position: string; xid: string }>, last: bigint): AppendResult {
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
     return { nextExpectedRevision: last, position: toPosition(lastRow.xid, lastRow.global_position) };
   }

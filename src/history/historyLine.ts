@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { EventToAppend, JsonObject, RecordedEvent } from '../eventStore/eventStore.js';
+import { HASH_PATTERN } from '../eventStore/hashChain.js';
 
 // The line came out of JSON.parse, so everything inside is JSON already: only the shape is checked
 // (walking every value again would cost more than the whole load).
@@ -24,6 +25,9 @@ export const historyLineSchema = z.object({
     occurred_at: z.iso.datetime({ offset: true }),
     schema_version: z.number().int().positive(),
   }),
+  /** The event's link in its stream's hash chain (absent in files exported before the chain existed). */
+  prev_hash: z.string().regex(HASH_PATTERN, 'must be 64 lower-case hex digits').optional(),
+  hash: z.string().regex(HASH_PATTERN, 'must be 64 lower-case hex digits').optional(),
 });
 export type HistoryLine = z.infer<typeof historyLineSchema>;
 
@@ -41,6 +45,7 @@ export const toHistoryLine = (event: RecordedEvent): HistoryLine => ({
     occurred_at: event.metadata.occurredAt,
     schema_version: event.metadata.schemaVersion,
   },
+  ...(event.hash !== undefined && event.prevHash !== undefined ? { prev_hash: event.prevHash, hash: event.hash } : {}),
 });
 
 export const fromHistoryLine = (line: HistoryLine): EventToAppend & { streamName: string; revision: bigint } => ({

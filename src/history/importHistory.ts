@@ -6,8 +6,10 @@
  */
 import type { Database } from '../database/database.js';
 import type { EventStore, EventToAppend } from '../eventStore/eventStore.js';
+import { GENESIS_HASH } from '../eventStore/hashChain.js';
 import { fromHistoryLine, HistoryFileError } from './historyLine.js';
 import { importHistoryInto, type NumberedLine } from './postgresHistory.js';
+import { checkHistoryChain } from './historyChain.js';
 
 export async function importHistory(
   stores: { eventStore: EventStore; database: Database },
@@ -38,11 +40,20 @@ async function importByAppends(store: EventStore, lines: AsyncIterable<NumberedL
     count += events.length;
     onProgress?.(events.length);
   };
-  for await (const { line, number } of lines) {
+  // The adapter chains the appended events itself; a file's own links are checked on the way.
+  const heads = new Map<string, string>();
+  for await (const { line, number } of checkHistoryChain(lines)) {
     const event = fromHistoryLine(line);
     const expected = (streams.get(event.streamName) ?? -1n) + 1n;
     if (event.revision !== expected) throw new HistoryFileError(number, `stream ${event.streamName}: revision ${event.revision}, expected ${expected}`);
+    const previous = heads.get(event.streamName) ?? GENESIS_HASH;
+    if (line.prev_hash !== previous)
+      throw new HistoryFileError(
+        number,
+        `stream ${event.streamName} revision ${event.revision} (event ${event.metadata.eventId}): prev_hash ${line.prev_hash} does not link to the previous event's hash ${previous}`,
+      );
     streams.set(event.streamName, event.revision);
+    heads.set(event.streamName, line.hash);
     if (pending && (pending.stream !== event.streamName || pending.events.length >= 500)) await flush();
     pending ??= { stream: event.streamName, first: event.revision, events: [], firstLine: number };
     pending.events.push({ type: event.type, data: event.data, metadata: event.metadata });

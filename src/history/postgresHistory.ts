@@ -12,9 +12,11 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
 import { storedMetadataKey, toStoredMetadata } from '../eventStore/storedMetadata.js';
 import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLine.js';
+import { checkHistoryChain, type ChainedLine } from './historyChain.js';
+import { GENESIS_HASH } from '../eventStore/hashChain.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
-const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
+export const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
 const FORBIDDEN_IN_RAW_CSV = /[\x01\x02\n\r]/;
 
 /** Metadata written before stored metadata became snake_case (camelCase keys), renamed on the way out. */
@@ -34,9 +36,10 @@ const LEGACY_METADATA_SQL = `jsonb_build_object(${[
  * database prints it (its key order), which costs next to nothing over the raw scan; only legacy rows
  * are rebuilt key by key.
  */
-const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
+export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
-  || ',"metadata":' || (case when metadata ? 'event_id' then metadata else ${LEGACY_METADATA_SQL} end)::text || '}'`;
+  || ',"metadata":' || (case when metadata ? 'event_id' then metadata else ${LEGACY_METADATA_SQL} end)::text
+  || coalesce(',"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex') || '"', '') || '}'`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };
 
@@ -94,7 +97,7 @@ export async function importHistoryInto(
     await client.query('lock table es_streams in exclusive mode');
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
     if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
-    const checked = checkLines(lines);
+    const checked = checkHistoryChain(checkLines(lines));
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
     await checkRevisions(client);
     try {
@@ -118,26 +121,46 @@ async function* checkLines(lines: AsyncIterable<NumberedLine>): AsyncGenerator<N
 }
 
 /**
- * Every stream of the file must run 0, 1, 2, … in the order of its lines. Checked by the database over
- * the rows this transaction loaded (memory independent of the number of streams): walking each stream
- * in revision order (its primary key), a row whose revision does not follow the previous one, or that
- * lies before it in the file, is a broken line; the first of them in file order is reported with the
- * revision its line should have had (duplicates were refused by the primary key already).
+ * Every stream of the file must run 0, 1, 2, … in the order of its lines, each line's prev_hash being
+ * the previous line's hash. Checked by the database over the rows this transaction loaded (memory
+ * independent of the number of streams): walking each stream in revision order (its primary key), a
+ * row whose revision does not follow the previous one, that lies before it in the file, or that does
+ * not link to its hash is a broken line; the first of them in file order is reported (duplicates
+ * were refused by the primary key already).
  */
 async function checkRevisions(client: pg.PoolClient): Promise<void> {
-  const { rows } = await client.query<{ stream_name: string; revision: string; global_position: string }>(
-    `select stream_name, revision, global_position from (
-       select stream_name, revision, global_position,
-              lag(revision) over w as previous_revision, lag(global_position) over w as previous_position
+  type Broken = {
+    stream_name: string;
+    revision: string;
+    global_position: string;
+    event_id: string;
+    prev_hash: string;
+    previous_hash: string | null;
+    linked: boolean;
+  };
+  const { rows } = await client.query<Broken>(
+    `select stream_name, revision, global_position, event_id, encode(prev_hash, 'hex') as prev_hash, encode(previous_hash, 'hex') as previous_hash,
+            revision = coalesce(previous_revision + 1, 0) and global_position > coalesce(previous_position, 0) as linked
+     from (
+       select stream_name, revision, global_position, event_id, prev_hash,
+              lag(revision) over w as previous_revision, lag(global_position) over w as previous_position, lag(hash) over w as previous_hash
        from es_events where transaction_id = pg_current_xact_id()
        window w as (partition by stream_name order by revision)
      ) t
      where revision <> coalesce(previous_revision + 1, 0) or global_position < previous_position
+        or prev_hash <> coalesce(previous_hash, '\\x${GENESIS_HASH}'::bytea)
      order by global_position limit 1`,
   );
   const broken = rows[0];
   if (!broken) return;
-  // Lines and global positions of one load follow the same order.
+  if (broken.linked) {
+    const line = await lineOf(client, broken.global_position);
+    const previous = broken.previous_hash ?? GENESIS_HASH;
+    throw new HistoryFileError(
+      line,
+      `stream ${broken.stream_name} revision ${broken.revision} (event ${broken.event_id}): prev_hash ${broken.prev_hash} does not link to the previous event's hash ${previous}`,
+    );
+  }
   const { rows: counted } = await client.query<{ line: string; expected: string }>(
     `select count(*) filter (where global_position <= $2) as line,
             count(*) filter (where global_position < $2 and stream_name = $1) as expected
@@ -148,16 +171,25 @@ async function checkRevisions(client: pg.PoolClient): Promise<void> {
   throw new HistoryFileError(Number(line), `stream ${broken.stream_name}: revision ${broken.revision}, expected ${expected}`);
 }
 
+/** Lines and global positions of one load follow the same order. */
+async function lineOf(client: pg.PoolClient, globalPosition: string): Promise<number> {
+  const { rows } = await client.query<{ line: string }>(
+    'select count(*) as line from es_events where transaction_id = pg_current_xact_id() and global_position <= $1',
+    [globalPosition],
+  );
+  return Number(rows[0]!.line);
+}
+
 const metadataOf = (line: HistoryLine) => JSON.stringify(toStoredMetadata(fromHistoryLine(line).metadata));
 
-async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
   const numbers: number[] = [];
   async function* rows() {
     let buffer = '';
     for await (const { line, number } of lines) {
       numbers.push(number);
-      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\n`;
+      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\x02\\x${line.prev_hash}\x02\\x${line.hash}\n`;
       count += 1;
       if (buffer.length > 1 << 20) {
         yield buffer;
@@ -172,7 +204,7 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>,
   try {
     await pipeline(
       Readable.from(rows()),
-      client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata) from stdin with ${RAW_CSV}`)),
+      client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash) from stdin with ${RAW_CSV}`)),
     );
   } catch (error) {
     if (error instanceof HistoryFileError) throw error;
@@ -184,18 +216,18 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>,
   return count;
 }
 
-async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<NumberedLine>, onProgress?: (n: number) => void): Promise<number> {
+async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
-  let batch: NumberedLine[] = [];
+  let batch: ChainedLine[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
     await client.query('savepoint batch');
     try {
       await client.query(
-        `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
-         select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata
-         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality
-           as r(stream_name, revision, event_id, event_type, data, metadata, ord)
+        `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+         select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
+         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+           as r(stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash, ord)
          order by r.ord`,
         [
           batch.map((e) => e.line.stream_name),
@@ -204,6 +236,8 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Numbere
           batch.map((e) => e.line.event_type),
           batch.map((e) => JSON.stringify(e.line.data)),
           batch.map((e) => metadataOf(e.line)),
+          batch.map((e) => e.line.prev_hash),
+          batch.map((e) => e.line.hash),
         ],
       );
     } catch (error) {
@@ -223,7 +257,7 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Numbere
 }
 
 /** Finds the line of a failed batch by inserting its rows one by one (rare: only on bad input). */
-async function pinpoint(client: pg.PoolClient, batch: NumberedLine[], cause: unknown): Promise<HistoryFileError> {
+async function pinpoint(client: pg.PoolClient, batch: ChainedLine[], cause: unknown): Promise<HistoryFileError> {
   for (const { line, number } of batch) {
     await client.query('savepoint one');
     try {

@@ -129,6 +129,14 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: 'get',
+    path: '/api/audit/streams/:stream/proof',
+    summary: "A stream's hash chain and the latest signed anchor over it, with the Merkle path of its head",
+    tag: 'Audit',
+    scope: AUDIT,
+    answer: 200,
+  },
+  {
+    method: 'get',
     path: '/api/audit/events',
     summary: 'The global event history, in order',
     tag: 'Audit',

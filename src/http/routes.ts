@@ -8,6 +8,8 @@ import { checkActiveEmployee } from '../commands/shared/employment.js';
 import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
+import { streamProof } from '../queries/auditProof.js';
+import type { Database } from '../database/database.js';
 import { auditAccessOf } from '../queries/auditAccess.js';
 import type { CommandDeps } from '../commands/shared/commandContext.js';
 import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
@@ -32,6 +34,8 @@ import { parseOrThrow } from './validation.js';
 /** What the routes read: the ports of the commands and queries they call (the composition root passes them). */
 export type RouteContext = {
   eventStore: EventStore;
+  /** The anchors' heads live beside the event store (the proof route reads them). */
+  database: Database;
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   jobs: JobStore;
@@ -132,6 +136,10 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     const query = parseOrThrow(streamEventsQuerySchema, req.query, 'query_parameter');
     const { events, total } = await streamEvents(context.eventStore, access, pathParam(req, 'stream'), query);
     sendData(req, res, 200, events, paging(query.page, query.page_size, total));
+  });
+  router.get('/api/audit/streams/:stream/proof', authorize(null), async (req, res) => {
+    const access = audit(res);
+    sendData(req, res, 200, await streamProof(context.eventStore, context.database, access, pathParam(req, 'stream')));
   });
   router.get('/api/audit/events', authorize(null), async (req, res) => {
     const access = audit(res);

@@ -18,8 +18,8 @@ import { canRead, createStreamFilter, streamOwner, type AuditAccess } from './au
 
 /** A history line (the export's wire form) plus the event's position in this store. */
 export const auditEventView = (event: RecordedEvent) => {
-  const { stream_name, revision, event_type, data, metadata } = toHistoryLine(event);
-  return { stream_name, revision, position: event.position, event_type, data, metadata };
+  const { stream_name, revision, event_type, data, metadata, prev_hash = null, hash = null } = toHistoryLine(event);
+  return { stream_name, revision, position: event.position, event_type, data, metadata, prev_hash, hash };
 };
 export type AuditEvent = ReturnType<typeof auditEventView>;
 

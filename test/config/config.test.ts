@@ -31,6 +31,16 @@ describe('configuration', () => {
     });
   });
 
+  it('anchors every 1000 events, checked every 60 s by default; bad anchor settings stop the start', () => {
+    expect(loadConfig({})).toMatchObject({ AUDIT_ANCHOR_EVERY_EVENTS: 1000, AUDIT_ANCHOR_INTERVAL_SECONDS: 60 });
+    expect(loadConfig({ AUDIT_ANCHOR_EVERY_EVENTS: '10', AUDIT_ANCHOR_INTERVAL_SECONDS: '5' })).toMatchObject({
+      AUDIT_ANCHOR_EVERY_EVENTS: 10,
+      AUDIT_ANCHOR_INTERVAL_SECONDS: 5,
+    });
+    expect(() => loadConfig({ AUDIT_ANCHOR_EVERY_EVENTS: '0' })).toThrow('Invalid configuration: AUDIT_ANCHOR_EVERY_EVENTS must be at least 1');
+    expect(() => loadConfig({ AUDIT_ANCHOR_INTERVAL_SECONDS: 'often' })).toThrow('Invalid configuration: AUDIT_ANCHOR_INTERVAL_SECONDS must be a number');
+  });
+
   it('stops on a bad token lifetime or clock skew, naming the setting', () => {
     expect(() => loadConfig({ AUTH_MAX_TOKEN_LIFETIME_SECONDS: '10' })).toThrow('Invalid configuration: AUTH_MAX_TOKEN_LIFETIME_SECONDS must be at least 60');
     expect(() => loadConfig({ AUTH_MAX_TOKEN_LIFETIME_SECONDS: 'forever' })).toThrow('Invalid configuration: AUTH_MAX_TOKEN_LIFETIME_SECONDS must be a number');

@@ -12,6 +12,7 @@ import { createPostgresEventStore } from '../../src/eventStore/postgresEventStor
 import { readHistoryFile } from '../../src/history/historyFile.js';
 import { HistoryFileError, toHistoryLine, type HistoryLine } from '../../src/history/historyLine.js';
 import { importHistory } from '../../src/history/importHistory.js';
+import { verifyStoredHistory } from '../../src/history/verifyStore.js';
 import { databaseFactories } from '../support/databases.js';
 import { newEvent } from '../support/events.js';
 
@@ -63,6 +64,16 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     ['missing field', `${JSON.stringify({ ...good[0], event_type: undefined })}\n`, /^line 1: event_type: /],
     ['bad event id', `${JSON.stringify({ ...good[0], metadata: { ...good[0]!.metadata, event_id: 'nope' } })}\n`, /^line 1: metadata\.event_id: /],
     ['duplicate event id', `${JSON.stringify(good[0])}\n${JSON.stringify({ ...good[1], metadata: good[0]!.metadata })}\n`, /^line 2: .*(duplicate|unique)/],
+    [
+      'a hash its content does not give',
+      `${JSON.stringify({ ...good[0], prev_hash: '0'.repeat(64), hash: 'a'.repeat(64) })}\n`,
+      /^line 1: stream s-1 revision 0 \(event .*\): hash a{64} differs from its content's [0-9a-f]{64}$/,
+    ],
+    [
+      'a prev_hash that does not link',
+      `${JSON.stringify(good[0])}\n${JSON.stringify({ ...good[2], prev_hash: 'b'.repeat(64) })}\n`,
+      /^line 2: stream s-1 revision 1 .*: prev_hash b{64} does not link to the previous event's hash/,
+    ],
     ['NUL in data', `${JSON.stringify(good[0])}\n${JSON.stringify(line('s-3', 0, { text: 'a\u0000b' }))}\n`, /^line 2: /],
   ];
 
@@ -80,7 +91,9 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     expect(all.map((e) => [e.streamName, e.revision, e.metadata.eventId])).toEqual(good.map((l) => [l.stream_name, BigInt(l.revision), l.metadata.event_id]));
     const again = await load('again', `${JSON.stringify(line('s-9', 0))}\n`).catch((e: unknown) => e);
     expect((again as Error).message).toBe('line 0: the event store is not empty (import into an empty store, or pass --force)');
-    // Appends go on from the imported revisions.
+    // Appends go on from the imported revisions, and the hash chain computed on import (the lines had none).
     await eventStore.appendToStream('s-1', [newEvent('Next')], { expectedRevision: 1n });
+    const verified = await verifyStoredHistory({ eventStore, database }, { anchorKeys: null });
+    expect(verified).toEqual(expect.objectContaining({ problem: null, events: 4, streams: 2 }));
   });
 });

@@ -53,6 +53,9 @@ describe.each(testBackends())('history export and import on %s', (backend) => {
       event_type: expect.any(String),
       data: expect.any(Object),
       metadata: expect.objectContaining({ event_id: expect.any(String), occurred_at: expect.any(String), schema_version: 1 }),
+      // The hash chain travels with the file (issue 16); revision 0 links to the genesis hash.
+      prev_hash: '0'.repeat(64),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
 
     const target = await emptyInstallation('target');

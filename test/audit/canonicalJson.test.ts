@@ -1,0 +1,99 @@
+/**
+ * The bulk paths (verify, import) hash through fastCanonicalJson; appends and the auditor's script use
+ * the RFC 8785 library. Both must give the same bytes for any JSON, or a sound history would look
+ * tampered. Also the Merkle tree: incremental roots equal roots from scratch, and every path leads to the root.
+ */
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import canonicalizeModule from 'canonicalize';
+import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
+import type { JsonValue } from '../../src/eventStore/eventStore.js';
+import { canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash } from '../../src/eventStore/hashChain.js';
+import { linesOf } from '../../src/history/verifyHistory.js';
+
+type Canonicalize = (input: unknown) => string | undefined;
+const canonicalize = ((canonicalizeModule as unknown as { default?: Canonicalize }).default ?? canonicalizeModule) as unknown as Canonicalize;
+
+describe('canonical JSON', () => {
+  it('fastCanonicalJson gives exactly the library output for arbitrary JSON (unicode keys, escapes, numbers)', () => {
+    const json = fc.jsonValue({ maxDepth: 4, noUnicodeString: false }) as fc.Arbitrary<JsonValue>;
+    fc.assert(
+      fc.property(json, (value) => expect(fastCanonicalJson(value)).toBe(canonicalize(value))),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 500) },
+    );
+  });
+
+  it('follows RFC 8785 on its examples: key order by UTF-16 code units, ES number form, minimal escapes', () => {
+    const value = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis',
+    };
+    const expected =
+      '{"\\r":"Carriage Return","1":"One","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis","\u20ac":"Euro Sign","\ud83d\ude00":"Emoji","\ufb33":"Hebrew Letter Dalet With Dagesh"}';
+    expect(fastCanonicalJson(value)).toBe(expected);
+    expect(canonicalize(value)).toBe(expected);
+    expect(fastCanonicalJson([1e21, 1e-7, 0.1, -0, 333333333.33333329, 'a\u2028'])).toBe('[1e+21,1e-7,0.1,0,333333333.3333333,"a\u2028"]');
+  });
+
+  it('hashes an event as {data, metadata, revision, stream, type}', () => {
+    const json = canonicalEventJson({ stream: 's', revision: 2n, type: 'T', data: { b: 1, a: [true, null] }, metadata: { event_id: 'e' } });
+    expect(json).toBe('{"data":{"a":[true,null],"b":1},"metadata":{"event_id":"e"},"revision":2,"stream":"s","type":"T"}');
+  });
+});
+
+describe('Merkle tree', () => {
+  const leaves = (n: number, salt = '') =>
+    Array.from({ length: n }, (_, i) => leafHash({ stream: `s-${i}`, revision: i, hash: `${salt}${i}`.padStart(64, '0') }));
+
+  it('updated leaf by leaf gives the root computed from scratch, and every path leads to it', () => {
+    for (const n of [1, 2, 3, 5, 8, 13]) {
+      const tree = new MerkleTree();
+      leaves(n).forEach((leaf, i) => {
+        tree.set(i, leaf);
+        if (i % 2 === 0) tree.root(); // roots asked for in between too
+      });
+      const changed = leaves(n, '1');
+      tree.set(n - 1, changed[n - 1]!);
+      const expected = merkleRoot([...leaves(n).slice(0, n - 1), changed[n - 1]!])!;
+      expect(tree.root()!.toString('hex')).toBe(expected.toString('hex'));
+      for (let i = 0; i < n; i++) {
+        const leaf = i === n - 1 ? changed[i]! : leaves(n)[i]!;
+        expect(rootFromPath(leaf, tree.path(i)).toString('hex')).toBe(expected.toString('hex'));
+      }
+      // A different leaf does not reach the root through the same path.
+      if (n > 1) expect(rootFromPath(leaves(n, '2')[0]!, tree.path(0)).toString('hex')).not.toBe(expected.toString('hex'));
+    }
+  });
+});
+
+describe('history lines from a byte stream', () => {
+  it('keeps a character whose bytes are split between two chunks', async () => {
+    const bytes = Buffer.from('{"unit":"шт"}\n{"b":1}\n', 'utf8');
+    const split = bytes.indexOf(Buffer.from('ш', 'utf8')) + 1; // inside the two bytes of "ш"
+    async function* chunks() {
+      yield bytes.subarray(0, split);
+      yield bytes.subarray(split);
+    }
+    const lines: string[] = [];
+    for await (const line of linesOf(chunks())) lines.push(line);
+    expect(lines).toEqual(['{"unit":"шт"}', '{"b":1}']);
+  });
+});
+
+describe('event hashes', () => {
+  it('the bulk path hashes exactly as the library path', () => {
+    const content = {
+      stream: 'device_dispense-ш"1',
+      revision: 7n,
+      type: 'T\n',
+      data: { z: [1.5, { b: 'é', a: null }], a: '\u2028' },
+      metadata: { event_id: 'e', user_id: null },
+    };
+    expect(fastEventHash('ab'.repeat(32), content)).toBe(eventHash('ab'.repeat(32), content));
+  });
+});
