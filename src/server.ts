@@ -31,6 +31,7 @@ import { createEventManagerDelivery, type EventManagerDelivery } from './eventMa
 import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
+import { createInlineProjections } from './projections/inlineProjections.js';
 import { checkCheckpoints } from './projections/checkpointSanity.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
@@ -178,11 +179,17 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       commandDeps,
     };
 
+    // Commands commit their read-model rows and their job's outcome with their events where the stores allow it.
+    const inlineProjections = stores.atomic && createInlineProjections(deviceDispenses);
+    const atomic = stores.atomic;
     const worker = createJobWorker({
       jobs,
       handlers: metrics.instrumentJobs({ ...deviceDispenseJobHandlers(commandDeps, projections.deviceDispenses) }),
       logger,
       concurrency: config.JOB_CONCURRENCY,
+      ...(atomic && inlineProjections
+        ? { inline: { appendAtomically: (appends, alsoWrite) => atomic.appendAtomically(appends, alsoWrite), project: inlineProjections } }
+        : {}),
     });
     // A derived PUBLIC_URL takes the port a PORT=0 listen got; a configured one is kept as set.
     let publicUrl = config.PUBLIC_URL;
@@ -193,7 +200,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publicUrl: () => publicUrl,
       corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
       idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
-      routes: (router, authorize) => registerRoutes(router, authorize, { context, enqueued: () => worker.wake() }),
+      routes: (router, authorize) => registerRoutes(router, authorize, { context, accept: (job) => worker.accept(job) }),
       observeHttp: metrics.observeHttp,
       serviceRoutes: (router, authorize) =>
         registerServiceRoutes(router, authorize, {

@@ -9,7 +9,7 @@ import { openPostgres, type Database } from './database/database.js';
 import { openPGlite } from './database/pglite.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { createEventStoreDbEventStore } from './eventStore/eventStoreDbEventStore.js';
-import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
+import { createPostgresEventStore, type PostgresEventStore } from './eventStore/postgresEventStore.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
 import { createLicenseStore, type LicenseStore } from './readModels/licenseStore.js';
@@ -21,6 +21,11 @@ export type Stores = {
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
+  /**
+   * The event store's atomic append when the read models live in its database (PostgreSQL/PGlite
+   * event store and JSONB table): commands then commit their read-model rows with their events.
+   */
+  atomic: PostgresEventStore | null;
   /** Scratch read models for `verify`: same adapters, other tables/collections. */
   openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore; licenses: LicenseStore }>;
   close(): Promise<void>;
@@ -48,11 +53,11 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
   };
   try {
     let eventStore = eventStoreOverride;
+    let atomic: PostgresEventStore | null = null;
     if (!eventStore) {
-      eventStore =
-        config.EVENT_STORE === 'eventstoredb'
-          ? await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) })
-          : await createPostgresEventStore(database);
+      if (config.EVENT_STORE === 'eventstoredb')
+        eventStore = await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) });
+      else eventStore = atomic = await createPostgresEventStore(database);
       const opened = eventStore;
       closers.unshift(() => opened.close());
     }
@@ -62,6 +67,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
     return {
       database,
       eventStore,
+      atomic: config.MONGO_URL ? null : atomic,
       deviceDispenses,
       licenses,
       async openScratch() {

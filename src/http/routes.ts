@@ -13,7 +13,7 @@ import type { CommandDeps } from '../commands/shared/commandContext.js';
 import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
 import type { EventStore, JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
-import type { JobStore } from '../jobs/jobStore.js';
+import type { Job, JobStore, NewJob } from '../jobs/jobStore.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
@@ -35,15 +35,19 @@ export type RouteContext = {
   commandDeps: CommandDeps;
   projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
 };
-export type RouteDeps = { context: RouteContext; enqueued: () => void };
+/** `accept` runs a job at once where it can finish within the request, else queues it. */
+export type RouteDeps = { context: RouteContext; accept: (job: NewJob) => Promise<Job> };
 
-export function registerRoutes(router: Router, authorize: Authorize, { context, enqueued }: RouteDeps): void {
-  /** An async method: the request passed token, scope and schema; the rest runs in a job (202). */
+export function registerRoutes(router: Router, authorize: Authorize, { context, accept: acceptJob }: RouteDeps): void {
+  /**
+   * An async method: the request passed token, scope and schema; the rest runs in a job (202). The 202
+   * always says "pending" (the contract's answer), even when the job already finished within the
+   * request: its outcome is read from the job, as from any job.
+   */
   const accept = async (req: Request, res: Response, kind: string, request: JsonObject) => {
     const { legalEntityId, userId } = principalOf(res);
-    const { job } = await context.jobs.enqueue({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
-    enqueued();
-    sendData(req, res, 202, { status: job.status, eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
+    const job = await acceptJob({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
+    sendData(req, res, 202, { status: 'pending', eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
   };
   const target = (req: Request) => ({ patient_id: pathParam(req, 'patient_id'), device_dispense_id: pathParam(req, 'id') });
 

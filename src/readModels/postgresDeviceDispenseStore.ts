@@ -67,8 +67,23 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
     return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', params };
   }
 
+  /** Each record replaces the stored one only when its revision is newer (replays change nothing). */
+  const upsert = (records: DeviceDispenseRecord[]) => ({
+    text: `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
+           select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
+           from jsonb_to_recordset($1::jsonb) as r(id text, revision bigint, idx jsonb, document jsonb)
+           on conflict (id) do update set
+             revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
+             status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
+           where ${table}.revision < excluded.revision`,
+    // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot).
+    values: [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
+  });
+
   return {
     description: `${database.kind} table ${table}`,
+
+    inlineWrite: (records) => upsert(newestPerId(records)),
 
     readCheckpoint: (projection) => readCheckpoint(pool, projection),
 
@@ -76,17 +91,8 @@ export async function createPostgresDeviceDispenseStore(database: Database, { ta
       const records = newestPerId(batch);
       await database.withTransaction(async (client) => {
         if (records.length > 0) {
-          await client.query(
-            `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
-             select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
-             from jsonb_to_recordset($1::jsonb) as r(id text, revision bigint, idx jsonb, document jsonb)
-             on conflict (id) do update set
-               revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
-               status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
-             where ${table}.revision < excluded.revision`,
-            // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot).
-            [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
-          );
+          const { text, values } = upsert(records);
+          await client.query(text, values);
         }
         await storeCheckpoint(client, checkpoint);
       });
