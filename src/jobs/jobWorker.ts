@@ -42,7 +42,6 @@ export type InlineCommits = {
 };
 
 const MAX_ATTEMPTS = 5;
-const QUEUED: JobRun = { commit: () => undefined };
 
 export type JobWorker = {
   start(): void;
