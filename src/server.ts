@@ -32,6 +32,7 @@ import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
 import { createInlineProjections } from './projections/inlineProjections.js';
+import { createLogFeed } from './projections/logFeed.js';
 import { checkCheckpoints } from './projections/checkpointSanity.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
@@ -154,7 +155,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections) });
     const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock };
     const definitions = await createProjections(stores);
-    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger });
+    // One reader of the log feeds every projection of this process.
+    const feed = createLogFeed(eventStore);
+    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger, feed });
     const projections = {
       deviceDispenses: runnerOf(definitions.deviceDispenses),
       licenses: runnerOf(definitions.licenses),

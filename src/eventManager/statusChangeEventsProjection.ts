@@ -11,12 +11,15 @@ import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, type Device
 import { eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
 import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
+import type { RecordedEvent } from '../eventStore/eventStore.js';
 
 export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
 
 // Only who and when are read here; the whole event is validated by the device_dispenses projection
 // (parsing every creation's document twice made this projection a replay's bottleneck).
 const actorSchema = z.object({ at: z.string(), by: z.string() });
+
+const isDeviceDispenseEvent = (e: RecordedEvent) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type);
 
 export async function createStatusChangeEventsProjection(database: Database, name = STATUS_CHANGE_EVENTS_PROJECTION): Promise<Projection> {
   await database.migrate('projection_checkpoints', checkpointsSchema);
@@ -25,8 +28,11 @@ export async function createStatusChangeEventsProjection(database: Database, nam
     name,
     readCheckpoint: () => readCheckpoint(database.pool, name),
 
-    async handle(events, checkpoint) {
-      const relevant = events.filter((e) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type));
+    relevant: isDeviceDispenseEvent,
+
+    async handle(events, { lazy, ...checkpoint }) {
+      const relevant = events.filter(isDeviceDispenseEvent);
+      if (relevant.length === 0 && lazy) return false;
       await database.withTransaction(async (client) => {
         if (relevant.length > 0) {
           const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];

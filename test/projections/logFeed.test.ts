@@ -1,0 +1,169 @@
+/**
+ * One reader of the log for every live projection: each page is read once for all of them, a
+ * projection joining behind the others gets the events it has not seen (and the others nothing twice),
+ * and a projection that saw nothing of its own writes no checkpoint-only transaction per batch (its
+ * checkpoint is kept in memory and stored when the runner stops).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Database } from '../../src/database/database.js';
+import type { Position, RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { createPostgresEventStore, READ_ALL_SQL, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
+import { silentLogger } from '../../src/logger.js';
+import { createLogFeed } from '../../src/projections/logFeed.js';
+import type { Projection } from '../../src/projections/projection.js';
+import { createProjectionRunner } from '../../src/projections/projectionRunner.js';
+import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../../src/readModels/checkpoints.js';
+import { databaseFactories } from '../support/databases.js';
+import { newEvent, uniqueStream } from '../support/events.js';
+
+/** Counts the events of streams starting with `prefix` in a table; counts its transactions. */
+async function prefixCounter(database: Database, name: string, prefix: string) {
+  await database.migrate('projection_checkpoints', checkpointsSchema);
+  await database.migrate('feed_counts', 'create table if not exists feed_counts (projection text, stream text, n int, primary key (projection, stream))');
+  const stats = { transactions: 0, seen: [] as string[] };
+  const projection: Projection = {
+    name,
+    readCheckpoint: () => readCheckpoint(database.pool, name),
+    relevant: (event) => event.streamName.startsWith(prefix),
+    async handle(events: RecordedEvent[], checkpoint: { from: Position | null; to: Position }) {
+      stats.transactions += 1;
+      await database.withTransaction(async (client) => {
+        for (const event of events.filter((e) => e.streamName.startsWith(prefix))) {
+          stats.seen.push(`${event.streamName}@${event.revision}`);
+          await client.query(`insert into feed_counts values ($1, $2, 1) on conflict (projection, stream) do update set n = feed_counts.n + 1`, [
+            name,
+            event.streamName,
+          ]);
+        }
+        await storeCheckpoint(client, { projection: name, from: checkpoint.from, to: checkpoint.to });
+      });
+    },
+    async reset() {},
+  };
+  return { projection, stats };
+}
+
+/** A store on the same database whose global-log page reads are counted (the store itself is real). */
+async function countingReads(database: Database): Promise<{ store: PostgresEventStore; reads: () => number }> {
+  let reads = 0;
+  const pool = new Proxy(database.pool, {
+    get(target, property) {
+      if (property === 'query')
+        return (...args: Parameters<typeof target.query>) => {
+          if (args[0] === READ_ALL_SQL) reads += 1;
+          return (target.query as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: await createPostgresEventStore({ ...database, pool }, { pollIntervalMs: 60_000 }), reads: () => reads };
+}
+
+describe.each(databaseFactories())('one log reader for every live projection: $name', (factory) => {
+  let database: Database;
+  let store: PostgresEventStore;
+  const logger = silentLogger();
+  beforeAll(async () => {
+    database = await factory.open();
+    store = await createPostgresEventStore(database, { pollIntervalMs: 20 });
+  });
+  afterAll(async () => database.close());
+
+  it('reads each page once for all projections; each handles only its own events, each once', async () => {
+    const run = uniqueStream('run').slice(-8);
+    const a = await prefixCounter(database, `a-${run}`, `a${run}-`);
+    const b = await prefixCounter(database, `b-${run}`, `b${run}-`);
+    const feed = createLogFeed(store);
+    const head = await store.headPosition();
+    // Start both at the current head: this test's events only.
+    for (const p of [a.projection, b.projection])
+      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, head ?? '0:0']);
+    const runners = [a, b].map(({ projection }) => createProjectionRunner({ store, database, projection, logger, feed, batchSize: 50 }));
+    for (const runner of runners) await runner.start();
+
+    let last: Position = head ?? '0:0';
+    for (let i = 0; i < 20; i++)
+      last = (await store.appendToStream(`${i % 2 ? 'a' : 'b'}${run}-${i}`, [newEvent('E')], { expectedRevision: 'no_stream' })).position;
+    for (const runner of runners) await runner.waitFor(last, 10_000);
+    const other = await store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
+    for (const runner of runners) await runner.waitFor(other.position, 10_000);
+
+    expect(a.stats.seen).toHaveLength(10);
+    expect(b.stats.seen).toHaveLength(10);
+    expect(new Set([...a.stats.seen, ...b.stats.seen]).size).toBe(20);
+    // The last batch held only another stream's event: no transaction for it, the checkpoint in memory only.
+    const storedBefore = await readCheckpoint(database.pool, a.projection.name);
+    expect(store.comparePositions(storedBefore!, other.position)).toBeLessThan(0);
+    expect((await runners[0]!.status()).checkpoint).toBe(other.position);
+    for (const runner of runners) await runner.stop();
+    // Stopping stores what was kept in memory.
+    expect(await readCheckpoint(database.pool, a.projection.name)).toBe(other.position);
+    expect(await readCheckpoint(database.pool, b.projection.name)).toBe(other.position);
+  });
+
+  it('a page is read once for two projections (not once per projection)', async () => {
+    const run = uniqueStream('run').slice(-8);
+    const { store: counted, reads } = await countingReads(database);
+    const a = await prefixCounter(database, `ra-${run}`, `ra${run}-`);
+    const b = await prefixCounter(database, `rb-${run}`, `rb${run}-`);
+    const head = (await store.headPosition()) ?? '0:0';
+    for (const p of [a.projection, b.projection])
+      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, head]);
+    const feed = createLogFeed(counted);
+    // A long poll interval: only appends in this process wake the reader, so reads are counted exactly.
+    const runners = [a, b].map(({ projection }) => createProjectionRunner({ store: counted, database, projection, logger, feed }));
+    for (const runner of runners) await runner.start();
+    const appended = await counted.appendToStream(`ra${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
+    const also = await counted.appendToStream(`rb${run}-1`, [newEvent('E')], { expectedRevision: 'no_stream' });
+    for (const runner of runners) await runner.waitFor(also.position, 10_000);
+    await runners[0]!.waitFor(appended.position, 10_000);
+    const readsWithOne = reads();
+    for (const runner of runners) await runner.stop();
+
+    // The same with a reader per projection reads at least twice as often.
+    const c = await prefixCounter(database, `rc-${run}`, `rc${run}-`);
+    const d = await prefixCounter(database, `rd-${run}`, `rd${run}-`);
+    const head2 = (await store.headPosition()) ?? '0:0';
+    for (const p of [c.projection, d.projection])
+      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, head2]);
+    const { store: counted2, reads: reads2 } = await countingReads(database);
+    const separate = [c, d].map(({ projection }) => createProjectionRunner({ store: counted2, database, projection, logger }));
+    for (const runner of separate) await runner.start();
+    const appended2 = await counted2.appendToStream(`rc${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
+    const also2 = await counted2.appendToStream(`rd${run}-1`, [newEvent('E')], { expectedRevision: 'no_stream' });
+    for (const runner of separate) await runner.waitFor(also2.position, 10_000);
+    await separate[0]!.waitFor(appended2.position, 10_000);
+    const readsWithTwo = reads2();
+    for (const runner of separate) await runner.stop();
+
+    expect(a.stats.seen).toHaveLength(2);
+    expect(b.stats.seen).toHaveLength(1);
+    expect(readsWithOne).toBeGreaterThan(0);
+    expect(readsWithTwo).toBeGreaterThanOrEqual(2 * readsWithOne - 2);
+  });
+
+  it('a projection joining behind the others gets what it has not seen; the others get nothing twice', async () => {
+    const run = uniqueStream('run').slice(-8);
+    const ahead = await prefixCounter(database, `ahead-${run}`, `j${run}-`);
+    const behind = await prefixCounter(database, `behind-${run}`, `j${run}-`);
+    const feed = createLogFeed(store);
+    const start = (await store.headPosition()) ?? '0:0';
+    for (const p of [ahead.projection, behind.projection])
+      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, start]);
+    const first = createProjectionRunner({ store, database, projection: ahead.projection, logger, feed });
+    await first.start();
+    const early = await store.appendToStream(`j${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
+    await first.waitFor(early.position, 10_000);
+
+    const second = createProjectionRunner({ store, database, projection: behind.projection, logger, feed });
+    await second.start();
+    const late = await store.appendToStream(`j${run}-1`, [newEvent('G')], { expectedRevision: 1n });
+    await second.waitFor(late.position, 10_000);
+    await first.waitFor(late.position, 10_000);
+    expect(ahead.stats.seen).toEqual([`j${run}-1@0`, `j${run}-1@1`, `j${run}-1@2`]);
+    expect(behind.stats.seen).toEqual([`j${run}-1@0`, `j${run}-1@1`, `j${run}-1@2`]);
+    await first.stop();
+    await second.stop();
+  });
+});
