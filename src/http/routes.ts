@@ -14,6 +14,7 @@ import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
 import type { EventStore, JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
 import type { Job, JobStore, NewJob } from '../jobs/jobStore.js';
+import type { JobWatch } from '../jobs/jobWatch.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
@@ -22,7 +23,7 @@ import type { ReferenceData } from '../referenceData/referenceData.js';
 import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
 import { pathParam, principalOf, requestIdOf, type Authorize } from './app.js';
 import { paging, sendData } from './envelope.js';
-import { getJob } from './jobs.js';
+import { getJob, preferredWait } from './jobs.js';
 import { parseOrThrow } from './validation.js';
 
 /** What the routes read: the ports of the commands and queries they call (the composition root passes them). */
@@ -31,6 +32,8 @@ export type RouteContext = {
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   jobs: JobStore;
+  /** Jobs this process finished lately and who waits for which (null: read the store every time). */
+  jobWatch: JobWatch | null;
   referenceData: ReferenceData;
   commandDeps: CommandDeps;
   projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
@@ -148,8 +151,13 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     sendData(req, res, 200, await projectionsHealth(context.eventStore, Object.values(context.projections)));
   });
 
+  // `Prefer: wait=N` (RFC 7240): a pending job is answered when it ends, within N seconds (bounded);
+  // a pending answer says when to ask again.
   router.get(JOB_ROUTE, authorize(null), async (req, res) => {
-    const answer = await getJob(context.jobs, pathParam(req, 'id'), principalOf(res).legalEntityId);
+    const wait = preferredWait(req.get('prefer'));
+    const answer = await getJob(context.jobs, context.jobWatch, pathParam(req, 'id'), principalOf(res).legalEntityId, wait);
+    if (answer.code === 200) res.set('retry-after', '1');
+    res.vary('prefer');
     sendData(req, res, answer.code, answer.data);
   });
 }

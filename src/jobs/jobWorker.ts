@@ -61,6 +61,7 @@ export function createJobWorker({
   pollIntervalMs = 200,
   inline,
   onQueued,
+  onFinished,
 }: {
   jobs: JobStore;
   handlers: JobHandlers;
@@ -70,7 +71,21 @@ export function createJobWorker({
   inline?: InlineCommits;
   /** A job was queued here: tell the other processes (NOTIFY) so an idle one may take it. */
   onQueued?: () => void;
+  /** A job ended here (`queued`: it came from the queue, so a waiter may be in another process). */
+  onFinished?: (job: Job, how: { queued: boolean }) => void;
 }): JobWorker {
+  const ended = (job: Job, outcome: JobOutcome, queued: boolean): Job => {
+    const done: Job = {
+      ...job,
+      status: outcome.status,
+      statusCode: outcome.statusCode,
+      links: outcome.status === 'processed' ? outcome.links : null,
+      error: outcome.status === 'failed' ? outcome.error : null,
+      updatedAt: new Date().toISOString(),
+    };
+    onFinished?.(done, { queued });
+    return done;
+  };
   let running = false;
   const { sleep, wake, wakeOne } = createWakeableSleep();
   const loops: Promise<void>[] = [];
@@ -115,11 +130,15 @@ export function createJobWorker({
     try {
       if (!handler) throw new Error(`No handler for job kind ${job.kind}`);
       const { links } = await handler(job, attempt.run);
-      if (!attempt.committed()) await jobs.finish(job.id, { status: 'processed', statusCode: 200, links });
+      const outcome: JobOutcome = { status: 'processed', statusCode: 200, links };
+      if (!attempt.committed()) await jobs.finish(job.id, outcome);
+      ended(job, outcome, true);
       log.info('job processed');
     } catch (error) {
       if (error instanceof EsozError) {
-        await jobs.finish(job.id, { status: 'failed', statusCode: error.status, error: error.toBody() });
+        const outcome: JobOutcome = { status: 'failed', statusCode: error.status, error: error.toBody() };
+        await jobs.finish(job.id, outcome);
+        ended(job, outcome, true);
         log.info({ status_code: error.status, message: error.message }, 'job failed');
       } else if (error instanceof ProjectionTimeoutError) {
         log.warn({ err: error }, 'read model not caught up yet; job will be retried');
@@ -129,7 +148,9 @@ export function createJobWorker({
         await jobs.retryLater(job.id, 1, { countAttempt: false });
       } else if (job.attempts >= MAX_ATTEMPTS) {
         log.error({ err: error }, 'job failed for good');
-        await jobs.finish(job.id, { status: 'failed', statusCode: 500, error: internalError().toBody() });
+        const outcome: JobOutcome = { status: 'failed', statusCode: 500, error: internalError().toBody() };
+        await jobs.finish(job.id, outcome);
+        ended(job, outcome, true);
       } else {
         log.error({ err: error, attempts: job.attempts }, 'job errored; will retry');
         await jobs.retryLater(job.id, Math.min(30, 2 ** job.attempts));
@@ -177,8 +198,8 @@ export function createJobWorker({
     let outcome: JobOutcome;
     try {
       const { links } = await handler(job, attempt.run);
-      if (attempt.committed()) return { ...job, status: 'processed', statusCode: 200, links };
       outcome = { status: 'processed', statusCode: 200, links };
+      if (attempt.committed()) return ended(job, outcome, false);
     } catch (error) {
       if (!(error instanceof EsozError)) {
         // Not the job's answer (a store failed, a bug): the queue retries it with back-off, as any job.
@@ -190,7 +211,7 @@ export function createJobWorker({
       outcome = { status: 'failed', statusCode: error.status, error: error.toBody() };
     }
     await jobs.insertFinished(job, outcome);
-    return { ...job, ...outcome, links: outcome.status === 'processed' ? outcome.links : null, error: outcome.status === 'failed' ? outcome.error : null };
+    return ended(job, outcome, false);
   }
 
   return {
