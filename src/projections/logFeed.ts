@@ -47,6 +47,8 @@ export function createLogFeed(store: EventStore): LogFeed {
     );
     if (failures.length > 0) throw new SubscriberFailed('a projection failed a batch; it is offered again');
     readerAt = events[events.length - 1]!.position;
+    // One that joined while this page was being handed out did not get it: read again from it.
+    if ([...subscribers].some((s) => isBefore(s.position, readerAt))) void adjust();
   }
 
   /** (Re)starts the reader where the slowest subscriber stands, or stops it when nobody listens. */

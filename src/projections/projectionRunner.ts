@@ -6,7 +6,7 @@
  * checkpoint's compare-and-set guards the batch that was in flight), and failures back off.
  */
 import type { Database, SessionLock } from '../database/database.js';
-import { isAtOrPast, type EventStore, type Position, type Subscription } from '../eventStore/eventStore.js';
+import { isAtOrPast, type EventStore, type Position, type RecordedEvent, type Subscription } from '../eventStore/eventStore.js';
 import type { Logger } from '../logger.js';
 import { createOutage } from '../shared/outage.js';
 import type { Projection } from './projection.js';
@@ -41,6 +41,8 @@ type Options = {
   standbyRetryMs?: number;
   /** A checkpoint kept in memory (batches without an event of this projection) is stored at the latest this much later. */
   checkpointEveryMs?: number;
+  /** …or once no batch came for this long. */
+  idleStoreMs?: number;
 };
 
 export function createProjectionRunner({
@@ -52,6 +54,7 @@ export function createProjectionRunner({
   batchSize = 500,
   standbyRetryMs = 2_000,
   checkpointEveryMs = 5_000,
+  idleStoreMs = 50,
 }: Options): ProjectionRunner {
   const log = logger.child({ projection: projection.name });
   const outage = createOutage(log, 'projection', { minMs: 200, maxMs: 5_000 });
@@ -85,31 +88,58 @@ export function createProjectionRunner({
     subscription = feed.subscribe({
       after: checkpoint,
       batchSize,
-      onEvents: async (events) => {
-        const to = events[events.length - 1]!.position;
-        // A batch with nothing of ours moves the checkpoint in memory only (no transaction for it), and
-        // so may one whose rows were written inline already; it is stored with the next write, or at the
-        // latest checkpointEveryMs later, or when the runner stops.
-        const ours = projection.relevant ? events.filter((e) => projection.relevant!(e)) : events;
-        const due = aheadSince !== null && Date.now() - aheadSince >= checkpointEveryMs;
-        if (ours.length > 0 || due) {
-          try {
-            const wrote = await projection.handle(ours, { from: stored, to, lazy: !due });
-            if (wrote === false) aheadSince ??= Date.now();
-            else [stored, aheadSince] = [to, null];
-          } catch (error) {
-            // Our in-memory checkpoint may be stale (e.g. a rebuild elsewhere): start over from the stored one.
-            if (!restarting) restarting = restartSubscription().finally(() => (restarting = null));
-            throw error;
-          }
-        } else aheadSince ??= Date.now();
-        checkpoint = to;
-        outage.recovered();
-        settleWaiters();
-      },
+      onEvents: (events) => serially(() => handleBatch(events)),
       onError: (error) => void outage.failed(error),
       onRecovered: () => outage.recovered(),
     });
+  }
+
+  // Batches and the idle store of a kept checkpoint never overlap (each is a compare-and-set on `stored`).
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  let idleTimer: NodeJS.Timeout | null = null;
+
+  async function handleBatch(events: RecordedEvent[]) {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = null;
+    const to = events[events.length - 1]!.position;
+    // A batch with nothing of ours moves the checkpoint in memory only (no transaction for it), and
+    // so may one whose rows were written inline already; it is stored with the next write, at the
+    // latest checkpointEveryMs later, once the log goes quiet (idleStoreMs), or when the runner stops.
+    const ours = projection.relevant ? events.filter((e) => projection.relevant!(e)) : events;
+    const due = aheadSince !== null && Date.now() - aheadSince >= checkpointEveryMs;
+    if (ours.length > 0 || due) {
+      try {
+        const wrote = await projection.handle(ours, { from: stored, to, lazy: !due });
+        if (wrote === false) aheadSince ??= Date.now();
+        else [stored, aheadSince] = [to, null];
+      } catch (error) {
+        // Our in-memory checkpoint may be stale (e.g. a rebuild elsewhere): start over from the stored one.
+        if (!restarting) restarting = restartSubscription().finally(() => (restarting = null));
+        throw error;
+      }
+    } else aheadSince ??= Date.now();
+    checkpoint = to;
+    outage.recovered();
+    settleWaiters();
+    if (aheadSince !== null && events.length < batchSize) idleTimer = setTimeout(() => void serially(storeWhenIdle), idleStoreMs);
+  }
+
+  /** The log went quiet with our checkpoint ahead of the stored one: store it (lag, verify and standbys read it). */
+  async function storeWhenIdle() {
+    idleTimer = null;
+    if (!lock || !subscription || aheadSince === null || checkpoint === null) return;
+    const to = checkpoint;
+    try {
+      await projection.handle([], { from: stored, to });
+      [stored, aheadSince] = [to, null];
+    } catch (error) {
+      log.warn({ err: error }, 'could not store the checkpoint; it is stored with the next batch');
+    }
   }
 
   /** Stores a checkpoint kept only in memory (the subscription is stopped: nothing else writes it). */
@@ -193,6 +223,8 @@ export function createProjectionRunner({
       await restarting;
       await subscription?.stop();
       subscription = null;
+      if (idleTimer) clearTimeout(idleTimer);
+      await queue;
       if (lock) await storeKeptCheckpoint();
       const held = lock;
       lock = null;
