@@ -12,6 +12,7 @@
  * BENCH_N (default 2000) operations per measurement; needs DATABASE_URL (a PostgreSQL server).
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -112,7 +113,8 @@ function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url
   const child = fork(join(import.meta.dirname, 'server.ts'), [], {
     env,
     execArgv: ['--import', 'tsx', ...profile],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // BENCH_SERVER_LOG=<file>: keep the server's log lines.
+    stdio: ['ignore', process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'w') : 'ignore', 'inherit', 'ipc'],
   });
   const waiting = new Map<string, (message: Sample) => void>();
   return new Promise((resolve, reject) => {
@@ -275,12 +277,15 @@ async function main() {
     // The read models after all of it must equal a fresh replay of the log.
     const verified = await promisify(execFile)('npx', ['tsx', 'src/cli/main.ts', 'verify'], { env }).then(
       ({ stdout, stderr }) => `clean (${(stdout + stderr).trim().split('\n').pop()})`,
-      (error: { code?: number; stdout?: string }) => `FAILED (exit ${error.code}): ${error.stdout ?? ''}`,
+      (error: { code?: number; stdout?: string }) => `FAILED (exit ${error.code}): ${(error.stdout ?? '').split('\n').slice(0, 30).join('\n')}`,
     );
     verifyOutput = verified;
   } finally {
     if (server) server.child.kill('SIGKILL');
-    await admin.query(`drop schema if exists ${schema} cascade; drop schema if exists ${emmettSchema} cascade`).catch(() => undefined);
+    // BENCH_KEEP=1 keeps the bench's schemas (to look into a failed verify).
+    if (!process.env.BENCH_KEEP)
+      await admin.query(`drop schema if exists ${schema} cascade; drop schema if exists ${emmettSchema} cascade`).catch(() => undefined);
+    else process.stdout.write(`kept schemas ${schema} and ${emmettSchema}\n`);
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   }

@@ -32,7 +32,8 @@ export type Stores = {
 };
 
 async function openDatabase(config: Config): Promise<Database> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {});
+  if (config.DATABASE_URL)
+    return openPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}) });
   const dir = join(config.DATA_DIR, 'pglite');
   await mkdir(dir, { recursive: true });
   return openPGlite(dir);

@@ -43,6 +43,8 @@ type Options = {
   checkpointEveryMs?: number;
   /** …or once no batch came for this long. */
   idleStoreMs?: number;
+  /** On stop, how long the projection may take to reach the head of the log. */
+  drainTimeoutMs?: number;
 };
 
 export function createProjectionRunner({
@@ -55,6 +57,7 @@ export function createProjectionRunner({
   standbyRetryMs = 2_000,
   checkpointEveryMs = 5_000,
   idleStoreMs = 50,
+  drainTimeoutMs = 5_000,
 }: Options): ProjectionRunner {
   const log = logger.child({ projection: projection.name });
   const outage = createOutage(log, 'projection', { minMs: 200, maxMs: 5_000 });
@@ -217,6 +220,12 @@ export function createProjectionRunner({
     },
 
     async stop() {
+      // Commands write their rows inline before this projection passes their events: catch up to the
+      // head first (bounded), so the stored checkpoint covers every row the read model shows.
+      if (lock && subscription && running) {
+        const head = await store.headPosition().catch(() => null);
+        if (head) await this.waitFor(head, drainTimeoutMs).catch(() => undefined);
+      }
       running = false;
       if (standbyTimer) clearTimeout(standbyTimer);
       standbyTimer = null;
