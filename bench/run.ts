@@ -1,4 +1,4 @@
-/** npm run bench [-- commands | read-side [EVENTS ...]] */
+/** npm run bench [-- commands | http | read-side [EVENTS ...]] */
 import { readSideBench } from './readSide.js';
 
 const [which = 'commands', ...rest] = process.argv.slice(2);
@@ -9,7 +9,8 @@ if (which === 'read-side') {
     process.exit(1);
   });
 } else if (which === 'commands') await import('./commandRate.js');
+else if (which === 'http') await import('./httpOverhead.js');
 else {
-  process.stderr.write('usage: npm run bench [-- commands | read-side [EVENTS ...]]\n');
+  process.stderr.write('usage: npm run bench [-- commands | http | read-side [EVENTS ...]]\n');
   process.exit(2);
 }
