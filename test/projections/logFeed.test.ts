@@ -13,7 +13,7 @@ import { createLogFeed } from '../../src/projections/logFeed.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { createProjectionRunner } from '../../src/projections/projectionRunner.js';
 import { checkpointsSchema, readCheckpoint, storeCheckpoint } from '../../src/readModels/checkpoints.js';
-import { databaseFactories } from '../support/databases.js';
+import { databaseFactories, type DatabaseFactory } from '../support/databases.js';
 import { eventually, newEvent, uniqueStream } from '../support/events.js';
 
 /** Counts the events of streams starting with `prefix` in a table; counts its transactions. */
@@ -43,6 +43,17 @@ async function prefixCounter(database: Database, name: string, prefix: string) {
   return { projection, stats };
 }
 
+/** A database (opened before the tests of the describe, closed after) and a PostgreSQL/PGlite event store on it. */
+function eventStoreOn(factory: DatabaseFactory) {
+  const opened = {} as { database: Database; store: PostgresEventStore };
+  beforeAll(async () => {
+    opened.database = await factory.open();
+    opened.store = await createPostgresEventStore(opened.database, { pollIntervalMs: 20 });
+  });
+  afterAll(async () => opened.database.close());
+  return opened;
+}
+
 /** A store on the same database whose global-log page reads are counted (the store itself is real). */
 async function countingReads(database: Database): Promise<{ store: PostgresEventStore; reads: () => number }> {
   let reads = 0;
@@ -61,57 +72,60 @@ async function countingReads(database: Database): Promise<{ store: PostgresEvent
 }
 
 describe.each(databaseFactories())('one log reader for every live projection: $name', (factory) => {
-  let database: Database;
-  let store: PostgresEventStore;
+  const t = eventStoreOn(factory);
   const logger = silentLogger();
-  beforeAll(async () => {
-    database = await factory.open();
-    store = await createPostgresEventStore(database, { pollIntervalMs: 20 });
-  });
-  afterAll(async () => database.close());
 
   it('reads each page once for all projections; each handles only its own events, each once', async () => {
     const run = uniqueStream('run').slice(-8);
-    const a = await prefixCounter(database, `a-${run}`, `a${run}-`);
-    const b = await prefixCounter(database, `b-${run}`, `b${run}-`);
-    const feed = createLogFeed(store);
-    const head = await store.headPosition();
+    const a = await prefixCounter(t.database, `a-${run}`, `a${run}-`);
+    const b = await prefixCounter(t.database, `b-${run}`, `b${run}-`);
+    const feed = createLogFeed(t.store);
+    const head = await t.store.headPosition();
     // Start both at the current head: this test's events only.
     for (const p of [a.projection, b.projection])
-      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, head ?? '0:0']);
-    const runners = [a, b].map(({ projection }) => createProjectionRunner({ store, database, projection, logger, feed, batchSize: 50, idleStoreMs: 60_000 }));
+      await t.database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, head ?? '0:0']);
+    const runners = [a, b].map(({ projection }) =>
+      createProjectionRunner({ store: t.store, database: t.database, projection, logger, feed, batchSize: 50, idleStoreMs: 60_000 }),
+    );
     for (const runner of runners) await runner.start();
 
     let last: Position = head ?? '0:0';
     for (let i = 0; i < 20; i++)
-      last = (await store.appendToStream(`${i % 2 ? 'a' : 'b'}${run}-${i}`, [newEvent('E')], { expectedRevision: 'no_stream' })).position;
+      last = (await t.store.appendToStream(`${i % 2 ? 'a' : 'b'}${run}-${i}`, [newEvent('E')], { expectedRevision: 'no_stream' })).position;
     for (const runner of runners) await runner.waitFor(last, 10_000);
-    const other = await store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
+    const other = await t.store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
     for (const runner of runners) await runner.waitFor(other.position, 10_000);
 
     expect(a.stats.seen).toHaveLength(10);
     expect(b.stats.seen).toHaveLength(10);
     expect(new Set([...a.stats.seen, ...b.stats.seen]).size).toBe(20);
     // The last batch held only another stream's event: no transaction for it, the checkpoint in memory only.
-    const storedBefore = await readCheckpoint(database.pool, a.projection.name);
-    expect(store.comparePositions(storedBefore!, other.position)).toBeLessThan(0);
+    const storedBefore = await readCheckpoint(t.database.pool, a.projection.name);
+    expect(t.store.comparePositions(storedBefore!, other.position)).toBeLessThan(0);
     expect((await runners[0]!.status()).checkpoint).toBe(other.position);
     for (const runner of runners) await runner.stop();
     // Stopping stores what was kept in memory.
-    expect(await readCheckpoint(database.pool, a.projection.name)).toBe(other.position);
-    expect(await readCheckpoint(database.pool, b.projection.name)).toBe(other.position);
+    expect(await readCheckpoint(t.database.pool, a.projection.name)).toBe(other.position);
+    expect(await readCheckpoint(t.database.pool, b.projection.name)).toBe(other.position);
   });
 
   it('a checkpoint kept in memory is stored once the log goes quiet (lag, verify and standbys read it)', async () => {
     const run = uniqueStream('run').slice(-8);
-    const a = await prefixCounter(database, `q-${run}`, `q${run}-`);
-    const head = (await store.headPosition()) ?? '0:0';
-    await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [a.projection.name, head]);
-    const runner = createProjectionRunner({ store, database, projection: a.projection, logger, feed: createLogFeed(store), idleStoreMs: 50 });
+    const a = await prefixCounter(t.database, `q-${run}`, `q${run}-`);
+    const head = (await t.store.headPosition()) ?? '0:0';
+    await t.database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [a.projection.name, head]);
+    const runner = createProjectionRunner({
+      store: t.store,
+      database: t.database,
+      projection: a.projection,
+      logger,
+      feed: createLogFeed(t.store),
+      idleStoreMs: 50,
+    });
     await runner.start();
-    const other = await store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
+    const other = await t.store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
     await runner.waitFor(other.position, 10_000);
-    await eventually(async () => (await readCheckpoint(database.pool, a.projection.name)) === other.position, 10_000, 'the stored checkpoint');
+    await eventually(async () => (await readCheckpoint(t.database.pool, a.projection.name)) === other.position, 10_000, 'the stored checkpoint');
     expect(a.stats.seen).toEqual([]);
     await runner.stop();
   });
@@ -120,13 +134,13 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
     /** Four runners on one stream's events, with or without a shared feed; the global-log reads they made. */
     const readsFor = async (shared: boolean) => {
       const run = uniqueStream('run').slice(-8);
-      const { store: counted, reads } = await countingReads(database);
-      const both = await Promise.all(['w', 'x', 'y', 'z'].map((p) => prefixCounter(database, `${p}-${run}`, `s${run}-`)));
-      const head = (await store.headPosition()) ?? '0:0';
+      const { store: counted, reads } = await countingReads(t.database);
+      const both = await Promise.all(['w', 'x', 'y', 'z'].map((p) => prefixCounter(t.database, `${p}-${run}`, `s${run}-`)));
+      const head = (await t.store.headPosition()) ?? '0:0';
       for (const { projection } of both)
-        await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [projection.name, head]);
+        await t.database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [projection.name, head]);
       const feed = shared ? createLogFeed(counted) : counted;
-      const runners = both.map(({ projection }) => createProjectionRunner({ store: counted, database, projection, logger, feed }));
+      const runners = both.map(({ projection }) => createProjectionRunner({ store: counted, database: t.database, projection, logger, feed }));
       for (const runner of runners) await runner.start();
       // One append wakes the readers (this store polls once a minute only): each reads its page.
       const appended = await counted.appendToStream(`s${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
@@ -145,20 +159,20 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
 
   it('a projection joining behind the others gets what it has not seen; the others get nothing twice', async () => {
     const run = uniqueStream('run').slice(-8);
-    const ahead = await prefixCounter(database, `ahead-${run}`, `j${run}-`);
-    const behind = await prefixCounter(database, `behind-${run}`, `j${run}-`);
-    const feed = createLogFeed(store);
-    const start = (await store.headPosition()) ?? '0:0';
+    const ahead = await prefixCounter(t.database, `ahead-${run}`, `j${run}-`);
+    const behind = await prefixCounter(t.database, `behind-${run}`, `j${run}-`);
+    const feed = createLogFeed(t.store);
+    const start = (await t.store.headPosition()) ?? '0:0';
     for (const p of [ahead.projection, behind.projection])
-      await database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, start]);
-    const first = createProjectionRunner({ store, database, projection: ahead.projection, logger, feed });
+      await t.database.pool.query('insert into projection_checkpoints (projection, position) values ($1, $2)', [p.name, start]);
+    const first = createProjectionRunner({ store: t.store, database: t.database, projection: ahead.projection, logger, feed });
     await first.start();
-    const early = await store.appendToStream(`j${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
+    const early = await t.store.appendToStream(`j${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
     await first.waitFor(early.position, 10_000);
 
-    const second = createProjectionRunner({ store, database, projection: behind.projection, logger, feed });
+    const second = createProjectionRunner({ store: t.store, database: t.database, projection: behind.projection, logger, feed });
     await second.start();
-    const late = await store.appendToStream(`j${run}-1`, [newEvent('G')], { expectedRevision: 1n });
+    const late = await t.store.appendToStream(`j${run}-1`, [newEvent('G')], { expectedRevision: 1n });
     await second.waitFor(late.position, 10_000);
     await first.waitFor(late.position, 10_000);
     expect(ahead.stats.seen).toEqual([`j${run}-1@0`, `j${run}-1@1`, `j${run}-1@2`]);
