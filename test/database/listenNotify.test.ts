@@ -36,11 +36,10 @@ const url = process.env.DATABASE_URL;
   let sender: Database;
   let stranger: Database;
   beforeAll(async () => {
-    [listener, sender, stranger] = await Promise.all([
-      openPostgres(url!, { schema }),
-      openPostgres(url!, { schema }),
-      openPostgres(url!, { schema: otherSchema }),
-    ]);
+    // One after the other: concurrent `create schema if not exists` of one name can collide.
+    listener = await openPostgres(url!, { schema });
+    sender = await openPostgres(url!, { schema });
+    stranger = await openPostgres(url!, { schema: otherSchema });
   });
   afterAll(async () => {
     await Promise.all([listener, sender, stranger].map((d) => d?.close()));
