@@ -1,4 +1,4 @@
-/** npm run bench [-- commands | read-side [EVENTS ...] | history [EVENTS]] */
+/** npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS]] */
 import { historyVerifyBench } from './historyVerify.js';
 import { readSideBench } from './readSide.js';
 
@@ -15,7 +15,9 @@ if (which === 'read-side') {
     process.exit(1);
   });
 } else if (which === 'commands') await import('./commandRate.js');
+else if (which === 'http') await import('./httpOverhead.js');
+else if (which === 'hashing') await import('./hashCost.js');
 else {
-  process.stderr.write('usage: npm run bench [-- commands | read-side [EVENTS ...] | history [EVENTS]]\n');
+  process.stderr.write('usage: npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS]]\n');
   process.exit(2);
 }

@@ -2,6 +2,7 @@
  * Composition root: builds every adapter from the configuration, plugs them into the ports, and
  * starts/stops the HTTP server and the background work (projections, job worker, sweeps).
  */
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
@@ -21,6 +22,7 @@ import { idempotency } from './http/idempotency.js';
 import { createIdempotencyKeyStore, type IdempotencyKeyStore } from './idempotency/idempotencyKeyStore.js';
 import { createJobStore, type JobStore } from './jobs/jobStore.js';
 import { createJobWorker, type JobWorker } from './jobs/jobWorker.js';
+import { createJobWatch, type JobWatch } from './jobs/jobWatch.js';
 import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
 import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
 import type { CommandDeps } from './commands/shared/commandContext.js';
@@ -31,6 +33,8 @@ import { createEventManagerDelivery, type EventManagerDelivery } from './eventMa
 import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
+import { createInlineProjections } from './projections/inlineProjections.js';
+import { createLogFeed } from './projections/logFeed.js';
 import { checkCheckpoints } from './projections/checkpointSanity.js';
 import { createRebuilds, type Rebuilds } from './projections/rebuilds.js';
 import type { Logger } from './logger.js';
@@ -43,6 +47,9 @@ import { loadAnchorKeys } from './audit/anchorKey.js';
 import { createAnchorer, type Anchorer } from './audit/anchors.js';
 
 export type Clock = () => Date;
+
+/** LISTEN/NOTIFY channel of the job worker and job waiters (qualified by the schema). */
+const JOBS_CHANNEL = 'jobs';
 
 /**
  * What the server built, for the routes (which take their narrow part of it, RouteDeps), the sweeps
@@ -57,6 +64,7 @@ export type Context = {
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   jobs: JobStore;
+  jobWatch: JobWatch;
   idempotencyKeys: IdempotencyKeyStore;
   referenceData: ReferenceData;
   projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner; statusChangeEvents: ProjectionRunner };
@@ -160,7 +168,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections) });
     const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock };
     const definitions = await createProjections(stores);
-    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger });
+    // One reader of the log feeds every projection of this process.
+    const feed = createLogFeed(eventStore);
+    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger, feed });
     const projections = {
       deviceDispenses: runnerOf(definitions.deviceDispenses),
       licenses: runnerOf(definitions.licenses),
@@ -170,6 +180,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const delivery: EventManagerDelivery | null = config.EVENT_MANAGER_URL
       ? await createEventManagerDelivery({ database, url: config.EVENT_MANAGER_URL, logger, minBackoffMs: config.EVENT_MANAGER_RETRY_MIN_MS })
       : null;
+    const jobWatch = createJobWatch();
+    // Tells this process's own NOTIFYs from the others'.
+    const instance = randomUUID();
     const context: Context = {
       config,
       stores,
@@ -179,6 +192,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       deviceDispenses,
       licenses,
       jobs,
+      jobWatch,
       idempotencyKeys,
       referenceData,
       projections,
@@ -187,12 +201,31 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       commandDeps,
     };
 
+    // Commands commit their read-model rows and their job's outcome with their events where the stores allow it.
+    const inlineProjections = stores.atomic && createInlineProjections(deviceDispenses);
+    const atomic = stores.atomic;
     const worker = createJobWorker({
       jobs,
       handlers: metrics.instrumentJobs({ ...deviceDispenseJobHandlers(commandDeps, projections.deviceDispenses) }),
       logger,
       concurrency: config.JOB_CONCURRENCY,
+      ...(atomic && inlineProjections
+        ? { inline: { appendAtomically: (appends, alsoWrite) => atomic.appendAtomically(appends, alsoWrite), project: inlineProjections } }
+        : {}),
+      // Processes on one database wake each other: a queued job wakes an idle worker anywhere, a job
+      // that ends answers its waiters anywhere (the NOTIFY is only sent for queued jobs, which are rare).
+      onQueued: () => void database.notify(JOBS_CHANNEL, `queued:${instance}`).catch(() => undefined),
+      onFinished: (job, { queued }) => {
+        jobWatch.finished(job);
+        if (queued) void database.notify(JOBS_CHANNEL, `ended:${job.id}`).catch(() => undefined);
+      },
     });
+    const jobMessages = await database.listen(JOBS_CHANNEL, (payload) => {
+      const [what, about] = payload.split(':');
+      if (what === 'queued' && about !== instance) worker.wake();
+      if (what === 'ended' && about) jobWatch.signal(about);
+    });
+    closers.unshift(() => jobMessages.close());
     // A derived PUBLIC_URL takes the port a PORT=0 listen got; a configured one is kept as set.
     let publicUrl = config.PUBLIC_URL;
     const app = createHttpApp({
@@ -202,7 +235,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publicUrl: () => publicUrl,
       corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
       idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
-      routes: (router, authorize) => registerRoutes(router, authorize, { context, enqueued: () => worker.wake() }),
+      routes: (router, authorize) => registerRoutes(router, authorize, { context, accept: (job) => worker.accept(job) }),
       observeHttp: metrics.observeHttp,
       serviceRoutes: (router, authorize) =>
         registerServiceRoutes(router, authorize, {
@@ -273,6 +306,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         if (stopped) return;
         stopped = true;
         backgroundRunning = false; // /health/ready answers 503 from now on: balancers stop sending
+        jobWatch.close(); // long-polling job GETs answer now, so the requests in flight can end
         if (server) {
           const closing = server;
           // Stop accepting; in-flight requests finish. Keep-alive connections that go idle after their

@@ -9,7 +9,7 @@ import { openPostgres, type Database } from './database/database.js';
 import { openPGlite } from './database/pglite.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { createEventStoreDbEventStore } from './eventStore/eventStoreDbEventStore.js';
-import { createPostgresEventStore } from './eventStore/postgresEventStore.js';
+import { createPostgresEventStore, type PostgresEventStore } from './eventStore/postgresEventStore.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
 import { createLicenseStore, type LicenseStore } from './readModels/licenseStore.js';
@@ -21,13 +21,19 @@ export type Stores = {
   eventStore: EventStore;
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
+  /**
+   * The event store's atomic append when the read models live in its database (PostgreSQL/PGlite
+   * event store and JSONB table): commands then commit their read-model rows with their events.
+   */
+  atomic: PostgresEventStore | null;
   /** A scratch device_dispenses read model for `verify` on MongoDB (the SQL tables verify in a shadow). */
   openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore }>;
   close(): Promise<void>;
 };
 
 async function openDatabase(config: Config): Promise<Database> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {});
+  if (config.DATABASE_URL)
+    return openPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, ...(config.DATABASE_SCHEMA ? { schema: config.DATABASE_SCHEMA } : {}) });
   const dir = join(config.DATA_DIR, 'pglite');
   await mkdir(dir, { recursive: true });
   return openPGlite(dir);
@@ -48,11 +54,11 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
   };
   try {
     let eventStore = eventStoreOverride;
+    let atomic: PostgresEventStore | null = null;
     if (!eventStore) {
-      eventStore =
-        config.EVENT_STORE === 'eventstoredb'
-          ? await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) })
-          : await createPostgresEventStore(database, { logger });
+      if (config.EVENT_STORE === 'eventstoredb')
+        eventStore = await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) });
+      else eventStore = atomic = await createPostgresEventStore(database, { logger });
       const opened = eventStore;
       closers.unshift(() => opened.close());
     }
@@ -62,6 +68,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
     return {
       database,
       eventStore,
+      atomic: config.MONGO_URL ? null : atomic,
       deviceDispenses,
       licenses,
       async openScratch() {

@@ -3,6 +3,7 @@
  * PostgreSQL read models. A PostgreSQL server gets a real pool; PGlite gets one connection (its socket
  * server runs one backend), so nothing may take a second connection while holding the first.
  */
+import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
 export type Sql = pg.Pool | pg.PoolClient;
@@ -24,6 +25,13 @@ export interface Database {
   /** Non-blocking: null when another session holds the lock. Held on a connection of its own (outside
    * the pool) until released, the process ends or that connection is lost (see `SessionLock.lost`). */
   tryLock(key: string): Promise<SessionLock | null>;
+  /**
+   * Messages between the processes of one installation (PostgreSQL LISTEN/NOTIFY on a connection of
+   * its own, outside the pool, reconnecting after a loss; in-process on PGlite, which one process owns).
+   * Channels are qualified by the schema, like advisory locks.
+   */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<{ close(): Promise<void> }>;
+  notify(channel: string, payload: string): Promise<void>;
   /** DDL runs under a transaction-scoped advisory lock so concurrent starters don't race. */
   migrate(name: string, ddl: string): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +44,21 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(valu
 // Advisory locks are per database; installations in different schemas of one database (DATABASE_SCHEMA)
 // must not block each other, so every key is qualified by the session's schema.
 const LOCK_ID = `hashtextextended(current_schema() || '/' || $1, 0)`;
+
+/**
+ * Several writes as one statement (data-modifying CTEs, each numbered on from the previous one's
+ * parameters): a transaction's side writes cost one round trip, not one each.
+ */
+export function combineWrites(writes: ReadonlyArray<{ text: string; values: unknown[] }>): { text: string; values: unknown[] } {
+  if (writes.length === 1) return writes[0]!;
+  const values: unknown[] = [];
+  const parts = writes.map((write, i) => {
+    const offset = values.length;
+    values.push(...write.values);
+    return `w${i} as (${write.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+  });
+  return { text: `with ${parts.join(', ')} select 1`, values };
+}
 
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -52,12 +75,15 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
   }
 }
 
-type Options = { kind: 'postgres' | 'pglite'; pool: pg.Pool; connection?: pg.ClientConfig; onClose?: () => Promise<void> };
+type Options = { kind: 'postgres' | 'pglite'; pool: pg.Pool; connection?: pg.ClientConfig; schema?: string; onClose?: () => Promise<void> };
 
 const NEVER = new Promise<void>(() => undefined);
 
-export function createDatabase({ kind, pool, connection, onClose }: Options): Database {
+export function createDatabase({ kind, pool, connection, schema, onClose }: Options): Database {
   const heldInProcess = new Set<string>();
+  const inProcess = new EventEmitter();
+  inProcess.setMaxListeners(0);
+  const qualified = (channel: string) => `esoz:${schema ?? 'public'}:${channel}`;
   const migrated = new Set<string>();
   // A lost connection must never crash the process: the query running on it rejects (and callers
   // back off), and the pool drops the broken client on release. pool.on('error') covers idle clients
@@ -102,6 +128,49 @@ export function createDatabase({ kind, pool, connection, onClose }: Options): Da
       };
     },
 
+    async listen(channel, onMessage) {
+      const name = qualified(channel);
+      const local = (payload: string) => onMessage(payload);
+      if (kind === 'pglite' || !connection) {
+        inProcess.on(name, local);
+        return { close: async () => void inProcess.off(name, local) };
+      }
+      let closed = false;
+      let client: pg.Client | null = null;
+      const connect = async (delayMs: number): Promise<void> => {
+        if (closed) return;
+        const next = new pg.Client(connection);
+        const reconnect = () => {
+          if (client !== next || closed) return;
+          client = null;
+          setTimeout(() => void connect(Math.min(5_000, delayMs * 2)), delayMs).unref();
+        };
+        client = next;
+        next.on('error', reconnect);
+        next.on('end', reconnect);
+        next.on('notification', (message) => message.channel === name && onMessage(message.payload ?? ''));
+        try {
+          await next.connect();
+          await next.query(`listen "${name}"`);
+        } catch {
+          await next.end().catch(() => undefined);
+          reconnect();
+        }
+      };
+      await connect(200);
+      return {
+        async close() {
+          closed = true;
+          await client?.end().catch(() => undefined);
+        },
+      };
+    },
+
+    async notify(channel, payload) {
+      if (kind === 'pglite' || !connection) return void inProcess.emit(qualified(channel), payload);
+      await pool.query('select pg_notify($1, $2)', [qualified(channel), payload]);
+    },
+
     async migrate(name, ddl) {
       if (migrated.has(name)) return;
       await withTransaction(pool, async (client) => {
@@ -140,5 +209,5 @@ export async function openPostgres(connectionString: string, { max = 10, schema 
     keepAlive: true,
   };
   const pool = new pg.Pool({ ...connection, max });
-  return createDatabase({ kind: 'postgres', pool, connection });
+  return createDatabase({ kind: 'postgres', pool, connection, ...(schema ? { schema } : {}) });
 }

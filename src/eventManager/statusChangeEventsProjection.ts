@@ -12,12 +12,15 @@ import { entityStatusTableDdl, eventManagerSchema, type StatusChangeEvent } from
 import { createShadowTable } from '../readModels/shadowTables.js';
 import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
+import type { RecordedEvent } from '../eventStore/eventStore.js';
 
 export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
 
 // Only who and when are read here; the whole event is validated by the device_dispenses projection
 // (parsing every creation's document twice made this projection a replay's bottleneck).
 const actorSchema = z.object({ at: z.string(), by: z.string() });
+
+const isDeviceDispenseEvent = (e: RecordedEvent) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type);
 
 export async function createStatusChangeEventsProjection(
   database: Database,
@@ -44,8 +47,11 @@ export async function createStatusChangeEventsProjection(
     },
     readCheckpoint: () => readCheckpoint(database.pool, name),
 
-    async handle(events, checkpoint) {
-      const relevant = events.filter((e) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type));
+    relevant: isDeviceDispenseEvent,
+
+    async handle(events, { lazy, ...checkpoint }) {
+      const relevant = events.filter(isDeviceDispenseEvent);
+      if (relevant.length === 0 && lazy) return false;
       await database.withTransaction(async (client) => {
         if (relevant.length > 0) {
           const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];

@@ -57,6 +57,15 @@ export type AppendResult = {
   position: Position;
 };
 
+/** One stream's part of an atomic append (several streams, one transaction). */
+export type StreamAppend = { streamName: string; events: EventToAppend[]; expectedRevision: ExpectedRevision };
+
+/**
+ * A write that commits in the append's transaction (an inline projection's rows, a job's outcome).
+ * Parameters are numbered from $1 in each; the adapter sends all of them as one statement.
+ */
+export type TransactionalWrite = { text: string; values: unknown[] };
+
 export class WrongExpectedRevisionError extends Error {
   constructor(
     readonly streamName: string,

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import type { Database, Sql } from '../database/database.js';
+import { combineWrites, type Database, type Sql } from '../database/database.js';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
@@ -19,8 +19,10 @@ import {
   type ReadByStreamOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamAppend,
   type SubscribeOptions,
   type Subscription,
+  type TransactionalWrite,
 } from './eventStore.js';
 import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
@@ -119,6 +121,12 @@ export type PostgresEventStore = EventStore & {
   appendInTransaction(client: pg.PoolClient, streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
   /** Tells local subscribers to look now (the caller committed an append made in its own transaction). */
   notifyAppended(): void;
+  /**
+   * Appends to several streams in one transaction, in order; `alsoWrite` gives the writes that commit
+   * with them (inline projections, a job's outcome), sent as one statement after the appends. A wrong
+   * expected revision on any stream rolls back everything.
+   */
+  appendAtomically(appends: StreamAppend[], alsoWrite?: (results: AppendResult[]) => TransactionalWrite[]): Promise<AppendResult[]>;
 };
 
 export type PostgresEventStoreOptions = {
@@ -236,6 +244,22 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     appendInTransaction,
+
+    async appendAtomically(appends, alsoWrite) {
+      const results = await database.withTransaction(async (client) => {
+        const done: AppendResult[] = [];
+        for (const { streamName, events, expectedRevision } of appends) done.push(await appendInTransaction(client, streamName, events, expectedRevision));
+        const writes = alsoWrite?.(done) ?? [];
+        if (writes.length > 0) {
+          const { text, values } = combineWrites(writes);
+          await client.query(text, values);
+        }
+        return done;
+      });
+      appended.emit('appended');
+      return results;
+    },
+
     notifyAppended: () => void appended.emit('appended'),
 
     async *readStream(streamName: string, { fromRevision = 0n, maxCount = Number.MAX_SAFE_INTEGER }: ReadStreamOptions = {}) {

@@ -5,6 +5,7 @@
  */
 import { notFound, type EsozErrorBody } from '../domain/shared/esozError.js';
 import type { Job, JobStore } from '../jobs/jobStore.js';
+import type { JobWatch } from '../jobs/jobWatch.js';
 import { jobPath } from '../shared/resourcePaths.js';
 
 export type JobAnswer = { code: number; data: Record<string, unknown> };
@@ -28,8 +29,39 @@ export function renderJob(job: Job): JobAnswer {
   }
 }
 
-export async function getJob(jobs: JobStore, id: string, legalEntityId: string): Promise<JobAnswer> {
-  const job = await jobs.get(id);
-  if (!job || job.legalEntityId !== legalEntityId) throw notFound('Job not found');
-  return renderJob(job);
+/** The longest `Prefer: wait` honoured (RFC 7240 lets the server choose); longer asks wait this long. */
+export const MAX_JOB_WAIT_SECONDS = 30;
+/** A waiter reads the job again at least this often (a NOTIFY from another process may be lost with its connection). */
+const RECHECK_MS = 1_000;
+
+/** Seconds asked for by `Prefer: wait=N` (RFC 7240; other preferences are ignored), bounded; 0 when absent. */
+export function preferredWait(prefer: string | undefined): number {
+  if (!prefer) return 0;
+  for (const preference of prefer.split(',')) {
+    const match = /^\s*wait\s*=\s*"?(\d{1,9})"?\s*(;.*)?$/i.exec(preference);
+    if (match) return Math.min(MAX_JOB_WAIT_SECONDS, Number(match[1]));
+  }
+  return 0;
+}
+
+/**
+ * The job of the caller's legal entity; pending jobs are waited for up to `waitSeconds` and answered
+ * the moment they end. A job finished by this process lately is answered from memory.
+ */
+export async function getJob(jobs: JobStore, watch: JobWatch | null, id: string, legalEntityId: string, waitSeconds = 0): Promise<JobAnswer> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    const waiting = watch && remaining > 0 && !watch.isClosed() ? watch.waitFor(id, Math.min(remaining, RECHECK_MS)) : null;
+    const job = watch?.recent(id) ?? (await jobs.get(id));
+    if (!job || job.legalEntityId !== legalEntityId) {
+      waiting?.cancel();
+      throw notFound('Job not found');
+    }
+    if (job.status !== 'pending' || !waiting) {
+      waiting?.cancel();
+      return renderJob(job);
+    }
+    await waiting.ended;
+  }
 }

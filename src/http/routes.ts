@@ -15,7 +15,8 @@ import type { CommandDeps } from '../commands/shared/commandContext.js';
 import { signedRequestSchema } from '../commands/shared/deviceDispenses.js';
 import type { EventStore, JsonObject } from '../eventStore/eventStore.js';
 import { DEVICE_DISPENSE_JOBS } from '../jobs/deviceDispenseJobs.js';
-import type { JobStore } from '../jobs/jobStore.js';
+import type { Job, JobStore, NewJob } from '../jobs/jobStore.js';
+import type { JobWatch } from '../jobs/jobWatch.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import type { Projection } from '../projections/projection.js';
 import type { Rebuilds } from '../projections/rebuilds.js';
@@ -28,7 +29,7 @@ import type { ReferenceData } from '../referenceData/referenceData.js';
 import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
 import { pathParam, principalOf, requestIdOf, type Authorize } from './app.js';
 import { paging, sendData } from './envelope.js';
-import { getJob } from './jobs.js';
+import { getJob, preferredWait } from './jobs.js';
 import { parseOrThrow } from './validation.js';
 
 /** What the routes read: the ports of the commands and queries they call (the composition root passes them). */
@@ -39,6 +40,8 @@ export type RouteContext = {
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   jobs: JobStore;
+  /** Jobs this process finished lately and who waits for which (null: read the store every time). */
+  jobWatch: JobWatch | null;
   referenceData: ReferenceData;
   commandDeps: CommandDeps;
   projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
@@ -46,15 +49,19 @@ export type RouteContext = {
   projectionDefinitions: Projection[];
   rebuilds: Rebuilds;
 };
-export type RouteDeps = { context: RouteContext; enqueued: () => void };
+/** `accept` runs a job at once where it can finish within the request, else queues it. */
+export type RouteDeps = { context: RouteContext; accept: (job: NewJob) => Promise<Job> };
 
-export function registerRoutes(router: Router, authorize: Authorize, { context, enqueued }: RouteDeps): void {
-  /** An async method: the request passed token, scope and schema; the rest runs in a job (202). */
+export function registerRoutes(router: Router, authorize: Authorize, { context, accept: acceptJob }: RouteDeps): void {
+  /**
+   * An async method: the request passed token, scope and schema; the rest runs in a job (202). The 202
+   * always says "pending" (the contract's answer), even when the job already finished within the
+   * request: its outcome is read from the job, as from any job.
+   */
   const accept = async (req: Request, res: Response, kind: string, request: JsonObject) => {
     const { legalEntityId, userId } = principalOf(res);
-    const { job } = await context.jobs.enqueue({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
-    enqueued();
-    sendData(req, res, 202, { status: job.status, eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
+    const job = await acceptJob({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
+    sendData(req, res, 202, { status: 'pending', eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
   };
   const target = (req: Request) => ({ patient_id: pathParam(req, 'patient_id'), device_dispense_id: pathParam(req, 'id') });
 
@@ -172,8 +179,13 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     sendData(req, res, 202, { projections: projections.map((p) => p.name), ...state });
   });
 
+  // `Prefer: wait=N` (RFC 7240): a pending job is answered when it ends, within N seconds (bounded);
+  // a pending answer says when to ask again.
   router.get(JOB_ROUTE, authorize(null), async (req, res) => {
-    const answer = await getJob(context.jobs, pathParam(req, 'id'), principalOf(res).legalEntityId);
+    const wait = preferredWait(req.get('prefer'));
+    const answer = await getJob(context.jobs, context.jobWatch, pathParam(req, 'id'), principalOf(res).legalEntityId, wait);
+    if (answer.code === 200) res.set('retry-after', '1');
+    res.vary('prefer');
     sendData(req, res, answer.code, answer.data);
   });
 }

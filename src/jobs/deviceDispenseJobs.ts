@@ -13,7 +13,7 @@ import { stopDeviceDispense } from '../commands/stopDeviceDispense.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { deviceDispensePath } from '../shared/resourcePaths.js';
 import type { Job } from './jobStore.js';
-import type { JobHandlers } from './jobWorker.js';
+import type { JobHandlers, JobRun } from './jobWorker.js';
 
 export const DEVICE_DISPENSE_JOBS = {
   create: 'device_dispense.create',
@@ -30,27 +30,30 @@ const createPayload = z.object({ patient_id: z.string(), body: createDeviceDispe
 const callerOf = (job: Job): Caller => ({ userId: job.userId, legalEntityId: job.legalEntityId, correlationId: job.requestId, causationId: job.id });
 
 export function deviceDispenseJobHandlers(deps: CommandDeps, readModel: ProjectionRunner, { readModelTimeoutMs = 30_000 } = {}): JobHandlers {
-  const finish = async (result: CommandResult, patientId: string, id: string) => {
-    if (result.position) await readModel.waitFor(result.position, readModelTimeoutMs);
-    return { links: [{ entity: 'device_dispense', href: deviceDispensePath(patientId, id) }] };
+  /** Runs the command; finished once the read model shows it (at once when it committed with the events). */
+  const run = async (jobRun: JobRun, patientId: string, id: string, command: (deps: CommandDeps) => Promise<CommandResult>) => {
+    const links = [{ entity: 'device_dispense', href: deviceDispensePath(patientId, id) }];
+    const commit = jobRun.commit(links);
+    const result = await command(commit ? { ...deps, commit } : deps);
+    if (!commit && result.position) await readModel.waitFor(result.position, readModelTimeoutMs);
+    return { links };
   };
   return {
-    [DEVICE_DISPENSE_JOBS.create]: async (job) => {
+    [DEVICE_DISPENSE_JOBS.create]: async (job, jobRun) => {
       const input = createPayload.parse(job.request);
-      const result = await createDeviceDispense(deps, callerOf(job), input);
-      return finish(result, input.patient_id, input.body.id);
+      return run(jobRun, input.patient_id, input.body.id, (d) => createDeviceDispense(d, callerOf(job), input));
     },
-    [DEVICE_DISPENSE_JOBS.complete]: async (job) => {
+    [DEVICE_DISPENSE_JOBS.complete]: async (job, jobRun) => {
       const input = signedActionPayload.parse(job.request);
-      return finish(await completeDeviceDispense(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
+      return run(jobRun, input.patient_id, input.device_dispense_id, (d) => completeDeviceDispense(d, callerOf(job), input));
     },
-    [DEVICE_DISPENSE_JOBS.stop]: async (job) => {
+    [DEVICE_DISPENSE_JOBS.stop]: async (job, jobRun) => {
       const input = actionPayload.parse(job.request);
-      return finish(await stopDeviceDispense(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
+      return run(jobRun, input.patient_id, input.device_dispense_id, (d) => stopDeviceDispense(d, callerOf(job), input));
     },
-    [DEVICE_DISPENSE_JOBS.markInError]: async (job) => {
+    [DEVICE_DISPENSE_JOBS.markInError]: async (job, jobRun) => {
       const input = signedActionPayload.parse(job.request);
-      return finish(await markDeviceDispenseInError(deps, callerOf(job), input), input.patient_id, input.device_dispense_id);
+      return run(jobRun, input.patient_id, input.device_dispense_id, (d) => markDeviceDispenseInError(d, callerOf(job), input));
     },
   };
 }

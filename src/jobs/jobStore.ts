@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Database } from '../database/database.js';
 import type { EsozErrorBody } from '../domain/shared/esozError.js';
-import type { JsonObject } from '../eventStore/eventStore.js';
+import type { JsonObject, TransactionalWrite } from '../eventStore/eventStore.js';
 
 export type JobLink = { entity: string; href: string };
 export type JobStatus = 'pending' | 'processed' | 'failed';
@@ -87,6 +87,8 @@ const toJob = (row: Row): Job => ({
   updatedAt: row.updated_at.toISOString(),
 });
 
+export type JobOutcome = { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody };
+
 export type NewJob = { kind: string; legalEntityId: string; userId: string; request: JsonObject; requestId: string };
 
 export type JobStore = ReturnType<typeof createJobStoreOn>;
@@ -102,9 +104,75 @@ export async function createJobStore(database: Database, { leaseSeconds = 10, et
   return createJobStoreOn(database, { leaseSeconds, etaSeconds });
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { leaseSeconds: number; etaSeconds: number }) {
   const pool = database.pool;
+  const outcomeValues = (outcome: JobOutcome) => [
+    outcome.status,
+    outcome.statusCode,
+    outcome.status === 'processed' ? JSON.stringify(outcome.links) : null,
+    outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
+  ];
+  /** A job that runs at once, within the request that accepted it (nothing written yet). */
+  const started = (job: NewJob): Job => {
+    const now = new Date().toISOString();
+    return { ...job, id: uuidv7(), status: 'pending', statusCode: null, links: null, error: null, attempts: 1, eta: now, insertedAt: now, updatedAt: now };
+  };
+  /** The row of a job `started` in this process, with its outcome (one insert, in or out of the command's transaction). */
+  const finishedRow = (job: Job, outcome: JobOutcome): TransactionalWrite => ({
+    text: `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, status_code, links, error, attempts, eta, inserted_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)`,
+    values: [
+      job.id,
+      job.kind,
+      job.legalEntityId,
+      job.userId,
+      requestHash(job),
+      JSON.stringify(job.request),
+      job.requestId,
+      ...outcomeValues(outcome),
+      job.insertedAt,
+    ],
+  });
+  /** A claimed job's outcome (one update, in or out of the command's transaction). */
+  const finishUpdate = (id: string, outcome: JobOutcome): TransactionalWrite => ({
+    text: `update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`,
+    values: [id, ...outcomeValues(outcome)],
+  });
   return {
+    started,
+    /** The outcome of a job as a write: an insert for one `started` here, an update for a claimed one. */
+    outcomeWrite: (job: Job, outcome: JobOutcome, { claimed }: { claimed: boolean }): TransactionalWrite =>
+      claimed ? finishUpdate(job.id, outcome) : finishedRow(job, outcome),
+
+    /** Records a `started` job's outcome on its own (nothing was appended, or it failed). */
+    async insertFinished(job: Job, outcome: JobOutcome): Promise<void> {
+      const { text, values } = finishedRow(job, outcome);
+      await pool.query(text, values);
+    },
+
+    /**
+     * Queues a `started` job that could not finish within its request (an unexpected error): the worker
+     * retries it. Returns it, or what stands in its way: its own row (its transaction did commit) or the
+     * pending job of the same request.
+     */
+    async enqueueStarted(job: Job): Promise<Job> {
+      const hash = requestHash(job);
+      const inserted = await pool.query<Row>(
+        `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, eta)
+         values ($1, $2, $3, $4, $5, $6, $7, 'pending', now() + make_interval(secs => $8))
+         on conflict do nothing returning *`,
+        [job.id, job.kind, job.legalEntityId, job.userId, hash, JSON.stringify(job.request), job.requestId, etaSeconds],
+      );
+      if (inserted.rows[0]) return toJob(inserted.rows[0]);
+      const { rows } = await pool.query<Row>(`select * from jobs where id = $1 or (request_hash = $2 and status = 'pending') order by id = $1 desc limit 1`, [
+        job.id,
+        hash,
+      ]);
+      return rows[0] ? toJob(rows[0]) : job;
+    },
+
     /** Returns the new job, or the pending job of the same request (`created: false`). */
     async enqueue(job: NewJob): Promise<{ job: Job; created: boolean }> {
       const hash = requestHash(job);
@@ -123,7 +191,7 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
     },
 
     async get(id: string): Promise<Job | null> {
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
+      if (!UUID.test(id)) return null;
       const { rows } = await pool.query<Row>('select * from jobs where id = $1', [id]);
       return rows[0] ? toJob(rows[0]) : null;
     },
@@ -153,17 +221,9 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
       return rowCount === 1;
     },
 
-    async finish(
-      id: string,
-      outcome: { status: 'processed'; statusCode: number; links: JobLink[] } | { status: 'failed'; statusCode: number; error: EsozErrorBody },
-    ) {
-      await pool.query(`update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`, [
-        id,
-        outcome.status,
-        outcome.statusCode,
-        outcome.status === 'processed' ? JSON.stringify(outcome.links) : null,
-        outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
-      ]);
+    async finish(id: string, outcome: JobOutcome) {
+      const { text, values } = finishUpdate(id, outcome);
+      await pool.query(text, values);
     },
 
     /** Gives the job back to be retried after `delaySeconds`; `countAttempt: false` when the failure

@@ -125,10 +125,10 @@ export function createMetrics(sources: MetricsSources) {
       return Object.fromEntries(
         Object.entries(handlers).map(([kind, handler]) => [
           kind,
-          async (job: Parameters<typeof handler>[0]) => {
+          async (job: Parameters<typeof handler>[0], run: Parameters<typeof handler>[1]) => {
             const since = () => Math.max(0, (Date.now() - Date.parse(job.insertedAt)) / 1000);
             try {
-              const result = await handler(job);
+              const result = await handler(job, run);
               jobLatency.observe({ kind, outcome: 'processed' }, since());
               return result;
             } catch (error) {

@@ -6,7 +6,7 @@
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { deviceDispenseDocumentSchema, referencedId, type DeviceDispenseDocument } from '../domain/deviceDispense/document.js';
 import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, parseDeviceDispenseEvent } from '../domain/deviceDispense/events.js';
-import type { JsonObject } from '../eventStore/eventStore.js';
+import type { JsonObject, RecordedEvent } from '../eventStore/eventStore.js';
 import type { DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { Projection } from './projection.js';
 
@@ -33,6 +33,8 @@ export function indexOf(document: DeviceDispenseDocument): DeviceDispenseIndex {
   };
 }
 
+const isDeviceDispenseEvent = (e: RecordedEvent) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type);
+
 export function createDeviceDispensesProjection(store: DeviceDispenseStore, name = DEVICE_DISPENSES_PROJECTION): Projection {
   const openShadow = store.openShadow?.bind(store);
   return {
@@ -46,8 +48,10 @@ export function createDeviceDispensesProjection(store: DeviceDispenseStore, name
     }),
     readCheckpoint: () => store.readCheckpoint(name),
 
-    async handle(events, checkpoint) {
-      const relevant = events.filter((e) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type));
+    relevant: isDeviceDispenseEvent,
+
+    async handle(events, { lazy, ...checkpoint }) {
+      const relevant = events.filter(isDeviceDispenseEvent);
       const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];
       const stored = await store.getMany(ids);
       const working = new Map(
@@ -66,7 +70,10 @@ export function createDeviceDispensesProjection(store: DeviceDispenseStore, name
       const records: DeviceDispenseRecord[] = [];
       for (const [id, { document, revision, changed }] of working)
         if (changed && document) records.push({ id, revision, index: indexOf(document), document: document as unknown as JsonObject });
+      // Written inline with their append already (revision guard): nothing to do but a checkpoint the runner keeps.
+      if (records.length === 0 && lazy) return false;
       await store.applyBatch(records, { projection: name, ...checkpoint });
+      return true;
     },
 
     reset: () => store.reset(name),

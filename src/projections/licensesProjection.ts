@@ -4,6 +4,7 @@
  */
 import { licenseDecider } from '../domain/license/decider.js';
 import { LICENSE_EVENT_TYPES, LICENSES_STREAM_PREFIX, parseLicenseEvent, type LicenseEvent } from '../domain/license/events.js';
+import type { RecordedEvent } from '../eventStore/eventStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import type { Projection } from './projection.js';
 
@@ -11,13 +12,17 @@ export const LICENSES_PROJECTION = 'licenses';
 
 const licenseIdOf = (event: LicenseEvent) => (event.type === 'LicenseUpdated' ? event.data.id : event.data.license.id);
 
+const isLicenseEvent = (e: RecordedEvent) => e.streamName.startsWith(LICENSES_STREAM_PREFIX) && LICENSE_EVENT_TYPES.has(e.type);
+
 export function createLicensesProjection(store: LicenseStore, name = LICENSES_PROJECTION): Projection {
   return {
     name,
     streamPrefixes: [LICENSES_STREAM_PREFIX],
     readCheckpoint: () => store.readCheckpoint(name),
-    async handle(events, checkpoint) {
-      const relevant = events.filter((e) => e.streamName.startsWith(LICENSES_STREAM_PREFIX) && LICENSE_EVENT_TYPES.has(e.type)).map(parseLicenseEvent);
+    relevant: isLicenseEvent,
+    async handle(events, { lazy, ...checkpoint }) {
+      const relevant = events.filter(isLicenseEvent).map(parseLicenseEvent);
+      if (relevant.length === 0 && lazy) return false;
       await store.inTransaction({ projection: name, ...checkpoint }, async (tx) => {
         if (relevant.length === 0) return;
         const ids = [...new Set(relevant.map(licenseIdOf))];

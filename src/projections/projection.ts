@@ -10,7 +10,14 @@ export interface Projection {
   /** The streams it reads, by name prefix (a rebuild reads only those); absent: every stream. */
   readonly streamPrefixes?: readonly string[];
   readCheckpoint(): Promise<Position | null>;
-  handle(events: RecordedEvent[], checkpoint: { from: Position | null; to: Position }): Promise<void>;
+  /**
+   * `lazy` (the live runner): the caller keeps `to` in memory, so when the batch changes nothing the
+   * projection may skip its transaction and answer false (checkpoint not stored). Otherwise it always
+   * stores `to` (a replay's chain of checkpoints depends on it).
+   */
+  handle(events: RecordedEvent[], checkpoint: { from: Position | null; to: Position; lazy?: boolean }): Promise<boolean | void>;
+  /** The events this projection reads; the live runner does not call `handle` for a batch without any. */
+  relevant?(event: RecordedEvent): boolean;
   /** Forget everything (rebuild from zero). */
   reset(): Promise<void>;
   /**

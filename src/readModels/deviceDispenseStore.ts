@@ -6,7 +6,7 @@
  * signed_content_links), flat index fields for search, and the stream revision of the last event
  * applied: a write with an older or equal revision is ignored, which makes re-applying a batch harmless.
  */
-import type { JsonObject, Position } from '../eventStore/eventStore.js';
+import type { JsonObject, Position, TransactionalWrite } from '../eventStore/eventStore.js';
 import type { CheckpointUpdate } from './checkpoints.js';
 import type { Page, PageOf } from './paging.js';
 import type { ShadowPurpose, ShadowTable } from './shadowTables.js';
@@ -67,6 +67,12 @@ export interface DeviceDispenseStore {
    * (at-least-once, made harmless by the revision guard).
    */
   applyBatch(records: DeviceDispenseRecord[], checkpoint: CheckpointUpdate): Promise<void>;
+  /**
+   * The same revision-guarded write, for an event append's transaction (inline projection; no
+   * checkpoint: the async projection passes these events later and changes nothing). Only where the
+   * read model lives in the event store's database (PostgreSQL/PGlite); absent on MongoDB.
+   */
+  inlineWrite?(records: DeviceDispenseRecord[]): TransactionalWrite;
   get(id: string): Promise<DeviceDispenseRecord | null>;
   getMany(ids: string[]): Promise<Map<string, DeviceDispenseRecord>>;
   /** Ordered by inserted_at descending, then id. */

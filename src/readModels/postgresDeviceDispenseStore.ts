@@ -83,8 +83,24 @@ export async function createPostgresDeviceDispenseStore(
     return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', params };
   }
 
+  /** Each record replaces the stored one only when its revision is newer (replays change nothing). */
+  const upsert = (records: DeviceDispenseRecord[]) => ({
+    text: `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
+           select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
+           from json_to_recordset($1::json) as r(id text, revision bigint, idx jsonb, document json)
+           on conflict (id) do update set
+             revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
+             status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
+           where ${table}.revision < excluded.revision`,
+    // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot);
+    // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is.
+    values: [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
+  });
+
   return {
     description: `${database.kind} table ${table}`,
+
+    inlineWrite: (records) => upsert(newestPerId(records)),
 
     readCheckpoint: (projection) => readCheckpoint(pool, projection),
 
@@ -92,18 +108,8 @@ export async function createPostgresDeviceDispenseStore(
       const records = newestPerId(batch);
       await database.withTransaction(async (client) => {
         if (records.length > 0) {
-          await client.query(
-            `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
-             select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
-             from json_to_recordset($1::json) as r(id text, revision bigint, idx jsonb, document json)
-             on conflict (id) do update set
-               revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
-               status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
-             where ${table}.revision < excluded.revision`,
-            // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot);
-            // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is.
-            [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
-          );
+          const { text, values } = upsert(records);
+          await client.query(text, values);
         }
         await storeCheckpoint(client, checkpoint);
       });
@@ -143,6 +149,8 @@ export async function createPostgresDeviceDispenseStore(
         live: table,
         projection,
         purpose,
+        // Commands write this table inline (inlineWrite): the swap waits until the shadow has every event.
+        writtenInline: true,
         tableDdl: (name) => tableDdl(lz4, name),
         indexDdl,
         comparedAs: (t) => `jsonb_build_object('revision', ${t}.revision, 'index', ${t}.idx, 'document', ${t}.document::jsonb)`,

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { READ_MODEL_PROJECTIONS } from '../../src/projections/registry.js';
+import { projectionsSettled } from '../support/projectionsSettled.js';
 import { describeResult, verifyReadModels } from '../../src/projections/verify.js';
 import { runCli } from '../support/cli.js';
 import { createBody, ids, ref } from '../support/fixtures.js';
@@ -33,6 +34,7 @@ describe.each(testBackends())('verify and rebuild on %s', (backend) => {
   afterAll(async () => t.close());
 
   it('passes after a normal run', async () => {
+    await projectionsSettled(t);
     const results = await verifyReadModels(t.server.context.stores, READ_MODEL_PROJECTIONS);
     expect(results.map((r) => [r.readModel, r.differences, r.moved])).toEqual([
       ['device_dispenses', [], false],

@@ -280,6 +280,56 @@ describe('createTokenVerifier', () => {
   });
 });
 
+describe('verified-token cache', () => {
+  /** A verifier on a clock the test moves (seconds since the epoch). */
+  const onClock = (start: number, options: { clockToleranceSeconds?: number; cacheSize?: number } = {}) => {
+    const clock = { now: start };
+    return { clock, verifier: createTokenVerifier({ jwks, ...options, now: () => clock.now }) };
+  };
+
+  it('a remembered token is refused once it expires (give or take the skew), as an unremembered one', async () => {
+    const start = nowSeconds();
+    const { clock, verifier } = onClock(start, { clockToleranceSeconds: 10 });
+    const token = await sign(es.privateKey, { kid: 'es-key', iat: start, exp: start + 60 });
+    await expect(verifier.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: USER_ID });
+    clock.now = start + 69;
+    await expect(verifier.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: USER_ID });
+    clock.now = start + 70;
+    await expectInvalidToken(verifier.verify(`Bearer ${token}`), 'ERR_JWT_EXPIRED');
+    // Still refused on the next call: a refused token is never remembered.
+    await expectInvalidToken(verifier.verify(`Bearer ${token}`), 'ERR_JWT_EXPIRED');
+  });
+
+  it('a token refused for nbf is not remembered: accepted once nbf is reached', async () => {
+    const start = nowSeconds();
+    const { clock, verifier } = onClock(start);
+    const token = await sign(es.privateKey, { kid: 'es-key', iat: start, nbf: start + 30, exp: start + 600 });
+    await expectInvalidToken(verifier.verify(`Bearer ${token}`), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    clock.now = start + 30;
+    await expect(verifier.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+
+  it('a token that differs in one character is verified on its own (keyed by the whole token)', async () => {
+    const { verifier } = onClock(nowSeconds());
+    const token = await sign(es.privateKey, { kid: 'es-key' });
+    await expect(verifier.verify(`Bearer ${token}`)).resolves.toMatchObject({ userId: USER_ID });
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    await expectInvalidToken(verifier.verify(`Bearer ${tampered}`), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+  });
+
+  it('holds at most cacheSize tokens: the least recently used one is verified again', async () => {
+    const start = nowSeconds();
+    const { clock, verifier } = onClock(start, { cacheSize: 2 });
+    const tokens = await Promise.all([1, 2, 3].map((n) => sign(es.privateKey, { kid: 'es-key', iat: start, exp: start + 60 + n })));
+    for (const token of tokens) await verifier.verify(`Bearer ${token}`);
+    // With the clock set back before their iat, a remembered token is still answered from memory, and a
+    // token verified again is refused ("iat is in the future"): the first one was evicted, the last kept.
+    clock.now = start - 1000;
+    await expectRefusedFor(verifier.verify(`Bearer ${tokens[0]}`), 'iat is in the future');
+    await expect(verifier.verify(`Bearer ${tokens[2]}`)).resolves.toMatchObject({ userId: USER_ID });
+  });
+});
+
 describe('requireScope', () => {
   const principal: Principal = {
     userId: USER_ID,

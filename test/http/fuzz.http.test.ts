@@ -57,7 +57,7 @@ type Route = { method: 'get' | 'post' | 'patch'; path: string };
  */
 function listRoutes(): Route[] {
   const router = express.Router();
-  registerRoutes(router, () => async (_req, _res, next) => next(), { context: {} as unknown as Context, enqueued: () => undefined });
+  registerRoutes(router, () => async (_req, _res, next) => next(), { context: {} as unknown as Context, accept: () => Promise.reject(new Error('not wired')) });
   return router.stack.flatMap((layer) => {
     const route = layer.route;
     if (!route) return [];

@@ -1,4 +1,4 @@
-/** Request logs (pino-http): the fields an operator needs, never the token or a signed payload. */
+/** Request logs: the fields an operator needs, never the token or a signed payload. */
 import { expect, it } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';

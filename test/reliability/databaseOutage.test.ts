@@ -9,6 +9,7 @@ import request from 'supertest';
 import { deviceDispenseStream } from '../../src/domain/deviceDispense/events.js';
 import { readWholeStream } from '../../src/eventStore/eventStore.js';
 import { READ_MODEL_PROJECTIONS } from '../../src/projections/registry.js';
+import { projectionsSettled } from '../support/projectionsSettled.js';
 import { verifyReadModels } from '../../src/projections/verify.js';
 import { deviceRequestPool, dispensesPath } from '../deviceDispenses/helpers.js';
 import { reportSkipped } from '../support/databases.js';
@@ -108,6 +109,7 @@ describe.each(scenarios)('database outage mid-load — $name', (scenario) => {
     }
     const { rows } = await t.server.context.database.pool.query<{ status: string; n: string }>('select status, count(*) as n from jobs group by status');
     expect(rows).toEqual([{ status: 'processed', n: String(2 * DISPENSES) }]);
+    await projectionsSettled(t);
     const results = await verifyReadModels(t.server.context.stores, READ_MODEL_PROJECTIONS);
     expect(results.map((r) => [r.readModel, r.differences])).toEqual([
       ['device_dispenses', []],

@@ -1,7 +1,7 @@
 /** What every command runs with: the ports it reads and writes, and who is acting. */
 import type { X509Certificate } from 'node:crypto';
 import type { Actor } from '../../domain/shared/decider.js';
-import type { EventStore } from '../../eventStore/eventStore.js';
+import type { AppendResult, EventStore, StreamAppend } from '../../eventStore/eventStore.js';
 import type { MediaStorage } from '../../media/mediaStorage.js';
 import type { ReferenceData } from '../../referenceData/referenceData.js';
 
@@ -11,7 +11,16 @@ export type CommandDeps = {
   trustedCAs: X509Certificate[];
   media: MediaStorage;
   clock: () => Date;
+  /**
+   * Commits all of a command's appends in one transaction together with what must commit with them
+   * (inline read models, the job's outcome). Absent: each append commits on its own.
+   */
+  commit?: CommandCommit;
 };
+
+/** An append of a command; `state` is its aggregate's state after the events (the command's own stream). */
+export type CommandAppend = StreamAppend & { state?: unknown };
+export type CommandCommit = (appends: CommandAppend[]) => Promise<AppendResult[]>;
 
 /**
  * Who is acting, one vocabulary from the access token to the metadata of every event written:

@@ -13,7 +13,7 @@
 import type { Decider } from '../../domain/shared/decider.js';
 import type { ExpectedRevision, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Caller, CommandDeps } from './commandContext.js';
-import { alreadyHandled, appendEvents, loadAggregate, retryOnConflict, type DomainEvent } from './eventStream.js';
+import { alreadyHandled, appendEvents, loadAggregate, retryOnConflict, toEventsToAppend, type DomainEvent } from './eventStream.js';
 import type { CommandResult } from './result.js';
 
 /** The stream a command writes, and how to fold it into the decider's state. */
@@ -44,7 +44,7 @@ export type HandledCommand<Event> = CommandResult & {
 };
 
 export async function handleCommand<State, Event extends DomainEvent>(
-  deps: Pick<CommandDeps, 'eventStore' | 'clock'>,
+  deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit'>,
   stream: CommandStream<State, Event>,
   caller: Caller<string | null>,
   decide: (state: State, now: Date) => Decision<Event> | Promise<Decision<Event>>,
@@ -58,6 +58,23 @@ export async function handleCommand<State, Event extends DomainEvent>(
     const now = deps.clock();
     const decision = await decide(state, now);
     const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
+    if (deps.commit) {
+      // One transaction for every append and what commits with them (inline read models, the job).
+      const others = appendFirst.filter((other) => other.events.length > 0);
+      const own = events.length
+        ? [
+            {
+              streamName: stream.streamName,
+              events: toEventsToAppend(events, caller, now),
+              expectedRevision: revision,
+              state: events.reduce(stream.decider.evolve, state),
+            },
+          ]
+        : [];
+      if (others.length + own.length === 0) return { position: null, events };
+      const results = await deps.commit([...others.map((o) => ({ ...o, events: toEventsToAppend(o.events, caller, now) })), ...own]);
+      return { position: own.length ? results[results.length - 1]!.position : null, events };
+    }
     for (const other of appendFirst)
       if (other.events.length) await appendEvents(deps.eventStore, other.streamName, other.events, other.expectedRevision, caller, now);
     if (events.length === 0) return { position: null, events };

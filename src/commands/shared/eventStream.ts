@@ -10,6 +10,7 @@ import {
   WrongExpectedRevisionError,
   type AppendResult,
   type EventStore,
+  type EventToAppend,
   type ExpectedRevision,
   type JsonObject,
   type RecordedEvent,
@@ -41,25 +42,26 @@ export async function appendEvents(
   caller: Caller<string | null>,
   now: Date,
 ): Promise<AppendResult> {
-  return store.appendToStream(
-    streamName,
-    events.map((event) => ({
-      type: event.type,
-      // Domain event data are plain JSON by construction (zod schemas of JSON documents).
-      data: event.data as JsonObject,
-      metadata: {
-        eventId: uuidv7(),
-        correlationId: caller.correlationId,
-        causationId: caller.causationId,
-        userId: caller.userId,
-        // Stored under its historical name: the legal entity of the token (client_id).
-        clientId: caller.legalEntityId,
-        occurredAt: now.toISOString(),
-        schemaVersion: SCHEMA_VERSION,
-      },
-    })),
-    { expectedRevision },
-  );
+  return store.appendToStream(streamName, toEventsToAppend(events, caller, now), { expectedRevision });
+}
+
+/** The domain events with the metadata every stored event carries. */
+export function toEventsToAppend(events: DomainEvent[], caller: Caller<string | null>, now: Date): EventToAppend[] {
+  return events.map((event) => ({
+    type: event.type,
+    // Domain event data are plain JSON by construction (zod schemas of JSON documents).
+    data: event.data as JsonObject,
+    metadata: {
+      eventId: uuidv7(),
+      correlationId: caller.correlationId,
+      causationId: caller.causationId,
+      userId: caller.userId,
+      // Stored under its historical name: the legal entity of the token (client_id).
+      clientId: caller.legalEntityId,
+      occurredAt: now.toISOString(),
+      schemaVersion: SCHEMA_VERSION,
+    },
+  }));
 }
 
 /** True when this job (or request) already wrote to the stream: a re-run after a crash must not write twice. */

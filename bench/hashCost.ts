@@ -1,0 +1,153 @@
+/**
+ * npm run bench — how fast commands are compared with what the database can do at all, measured in
+ * one run on one machine, so only the ratios mean something:
+ *   raw:     single-row INSERTs into a plain table, one transaction each (the ceiling for durable writes)
+ *   append:  event-store appends of one event to a new stream (stream row + event row, one transaction)
+ *   command: Create device dispense without HTTP: reference checks, folding two streams, two appends
+ * Sequentially, and (PostgreSQL server only; PGlite has one connection) with 8 concurrent writers.
+ * The hash chain's cost (issue 16): appends and Creates with it and without it (a store made for this
+ * benchmark only), measured in alternating slices so a busy shared machine weighs on both alike.
+ * (npm run bench -- hashing.) BENCH_N (default 1000) operations per measurement; DATABASE_URL selects the PostgreSQL server.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { v4 as uuidv4 } from 'uuid';
+import { createDeviceDispense } from '../src/commands/createDeviceDispense.js';
+import type { CommandDeps } from '../src/commands/shared/commandContext.js';
+import { openPostgres, type Database } from '../src/database/database.js';
+import { openPGlite } from '../src/database/pglite.js';
+import { createPostgresEventStore } from '../src/eventStore/postgresEventStore.js';
+import { createFilesystemMediaStorage } from '../src/media/mediaStorage.js';
+import demo from '../src/referenceData/demoReferenceData.json' with { type: 'json' };
+import { parseReferenceData } from '../src/referenceData/referenceData.js';
+
+const N = Number(process.env.BENCH_N ?? 1000);
+const CONCURRENCY = 8;
+
+async function measure(label: string, count: number, concurrency: number, op: (i: number) => Promise<unknown>) {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await op(next++);
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { label, concurrency, rate: count / seconds };
+}
+
+/** Rates of two operations measured in alternating slices (N/2 each), so load changes hit both alike. */
+async function alternate(count: number, concurrency: number, ops: [(i: number) => Promise<unknown>, (i: number) => Promise<unknown>]) {
+  const slices = 20;
+  const per = Math.max(1, Math.floor(count / 2 / slices));
+  const seconds = [0, 0];
+  for (let slice = 0; slice < slices; slice++)
+    for (const which of slice % 2 ? [1, 0] : [0, 1]) {
+      const { rate } = await measure('', per, concurrency, (i) => ops[which]!(slice * per + i));
+      seconds[which]! += per / rate;
+    }
+  return seconds.map((s) => (slices * per) / s) as [number, number];
+}
+
+async function main() {
+  const schema = `bench_${uuidv4().slice(0, 8)}`;
+  const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+  const database: Database = process.env.DATABASE_URL ? await openPostgres(process.env.DATABASE_URL, { schema, max: CONCURRENCY + 2 }) : await openPGlite();
+  try {
+    const store = await createPostgresEventStore(database);
+    const unhashedStore = await createPostgresEventStore(database, { hashChain: false });
+    await database.pool.query('create table if not exists bench_raw (id uuid primary key, stream text not null, data jsonb not null)');
+
+    // Reference data with one device request per Create, so no two creates meet on one request.
+    const template = demo.device_requests[0]!;
+    const requests = Array.from({ length: 4 * N }, () => ({ ...template, id: uuidv4() }));
+    const referenceData = parseReferenceData({ ...demo, device_requests: requests }, 'bench');
+    const deps: CommandDeps = { eventStore: store, referenceData, trustedCAs: [], media: createFilesystemMediaStorage(dir), clock: () => new Date() };
+    const unhashedDeps: CommandDeps = { ...deps, eventStore: unhashedStore };
+    const employee = demo.employees[0]!;
+    const ref = (code: string, value: string) => ({ identifier: { type: { coding: [{ system: 'eHealth/resources', code }] }, value } });
+    const create = (deviceRequestId: string, withDeps = deps) =>
+      createDeviceDispense(
+        withDeps,
+        { userId: demo.users[0]!.id, legalEntityId: employee.legal_entity_id, correlationId: uuidv4(), causationId: uuidv4() },
+        {
+          patient_id: template.subject_id,
+          body: {
+            id: uuidv4(),
+            status: 'in_progress',
+            primary_source: true,
+            performer: ref('employee', employee.id),
+            location: ref('division', demo.divisions[0]!.id),
+            based_on: ref('device_request', deviceRequestId),
+            program: ref('medical_program', template.program_id!),
+            verification_code: template.verification_code!,
+            details: [{ device: ref('device_definition', demo.device_definitions[0]!.id), quantity: { value: 10, system: 'device_unit', code: 'piece' } }],
+          },
+        },
+      );
+    const event = (i: number) => ({
+      type: 'BenchEvent',
+      data: { i, note: 'x'.repeat(200) },
+      metadata: {
+        eventId: uuidv4(),
+        correlationId: 'bench',
+        causationId: null,
+        userId: 'bench',
+        clientId: 'bench',
+        occurredAt: new Date().toISOString(),
+        schemaVersion: 1,
+      },
+    });
+
+    const levels = database.kind === 'postgres' ? [1, CONCURRENCY] : [1];
+    const results = [];
+    const hashing: Array<{ concurrency: number; ratio: number; hashed: number; unhashed: number }> = [];
+    for (const concurrency of levels) {
+      const offset = concurrency === 1 ? 0 : N;
+      results.push(
+        await measure('raw pg INSERT (1 row, 1 tx)', N, concurrency, (i) =>
+          database.pool.query('insert into bench_raw values ($1, $2, $3)', [uuidv4(), `raw-${i}`, JSON.stringify({ i, note: 'x'.repeat(200) })]),
+        ),
+        await measure('event store append (1 event)', N, concurrency, (i) =>
+          store.appendToStream(`bench-${concurrency}-${i}`, [event(i)], { expectedRevision: 'no_stream' }),
+        ),
+        await measure('Create device dispense command', N, concurrency, (i) => create(requests[offset + i]!.id)),
+      );
+      const hashOffset = 2 * N + offset;
+      const [hashed, unhashed] = await alternate(N, concurrency, [
+        (i) => create(requests[hashOffset + i]!.id),
+        (i) => create(requests[hashOffset + N / 2 + i]!.id, unhashedDeps),
+      ]);
+      hashing.push({ concurrency, ratio: hashed / unhashed, hashed, unhashed });
+    }
+
+    process.stdout.write(
+      `\nbackend: ${database.kind}${process.env.DATABASE_URL ? ' (PostgreSQL server)' : ' (PGlite, one connection)'}; ${N} operations each\n\n`,
+    );
+    process.stdout.write(`${'operation'.padEnd(34)} ${'writers'.padStart(7)} ${'ops/s'.padStart(9)} ${'× raw ceiling'.padStart(14)}\n`);
+    for (const r of results) {
+      const ceiling = results.find((x) => x.concurrency === r.concurrency && x.label.startsWith('raw'))!.rate;
+      process.stdout.write(
+        `${r.label.padEnd(34)} ${String(r.concurrency).padStart(7)} ${r.rate.toFixed(0).padStart(9)} ${(r.rate / ceiling).toFixed(2).padStart(14)}\n`,
+      );
+    }
+    process.stdout.write(`\nhash chain (issue 16), Create device dispense, ${N / 2} each, alternating slices:\n`);
+    for (const h of hashing)
+      process.stdout.write(
+        `${String(h.concurrency).padStart(2)} writer(s): with ${h.hashed.toFixed(0)}/s, without ${h.unhashed.toFixed(0)}/s → ${h.ratio.toFixed(3)}× (target ≥ 0.95)\n`,
+      );
+    const [one, five, fifteen] = loadavg();
+    process.stdout.write(`load average: ${one!.toFixed(2)} ${five!.toFixed(2)} ${fifteen!.toFixed(2)} (${cpus().length} cores, shared)\n`);
+  } finally {
+    if (process.env.DATABASE_URL) await database.pool.query(`drop schema ${schema} cascade`).catch(() => undefined);
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
