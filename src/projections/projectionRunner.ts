@@ -141,7 +141,10 @@ export function createProjectionRunner({
       await projection.handle([], { from: stored, to });
       [stored, aheadSince] = [to, null];
     } catch (error) {
-      log.warn({ err: error }, 'could not store the checkpoint; it is stored with the next batch');
+      // As after a failed batch: the stored checkpoint may have moved (a blue/green swap elsewhere), so
+      // start over from it; nothing else would wake a projection whose log has gone quiet.
+      log.warn({ err: error }, 'could not store the checkpoint; starting over from the stored one');
+      if (!restarting) restarting = restartSubscription().finally(() => (restarting = null));
     }
   }
 
