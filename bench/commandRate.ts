@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import { v4 as uuidv4 } from 'uuid';
+import { benchEvent } from './benchEvent.js';
 import { openPostgres } from '../src/database/database.js';
 import { createPostgresEventStore } from '../src/eventStore/postgresEventStore.js';
 import demo from '../src/referenceData/demoReferenceData.json' with { type: 'json' };
@@ -165,19 +166,7 @@ async function main() {
     // 2. Ours, bare append.
     const database = await openPostgres(url, { schema });
     const store = await createPostgresEventStore(database);
-    const event = (i: number) => ({
-      type: 'BenchEvent',
-      data: { ...data, i },
-      metadata: {
-        eventId: uuidv4(),
-        correlationId: 'bench',
-        causationId: null,
-        userId: 'bench',
-        clientId: 'bench',
-        occurredAt: new Date().toISOString(),
-        schemaVersion: 1,
-      },
-    });
+    const event = (i: number) => benchEvent({ ...data, i });
     rows.push(
       await measureInProcess('our append (1 event)', sql, (i) =>
         store.appendToStream(`bench-${i}`, [event(i)], { expectedRevision: 'no_stream' }).then(() => undefined),

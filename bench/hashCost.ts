@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
+import { benchEvent } from './benchEvent.js';
 import { createDeviceDispense } from '../src/commands/createDeviceDispense.js';
 import type { CommandDeps } from '../src/commands/shared/commandContext.js';
 import { openPostgres, type Database } from '../src/database/database.js';
@@ -87,19 +88,7 @@ async function main() {
           },
         },
       );
-    const event = (i: number) => ({
-      type: 'BenchEvent',
-      data: { i, note: 'x'.repeat(200) },
-      metadata: {
-        eventId: uuidv4(),
-        correlationId: 'bench',
-        causationId: null,
-        userId: 'bench',
-        clientId: 'bench',
-        occurredAt: new Date().toISOString(),
-        schemaVersion: 1,
-      },
-    });
+    const event = (i: number) => benchEvent({ i, note: 'x'.repeat(200) });
 
     const levels = database.kind === 'postgres' ? [1, CONCURRENCY] : [1];
     const results = [];
