@@ -108,6 +108,10 @@ export async function importHistoryInto(
     } catch (error) {
       throw new HistoryFileError(0, `a stream of the file already exists in the store (${(error as Error).message})`);
     }
+    // Statistics for what was just loaded, as after any bulk load: the rebuild that follows and the
+    // server's first queries would otherwise be planned for an empty table.
+    await client.query('analyze es_events');
+    await client.query('analyze es_streams');
     return count;
   });
 }
