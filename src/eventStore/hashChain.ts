@@ -56,6 +56,9 @@ const quote = (text: string) => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) 
  */
 export function fastCanonicalJson(value: JsonValue): string {
   if (value === null) return 'null';
+  // As JSON.stringify and the library do: a value with toJSON (a Date in data built in code) is what it returns.
+  if (typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return fastCanonicalJson((value as unknown as { toJSON(): JsonValue }).toJSON());
   switch (typeof value) {
     case 'string':
       return quote(value);
@@ -88,25 +91,48 @@ export function fastCanonicalJson(value: JsonValue): string {
   return `${out}}`;
 }
 
-/** Same as eventHash, through fastCanonicalJson (bulk paths); the five keys written in their sorted order. */
-export const fastEventHash = (prevHash: string, { stream, revision, type, data, metadata }: ChainedContent): string =>
-  chainHash(
-    prevHash,
-    `{"data":${fastCanonicalJson(data)},"metadata":${fastCanonicalJson(metadata)},"revision":${String(Number(revision))},"stream":${quote(stream)},"type":${quote(type)}}`,
-  );
+/** The hash from the canonical texts of data and hashed metadata; the five keys written in their sorted order. */
+const hashOfTexts = (prevHash: string, stream: string, revision: number | bigint, type: string, data: string, metadata: string) =>
+  chainHash(prevHash, `{"data":${data},"metadata":${metadata},"revision":${String(Number(revision))},"stream":${quote(stream)},"type":${quote(type)}}`);
 
-/** Hashes for events appended after `prevHash` (null: a new stream), starting at `firstRevision`. */
+/** Same as eventHash, through fastCanonicalJson (bulk paths). */
+export const fastEventHash = (prevHash: string, { stream, revision, type, data, metadata }: ChainedContent): string =>
+  hashOfTexts(prevHash, stream, revision, type, fastCanonicalJson(data), fastCanonicalJson(metadata));
+
+/**
+ * An event as the store writes it: data and stored metadata as canonical JSON text (the `json` columns
+ * keep the text as given, so the stored bytes are what the hash covers), and its chain link.
+ */
+export type CanonicalEvent = { data: string; metadata: string; prevHash: string; hash: string };
+
+/** The canonical texts and chain link of one event whose stored metadata is `storedMetadata`. */
+export function canonicalEvent(
+  prevHash: string,
+  stream: string,
+  revision: number | bigint,
+  type: string,
+  data: JsonObject,
+  storedMetadata: JsonObject,
+): CanonicalEvent {
+  const dataText = fastCanonicalJson(data);
+  const metadataText = fastCanonicalJson(storedMetadata);
+  // Hashed metadata has all seven keys (missing ones as null): the stored text is it when none is missing.
+  const complete = METADATA_KEYS.every((key) => storedMetadata[key] !== undefined) && Object.keys(storedMetadata).length === METADATA_KEYS.length;
+  const hashedText = complete ? metadataText : fastCanonicalJson(hashedMetadata(storedMetadata));
+  return { data: dataText, metadata: metadataText, prevHash, hash: hashOfTexts(prevHash, stream, revision, type, dataText, hashedText) };
+}
+
+/** Canonical texts and hashes for events appended after `prevHash` (null: a new stream), from `firstRevision`. */
 export function chainAppend(
   stream: string,
   firstRevision: bigint,
   prevHash: string | null,
   events: ReadonlyArray<{ type: string; data: JsonObject; metadata: JsonObject }>,
-): Array<{ prevHash: string; hash: string }> {
+): CanonicalEvent[] {
   let prev = prevHash ?? GENESIS_HASH;
   return events.map((event, i) => {
-    const hash = eventHash(prev, { stream, revision: firstRevision + BigInt(i), type: event.type, data: event.data, metadata: hashedMetadata(event.metadata) });
-    const link = { prevHash: prev, hash };
-    prev = hash;
+    const link = canonicalEvent(prev, stream, firstRevision + BigInt(i), event.type, event.data, event.metadata);
+    prev = link.hash;
     return link;
   });
 }

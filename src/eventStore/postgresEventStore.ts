@@ -30,6 +30,10 @@ import { chainAppend } from './hashChain.js';
 import { chainUnhashedHistory } from './hashChainMigration.js';
 import type { Logger } from '../logger.js';
 
+// data and metadata are \`json\`, not \`jsonb\`: the store never looks inside an event, and json keeps
+// the text as written (canonical JSON, the bytes the hash chain covers), which the server only checks on
+// the way in and sends back as is (no jsonb parse on append or import, no conversion on every read).
+// A log created before keeps its jsonb columns and works the same, only slower to read and verify.
 const eventStoreSchema = `
 create sequence if not exists es_global_position;
 create table if not exists es_streams (
@@ -43,8 +47,8 @@ create table if not exists es_events (
   revision bigint not null,
   event_id uuid not null,
   event_type text not null,
-  data jsonb not null,
-  metadata jsonb not null,
+  data json not null,
+  metadata json not null,
   recorded_at timestamptz not null default clock_timestamp(),
   primary key (stream_name, revision)
 );
@@ -111,13 +115,13 @@ const toEvent = (row: EventRow): RecordedEvent => ({
 
 const INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
   select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata
-  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) with ordinality as t(event_id, event_type, data, metadata, ord)
+  from unnest($3::uuid[], $4::text[], $5::json[], $6::json[]) with ordinality as t(event_id, event_type, data, metadata, ord)
   order by t.ord
   returning global_position, transaction_id::text as xid`;
 /** INSERT_SQL with the events' hash-chain links (hex, computed by the caller). */
 const CHAINED_INSERT_SQL = `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
   select $1, $2::bigint + t.ord - 1, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
-  from unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+  from unnest($3::uuid[], $4::text[], $5::json[], $6::json[], $7::text[], $8::text[]) with ordinality
     as t(event_id, event_type, data, metadata, prev_hash, hash, ord)
   order by t.ord
   returning global_position, transaction_id::text as xid`;
@@ -202,19 +206,14 @@ export async function createPostgresEventStore(database: Database, options: Post
     if (events.length === 0) throw new Error('Nothing to append');
     const { last, prevHash } = await reserveRevisions(client, streamName, events.length, expectedRevision);
     const first = last - BigInt(events.length) + 1n;
-    const params = [
-      streamName,
-      String(first),
-      events.map((e) => e.metadata.eventId),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => JSON.stringify(toStoredMetadata(e.metadata))),
-    ];
+    const head = [streamName, String(first), events.map((e) => e.metadata.eventId), events.map((e) => e.type)];
     if (!hashing) {
-      const { rows } = await client.query<{ global_position: string; xid: string }>(INSERT_SQL, params);
+      const texts = [events.map((e) => JSON.stringify(e.data)), events.map((e) => JSON.stringify(toStoredMetadata(e.metadata)))];
+      const { rows } = await client.query<{ global_position: string; xid: string }>(INSERT_SQL, [...head, ...texts]);
       return appendResult(rows, last);
     }
-    // The chain links, computed here under the stream's row lock from the hash the first statement returned.
+    // The chain links, computed here under the stream's row lock from the hash the first statement
+    // returned; data and metadata are stored as the canonical texts the hashes cover.
     const links = chainAppend(
       streamName,
       first,
@@ -222,7 +221,9 @@ export async function createPostgresEventStore(database: Database, options: Post
       events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) })),
     );
     const { rows } = await client.query<{ global_position: string; xid: string }>(CHAINED_INSERT_SQL, [
-      ...params,
+      ...head,
+      links.map((l) => l.data),
+      links.map((l) => l.metadata),
       links.map((l) => l.prevHash),
       links.map((l) => l.hash),
     ]);

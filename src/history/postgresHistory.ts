@@ -10,10 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
-import { storedMetadataKey, toStoredMetadata } from '../eventStore/storedMetadata.js';
-import { fromHistoryLine, HistoryFileError, type HistoryLine } from './historyLine.js';
+import { storedMetadataKey } from '../eventStore/storedMetadata.js';
+import { HistoryFileError, type HistoryLine } from './historyLine.js';
 import { checkHistoryChain, type ChainedLine } from './historyChain.js';
 import { GENESIS_HASH } from '../eventStore/hashChain.js';
+import { AUDIT_STREAM } from '../audit/anchorRecord.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
 export const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
@@ -38,8 +39,24 @@ const LEGACY_METADATA_SQL = `jsonb_build_object(${[
  */
 export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
-  || ',"metadata":' || (case when metadata ? 'event_id' then metadata else ${LEGACY_METADATA_SQL} end)::text
+  || ',"metadata":' || (case when metadata->'event_id' is not null then metadata::text else ${LEGACY_METADATA_SQL}::text end)
   || coalesce(',"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex') || '"', '') || '}'`;
+
+/**
+ * The line `verify --history` reads of one row. Where the stored texts are canonical JSON (every row
+ * this store writes), the database recomputes the row's hash from its own prev_hash and the stored bytes
+ * (the same SHA-256 over the same canonical form the appender hashed) and sends a short line marked
+ * `hash_checked`: no event data crosses the wire or gets parsed. Any other row (a jsonb log from before,
+ * legacy metadata, a changed event, an anchor) goes out whole for the verifier to recompute and name.
+ * The links between rows (revision order, prev_hash = previous hash) and the anchors are the verifier's.
+ */
+export const VERIFY_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and hash = sha256(prev_hash || convert_to('{"data":' || data::text
+    || ',"metadata":' || metadata::text || ',"revision":' || revision || ',"stream":' || to_json(stream_name)::text
+    || ',"type":' || to_json(event_type)::text || '}', 'UTF8'))
+  then '{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision || ',"event_type":' || to_json(event_type)::text
+    || ',"data":{},"metadata":{"event_id":"' || event_id || '"},"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex')
+    || '","hash_checked":true}'
+  else ${LINE_SQL} end`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };
 
@@ -184,16 +201,14 @@ async function lineOf(client: pg.PoolClient, globalPosition: string): Promise<nu
   return Number(rows[0]!.line);
 }
 
-const metadataOf = (line: HistoryLine) => JSON.stringify(toStoredMetadata(fromHistoryLine(line).metadata));
-
 async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
   const numbers: number[] = [];
   async function* rows() {
     let buffer = '';
-    for await (const { line, number } of lines) {
+    for await (const { line, number, data, metadata } of lines) {
       numbers.push(number);
-      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${JSON.stringify(line.data)}\x02${metadataOf(line)}\x02\\x${line.prev_hash}\x02\\x${line.hash}\n`;
+      buffer += `${line.stream_name}\x02${line.revision}\x02${line.metadata.event_id}\x02${line.event_type}\x02${data}\x02${metadata}\x02\\x${line.prev_hash}\x02\\x${line.hash}\n`;
       count += 1;
       if (buffer.length > 1 << 20) {
         yield buffer;
@@ -230,7 +245,7 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Chained
       await client.query(
         `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
          select r.stream_name, r.revision, r.event_id, r.event_type, r.data, r.metadata, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
-         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[]) with ordinality
+         from unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::json[], $6::json[], $7::text[], $8::text[]) with ordinality
            as r(stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash, ord)
          order by r.ord`,
         [
@@ -238,8 +253,8 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Chained
           batch.map((e) => String(e.line.revision)),
           batch.map((e) => e.line.metadata.event_id),
           batch.map((e) => e.line.event_type),
-          batch.map((e) => JSON.stringify(e.line.data)),
-          batch.map((e) => metadataOf(e.line)),
+          batch.map((e) => e.data),
+          batch.map((e) => e.metadata),
           batch.map((e) => e.line.prev_hash),
           batch.map((e) => e.line.hash),
         ],
@@ -262,7 +277,7 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Chained
 
 /** Finds the line of a failed batch by inserting its rows one by one (rare: only on bad input). */
 async function pinpoint(client: pg.PoolClient, batch: ChainedLine[], cause: unknown): Promise<HistoryFileError> {
-  for (const { line, number } of batch) {
+  for (const { line, number, data, metadata } of batch) {
     await client.query('savepoint one');
     try {
       await client.query('insert into es_events (stream_name, revision, event_id, event_type, data, metadata) values ($1, $2, $3, $4, $5, $6)', [
@@ -270,8 +285,8 @@ async function pinpoint(client: pg.PoolClient, batch: ChainedLine[], cause: unkn
         String(line.revision),
         line.metadata.event_id,
         line.event_type,
-        JSON.stringify(line.data),
-        metadataOf(line),
+        data,
+        metadata,
       ]);
       await client.query('release savepoint one');
     } catch (error) {

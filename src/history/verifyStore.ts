@@ -10,7 +10,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { Database } from '../database/database.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { exportHistory } from '../queries/exportHistory.js';
-import { LINE_SQL, RAW_CSV } from './postgresHistory.js';
+import { RAW_CSV, VERIFY_LINE_SQL } from './postgresHistory.js';
 import { linesOf, verifyHistoryLines, type HistoryProblem, type HistoryVerification } from './verifyHistory.js';
 
 export type StoredHistoryOptions = { anchorKeys: JWTVerifyGetKey | null; onProgress?: (n: number) => void };
@@ -43,9 +43,9 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     await client.query('set transaction isolation level repeatable read');
     // Every committed event of the snapshot, in log order (not only those below the xmin horizon, so the
     // stream table read in the same snapshot agrees with it).
-    const source = client.query(copyTo(`copy (select ${LINE_SQL} from es_events order by transaction_id, global_position) to stdout with ${RAW_CSV}`));
+    const source = client.query(copyTo(`copy (select ${VERIFY_LINE_SQL} from es_events order by transaction_id, global_position) to stdout with ${RAW_CSV}`));
     const input = detachable<Buffer>(source);
-    const result = await verifyHistoryLines(linesOf(input.chunks), options);
+    const result = await verifyHistoryLines(linesOf(input.chunks), { ...options, hashesCheckedBySource: true });
     await input.drain();
     if (!result.problem) result.problem = await compareStreamTable(client, result.heads);
     return result;

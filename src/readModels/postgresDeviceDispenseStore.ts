@@ -93,8 +93,10 @@ export async function createPostgresDeviceDispenseStore(
              status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
            where ${table}.revision < excluded.revision`,
     // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot);
-    // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is.
-    values: [JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document })))],
+    // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is. Sent as
+    // bytes (a binary json parameter is its UTF-8 text): the driver would measure a string of megabytes,
+    // then encode it, two passes where one does.
+    values: [Buffer.from(JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document }))))],
   });
 
   return {

@@ -7,8 +7,8 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import canonicalizeModule from 'canonicalize';
 import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
-import type { JsonValue } from '../../src/eventStore/eventStore.js';
-import { canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash } from '../../src/eventStore/hashChain.js';
+import type { JsonObject, JsonValue } from '../../src/eventStore/eventStore.js';
+import { canonicalEvent, canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
 import { linesOf } from '../../src/history/verifyHistory.js';
 
 type Canonicalize = (input: unknown) => string | undefined;
@@ -95,5 +95,18 @@ describe('event hashes', () => {
       metadata: { event_id: 'e', user_id: null },
     };
     expect(fastEventHash('ab'.repeat(32), content)).toBe(eventHash('ab'.repeat(32), content));
+  });
+
+  it('stores canonical texts and hashes them as the library does, with complete or partial metadata', () => {
+    // A Date (typed out, but possible at run time) is stored and hashed as its toJSON, like the library does.
+    const data = { z: [1.5, { b: 'é', a: null }], a: '\u2028', at: new Date('2026-01-02T03:04:05Z') } as unknown as JsonObject;
+    const complete = { user_id: 'u', event_id: 'e', correlation_id: 'c', causation_id: null, client_id: 'le', occurred_at: 't', schema_version: 1 };
+    for (const stored of [complete, { event_id: 'e', userId: 'legacy' }]) {
+      const event = canonicalEvent('cd'.repeat(32), 'device_dispense-1', 3n, 'T', data, stored);
+      expect(event.data).toBe(canonicalize(data));
+      expect(event.metadata).toBe(canonicalize(stored));
+      expect(JSON.parse(event.data)).toEqual(JSON.parse(JSON.stringify(data)));
+      expect(event.hash).toBe(eventHash('cd'.repeat(32), { stream: 'device_dispense-1', revision: 3n, type: 'T', data, metadata: hashedMetadata(stored) }));
+    }
   });
 });

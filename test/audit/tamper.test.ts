@@ -18,7 +18,7 @@ import type { Database } from '../../src/database/database.js';
 import type { EventToAppend } from '../../src/eventStore/eventStore.js';
 import { eventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
 import { createPostgresEventStore, type PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
-import { copyHistoryOut } from '../../src/history/postgresHistory.js';
+import { copyHistoryOut, VERIFY_LINE_SQL } from '../../src/history/postgresHistory.js';
 import { readHistoryFile } from '../../src/history/historyFile.js';
 import { importHistory } from '../../src/history/importHistory.js';
 import { fileLines, verifyHistoryLines, type HistoryProblem } from '../../src/history/verifyHistory.js';
@@ -119,8 +119,34 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     expect(await offline(false)).toEqual(expect.objectContaining({ problem: null, signaturesChecked: false }));
   });
 
+  it('lets the database check every hash over the stored bytes, hostile text included (canonical JSON stored as written)', async () => {
+    const hostile = {
+      text: 'Мельник "quoted" \\ back\tslash\n line\u2028 sep 😀 \u0001',
+      numbers: [1e21, 1e-7, 0.1, -0, 333333333.33333329, 2 ** 53],
+      nested: { z: null, a: [true, false, {}], ключ: 'é' },
+    } as unknown as EventToAppend['data'];
+    await store.appendToStream('stream-"ш"', [{ ...event('Counted', {}), data: hostile }], { expectedRevision: 'no_stream' });
+    await visible(14);
+    const { rows } = await database.pool.query<{ line: string; stream_name: string }>(`select ${VERIFY_LINE_SQL} as line, stream_name from es_events`);
+    const events = rows.filter((r) => r.stream_name !== AUDIT_STREAM);
+    expect(events).toHaveLength(12);
+    for (const { line } of events) expect(JSON.parse(line)).toEqual(expect.objectContaining({ hash_checked: true }));
+    expect((await online()).problem).toBeNull();
+    expect((await offline()).problem).toBeNull();
+  });
+
+  it('recomputes in the verifier a row stored in other bytes with the same content, which still verifies', async () => {
+    // jsonb prints its own key order and spacing: not the canonical text, the same JSON value.
+    await database.pool.query(`update es_events set data = data::jsonb::json where stream_name = 'stream-a' and revision = 2`);
+    const { rows } = await database.pool.query<{ line: string }>(
+      `select ${VERIFY_LINE_SQL} as line from es_events where stream_name = 'stream-a' and revision = 2`,
+    );
+    expect(JSON.parse(rows[0]!.line)).not.toHaveProperty('hash_checked');
+    expect((await online()).problem).toBeNull();
+  });
+
   it('names one event whose data was changed', async () => {
-    await database.pool.query(`update es_events set data = jsonb_set(data, '{i}', '7') where stream_name = 'stream-a' and revision = 2`);
+    await database.pool.query(`update es_events set data = jsonb_set(data::jsonb, '{i}', '7') where stream_name = 'stream-a' and revision = 2`);
     await expectBroken({ stream: 'stream-a', revision: 2, eventId: aIds[2]!, message: /content .* no longer gives its hash/ });
   });
 

@@ -66,6 +66,12 @@ describe.each(databaseFactories())('global log across a digit boundary of the tr
       'select count(*) as n, min(transaction_id::text::numeric)::text as min, max(transaction_id::text::numeric)::text as max from es_events',
     );
     const total = Number(rows[0]!.n);
+    // On a shared server other sessions take ids too: if they took the last ones before the boundary
+    // between the burn and the first append, this run cannot cross it (said, not failed).
+    if (crosses && BigInt(rows[0]!.min) >= boundary) {
+      crosses = false;
+      reportSkipped(`digit-boundary crossing on ${factory.name}: other sessions used the ids up to ${boundary} before the first append`);
+    }
     if (crosses) {
       expect(BigInt(rows[0]!.min)).toBeLessThan(boundary);
       expect(BigInt(rows[0]!.max)).toBeGreaterThanOrEqual(boundary);
