@@ -112,7 +112,8 @@ export interface EventStore {
   /**
    * Optional: one page of the events at or before `until` (a position a reader has seen), ordered by
    * stream and revision instead of by the log. A rebuild from zero of per-stream read models reads
-   * this way (each stream's events arrive together, so each record is written about once).
+   * this way (each stream's events arrive together, so each record is written about once). The events
+   * carry no hash chain links (`prevHash`, `hash`): read models do not need them.
    */
   readByStream?(options: ReadByStreamOptions): Promise<RecordedEvent[]>;
   /**

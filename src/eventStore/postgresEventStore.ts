@@ -75,6 +75,8 @@ type EventRow = {
 // `order by transaction_id` and sort the log as text (10000 before 9999), skipping events.
 const COLUMNS = `global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata,
   encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash`;
+/** A bulk load's columns: the projections it feeds never look at the hash chain. */
+const BULK_COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata, null as prev_hash, null as hash';
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
 /** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
@@ -85,7 +87,7 @@ export const READ_ALL_SQL = `select ${COLUMNS} from es_events
  * Stream order over the primary key, bounded by a log position ($3 xid, $4 position) a reader has
  * seen; $6: LIKE patterns of the streams wanted (null: all).
  */
-export const READ_BY_STREAM_SQL = `select ${COLUMNS} from es_events
+export const READ_BY_STREAM_SQL = `select ${BULK_COLUMNS} from es_events
   where (stream_name, revision) > ($1, $2::bigint) and (transaction_id, global_position) <= ($3::text::xid8, $4::bigint)
     and ($6::text[] is null or stream_name like any($6::text[]))
   order by stream_name, revision limit $5`;
