@@ -40,7 +40,7 @@ export async function historyVerifyBench(size: number) {
     const file = join(dir, 'generated.ndjson');
     const exported = join(dir, 'exported.ndjson');
     const events = await writeHistory(file, size);
-    results.push(await phase('bench/readSidePhase.ts', ['import', file], env));
+    results.push(await phase('bench/historyVerifyPhase.ts', ['import', file], env));
     results.push(await phase('bench/historyVerifyPhase.ts', ['anchor'], env));
     // The verifiers run with the V8 heap capped: they must finish in bounded memory (streamed).
     const capped = { ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${HEAP_CAP_MB}`.trim() };

@@ -1,6 +1,6 @@
 /**
  * One phase of the history-verification benchmark (issue 16), in its own process so its peak RSS is
- * its own: `anchor` (sign anchors over the whole imported history), `verify-history` (the store),
+ * its own: `import FILE` (the load alone), `anchor` (sign anchors over the whole imported history), `verify-history` (the store),
  * `export FILE`, `verify-export FILE` (offline). Prints one JSON line: events, seconds, peak RSS.
  */
 import { createWriteStream } from 'node:fs';
@@ -9,6 +9,8 @@ import { anchorKeyResolver } from '../src/audit/anchorRecord.js';
 import { loadAnchorKeys } from '../src/audit/anchorKey.js';
 import { createAnchorer } from '../src/audit/anchors.js';
 import { loadConfig } from '../src/config.js';
+import { readHistoryFile } from '../src/history/historyFile.js';
+import { importHistory } from '../src/history/importHistory.js';
 import { fileLines, verifyHistoryLines } from '../src/history/verifyHistory.js';
 import { verifyStoredHistory } from '../src/history/verifyStore.js';
 import { createLogger } from '../src/logger.js';
@@ -24,7 +26,10 @@ async function main() {
   let anchors = 0;
   const started = process.hrtime.bigint();
   try {
-    if (phase === 'anchor') {
+    if (phase === 'import') {
+      // The load only (chains checked and stored); verify --history reads the log, not the read models.
+      events = await importHistory(stores, readHistoryFile(file!));
+    } else if (phase === 'anchor') {
       const anchorer = createAnchorer({ ...stores, key: keys.signing, settings: { everyEvents: 1, intervalSeconds: 60 }, logger: createLogger('warn') });
       anchors = await anchorer.anchor({ force: true });
       events = await stores.eventStore.countAfter(null);
