@@ -52,12 +52,16 @@ const LOCK_ID = `hashtextextended(current_schema() || '/' || $1, 0)`;
 export function combineWrites(writes: ReadonlyArray<{ text: string; values: unknown[] }>): { text: string; values: unknown[] } {
   if (writes.length === 1) return writes[0]!;
   const values: unknown[] = [];
-  const parts = writes.map((write, i) => {
+  return { text: `with ${writesAsCtes(writes, values).join(', ')} select 1`, values };
+}
+
+/** Each write as a CTE `w<i> as (…)`, its parameters renumbered after those already in `values` (appended to it). */
+export function writesAsCtes(writes: ReadonlyArray<{ text: string; values: unknown[] }>, values: unknown[]): string[] {
+  return writes.map((write, i) => {
     const offset = values.length;
     values.push(...write.values);
     return `w${i} as (${write.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
   });
-  return { text: `with ${parts.join(', ')} select 1`, values };
 }
 
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
