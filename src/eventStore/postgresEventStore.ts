@@ -55,6 +55,8 @@ alter table es_events add column if not exists prev_hash bytea, add column if no
 `;
 
 const READ_PAGE = 500;
+/** 5 ms against 0 in one bench run: 1 client 8.8 → 7.1 statements and 5.5 → 4.5 ms of server CPU per Stop. */
+const BATCH_WINDOW_MS = 5;
 /** Streams whose last hash the store remembers (see `lastHashes`). */
 const LAST_HASHES = 10_000;
 /** The message of the one-statement append's failing cast when a stream's revision moved. */
@@ -143,6 +145,8 @@ export type PostgresEventStore = EventStore & {
 export type PostgresEventStoreOptions = {
   pollIntervalMs?: number;
   logger?: Logger;
+  /** How long a subscription waits after a local append before it reads (see runSubscriptionLoop). */
+  batchWindowMs?: number;
   /** false only in the benchmark, to measure what the hash chain costs (never in an installation). */
   hashChain?: boolean;
 };
@@ -154,6 +158,7 @@ export async function createPostgresEventStore(database: Database, options: Post
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   const pollIntervalMs = options.pollIntervalMs ?? 100;
+  const batchWindowMs = options.batchWindowMs ?? BATCH_WINDOW_MS;
 
   // With the chain, the first statement also returns the stream's last hash (its new revision minus the
   // count is the event before this append): an index lookup in RETURNING, no extra round trip.
@@ -428,7 +433,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     subscribe(options: SubscribeOptions): Subscription {
-      return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended });
+      return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended, batchWindowMs });
     },
 
     async headPosition() {
