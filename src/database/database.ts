@@ -64,6 +64,19 @@ export function writesAsCtes(writes: ReadonlyArray<{ text: string; values: unkno
   });
 }
 
+const statementNames = new Map<string, string>();
+const MAX_NAMED_STATEMENTS = 1_000;
+/**
+ * `text` as a named prepared statement: the server parses and plans it once per connection instead
+ * of on every call (the one-statement append is a long CTE; its CPU shares the machine with ours).
+ * Unnamed past a bound, so statements built with varying text cannot grow the cache without end.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) statementNames.set(text, (name = `esoz_${statementNames.size}`));
+  return name === undefined ? { text, values } : { name, text, values };
+}
+
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {

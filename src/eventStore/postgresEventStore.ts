@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import { combineWrites, writesAsCtes, type Database, type Sql } from '../database/database.js';
+import { combineWrites, prepared, writesAsCtes, type Database, type Sql } from '../database/database.js';
 import {
   WrongExpectedRevisionError,
   type AppendedRevision,
@@ -79,6 +79,7 @@ type EventRow = {
 const COLUMNS = `global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata,
   encode(prev_hash, 'hex') as prev_hash, encode(hash, 'hex') as hash`;
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
+const READ_STREAM_SQL = `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`;
 /** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
   where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
@@ -315,7 +316,7 @@ export async function createPostgresEventStore(database: Database, options: Post
       select c.conflict, ev.stream_name, ev.global_position, ev.xid from (select ${check} as conflict) c left join ev on true`;
     let result: pg.QueryResult<{ stream_name: string | null; global_position: string; xid: string }>;
     try {
-      result = await database.pool.query(text, values);
+      result = await database.pool.query(prepared(text, values));
     } catch (error) {
       // Not `instanceof Error`: under jest the driver's errors come from another realm.
       if (!String((error as { message?: unknown } | null)?.message).includes(CONFLICT_MARK)) throw error;
@@ -389,9 +390,10 @@ export async function createPostgresEventStore(database: Database, options: Post
       let next = fromRevision;
       let left = maxCount;
       while (left > 0) {
+        const values = [streamName, String(next), Math.min(READ_PAGE, left)];
+        // Every command reads its stream: prepared once per connection on a PostgreSQL server.
         const { rows } = await database.pool.query<EventRow>(
-          `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`,
-          [streamName, String(next), Math.min(READ_PAGE, left)],
+          database.kind === 'postgres' ? prepared(READ_STREAM_SQL, values) : { text: READ_STREAM_SQL, values },
         );
         const lastRow = rows.at(-1);
         if (lastRow) rememberHash(streamName, BigInt(lastRow.revision), lastRow.hash ?? undefined);
