@@ -52,12 +52,29 @@ const LOCK_ID = `hashtextextended(current_schema() || '/' || $1, 0)`;
 export function combineWrites(writes: ReadonlyArray<{ text: string; values: unknown[] }>): { text: string; values: unknown[] } {
   if (writes.length === 1) return writes[0]!;
   const values: unknown[] = [];
-  const parts = writes.map((write, i) => {
+  return { text: `with ${writesAsCtes(writes, values).join(', ')} select 1`, values };
+}
+
+/** Each write as a CTE `w<i> as (…)`, its parameters renumbered after those already in `values` (appended to it). */
+export function writesAsCtes(writes: ReadonlyArray<{ text: string; values: unknown[] }>, values: unknown[]): string[] {
+  return writes.map((write, i) => {
     const offset = values.length;
     values.push(...write.values);
     return `w${i} as (${write.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
   });
-  return { text: `with ${parts.join(', ')} select 1`, values };
+}
+
+const statementNames = new Map<string, string>();
+const MAX_NAMED_STATEMENTS = 1_000;
+/**
+ * `text` as a named prepared statement: the server parses and plans it once per connection instead
+ * of on every call (the one-statement append is a long CTE; its CPU shares the machine with ours).
+ * Unnamed past a bound, so statements built with varying text cannot grow the cache without end.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) statementNames.set(text, (name = `esoz_${statementNames.size}`));
+  return name === undefined ? { text, values } : { name, text, values };
 }
 
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -4,13 +4,13 @@
  * event-manager log (an outbox) in the same transaction as the checkpoint, so each is derived exactly
  * once; delivery to EVENT_MANAGER_URL happens from that log (src/eventManager/delivery.ts).
  */
-import type { Database } from '../database/database.js';
+import { writesAsCtes, type Database } from '../database/database.js';
 import { STATUS_AFTER } from '../domain/deviceDispense/decider.js';
 import { z } from 'zod';
 import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, type DeviceDispenseEventType } from '../domain/deviceDispense/events.js';
 import { entityStatusTableDdl, eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
 import { createShadowTable } from '../readModels/shadowTables.js';
-import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
+import { checkpointsSchema, checkpointStored, checkpointWrite, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
 import type { RecordedEvent } from '../eventStore/eventStore.js';
 
@@ -52,6 +52,7 @@ export async function createStatusChangeEventsProjection(
     async handle(events, { lazy, ...checkpoint }) {
       const relevant = events.filter(isDeviceDispenseEvent);
       if (relevant.length === 0 && lazy) return false;
+      const update = { projection: name, ...checkpoint };
       await database.withTransaction(async (client) => {
         if (relevant.length > 0) {
           const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];
@@ -78,21 +79,32 @@ export async function createStatusChangeEventsProjection(
             });
           }
           if (derived.length > 0) {
-            await client.query(
-              `insert into event_manager_log (id, entity_type, entity_id, payload)
-               select (p->>'id')::uuid, p->>'entity_type', p->>'entity_id', p from jsonb_array_elements($1::jsonb) as t(p)
-               on conflict (id) do nothing`,
-              [JSON.stringify(derived)],
+            // The log entries, the statuses and the checkpoint as one statement (one round trip, not three).
+            const values: unknown[] = [];
+            const writes = writesAsCtes(
+              [
+                {
+                  text: `insert into event_manager_log (id, entity_type, entity_id, payload)
+                         select (p->>'id')::uuid, p->>'entity_type', p->>'entity_id', p from jsonb_array_elements($1::jsonb) as t(p)
+                         on conflict (id) do nothing`,
+                  values: [JSON.stringify(derived)],
+                },
+                {
+                  text: `insert into ${statusTable} (entity_type, entity_id, status)
+                         select 'DeviceDispense', e.id, e.status from unnest($1::text[], $2::text[]) as e(id, status)
+                         on conflict (entity_type, entity_id) do update set status = excluded.status`,
+                  values: [[...last.keys()], [...last.values()]],
+                },
+                checkpointWrite(update),
+              ],
+              values,
             );
-            await client.query(
-              `insert into ${statusTable} (entity_type, entity_id, status)
-               select 'DeviceDispense', e.id, e.status from unnest($1::text[], $2::text[]) as e(id, status)
-               on conflict (entity_type, entity_id) do update set status = excluded.status`,
-              [[...last.keys()], [...last.values()]],
-            );
+            const { rows: moved } = await client.query<{ n: number }>(`with ${writes.join(', ')} select (select count(*) from w2)::int as n`, values);
+            await checkpointStored(client, update, moved[0]!.n);
+            return;
           }
         }
-        await storeCheckpoint(client, { projection: name, ...checkpoint });
+        await storeCheckpoint(client, update);
       });
     },
 

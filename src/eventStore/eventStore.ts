@@ -57,6 +57,9 @@ export type AppendResult = {
   position: Position;
 };
 
+/** What the writes committing with an append know of it before it is sent: each stream's new last revision. */
+export type AppendedRevision = Pick<AppendResult, 'nextExpectedRevision'>;
+
 /** One stream's part of an atomic append (several streams, one transaction). */
 export type StreamAppend = { streamName: string; events: EventToAppend[]; expectedRevision: ExpectedRevision };
 

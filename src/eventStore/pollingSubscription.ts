@@ -4,6 +4,7 @@
  * other processes, and transactions that commit out of order, become visible that way).
  */
 import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createWakeableSleep } from '../shared/wakeableSleep.js';
 import type { Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './eventStore.js';
 
@@ -11,11 +12,27 @@ type Options = SubscribeOptions & {
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
   pollIntervalMs: number;
   appended: EventEmitter;
+  /**
+   * After a local append, wait this long before reading: the commands landing meanwhile join the same
+   * batch (one read and one projection transaction for several commands, not one each), and the
+   * request that appended answers before the projections compete with it for the CPU.
+   */
+  batchWindowMs?: number;
 };
 
 const MAX_BACKOFF_MS = 5_000;
 
-export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError, onRecovered, readAll, pollIntervalMs, appended }: Options): Subscription {
+export function runSubscriptionLoop({
+  after,
+  batchSize = 500,
+  onEvents,
+  onError,
+  onRecovered,
+  readAll,
+  pollIntervalMs,
+  appended,
+  batchWindowMs = 0,
+}: Options): Subscription {
   let stopped = false;
   const { sleep: pause, wake } = createWakeableSleep();
   // Remembers an append that arrived while we were reading, so it is not slept through.
@@ -44,6 +61,7 @@ export function runSubscriptionLoop({ after, batchSize = 500, onEvents, onError,
         }
         failures = 0;
         if (!appendedSinceRead) await pause(pollIntervalMs);
+        if (appendedSinceRead && batchWindowMs > 0 && !stopped) await delay(batchWindowMs);
       } catch (error) {
         onError?.(error);
         failures += 1;

@@ -7,9 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import { combineWrites, type Database, type Sql } from '../database/database.js';
+import { combineWrites, prepared, writesAsCtes, type Database, type Sql } from '../database/database.js';
 import {
   WrongExpectedRevisionError,
+  type AppendedRevision,
   type AppendResult,
   type EventStore,
   type EventToAppend,
@@ -58,6 +59,12 @@ alter table es_events add column if not exists prev_hash bytea, add column if no
 `;
 
 const READ_PAGE = 500;
+/** 5 ms against 0 in one bench run: 1 client 8.8 → 7.1 statements and 5.5 → 4.5 ms of server CPU per Stop. */
+const BATCH_WINDOW_MS = 5;
+/** Streams whose last hash the store remembers (see `lastHashes`). */
+const LAST_HASHES = 10_000;
+/** The message of the one-statement append's failing cast when a stream's revision moved. */
+const CONFLICT_MARK = 'es_wrong_expected_revision';
 const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
 
 type EventRow = {
@@ -78,6 +85,7 @@ const COLUMNS = `global_position, transaction_id::text as xid, stream_name, revi
 /** A bulk load's columns: the projections it feeds never look at the hash chain. */
 const BULK_COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata, null as prev_hash, null as hash';
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
+const READ_STREAM_SQL = `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`;
 /** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
   where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
@@ -138,12 +146,14 @@ export type PostgresEventStore = EventStore & {
    * with them (inline projections, a job's outcome), sent as one statement after the appends. A wrong
    * expected revision on any stream rolls back everything.
    */
-  appendAtomically(appends: StreamAppend[], alsoWrite?: (results: AppendResult[]) => TransactionalWrite[]): Promise<AppendResult[]>;
+  appendAtomically(appends: StreamAppend[], alsoWrite?: (revisions: AppendedRevision[]) => TransactionalWrite[]): Promise<AppendResult[]>;
 };
 
 export type PostgresEventStoreOptions = {
   pollIntervalMs?: number;
   logger?: Logger;
+  /** How long a subscription waits after a local append before it reads (see runSubscriptionLoop). */
+  batchWindowMs?: number;
   /** false only in the benchmark, to measure what the hash chain costs (never in an installation). */
   hashChain?: boolean;
 };
@@ -155,6 +165,7 @@ export async function createPostgresEventStore(database: Database, options: Post
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   const pollIntervalMs = options.pollIntervalMs ?? 100;
+  const batchWindowMs = options.batchWindowMs ?? BATCH_WINDOW_MS;
 
   // With the chain, the first statement also returns the stream's last hash (its new revision minus the
   // count is the event before this append): an index lookup in RETURNING, no extra round trip.
@@ -232,6 +243,100 @@ export async function createPostgresEventStore(database: Database, options: Post
     return appendResult(rows, last);
   }
 
+  // The hash of each stream's last event as last read or written here (committed): (stream, revision)
+  // names one immutable event, so an entry is right whenever an append's expected revision equals its
+  // revision. A command reads its stream just before it appends, so the entry is there.
+  const lastHashes = new Map<string, { revision: bigint; hash: string }>();
+  const rememberHash = (streamName: string, revision: bigint, hash: string | undefined) => {
+    lastHashes.delete(streamName);
+    if (hash === undefined) return;
+    lastHashes.set(streamName, { revision, hash });
+    if (lastHashes.size > LAST_HASHES) lastHashes.delete(lastHashes.keys().next().value!);
+  };
+  /** The previous event's hash for an append, when known without asking the database; undefined: ask. */
+  const knownPrevHash = ({ streamName, expectedRevision }: StreamAppend): string | null | undefined => {
+    // PGlite's socket server drops the connection when a statement fails outside a transaction, and
+    // the one-statement append reports a conflict by failing: PGlite keeps the transaction.
+    if (database.kind !== 'postgres' || expectedRevision === 'any') return undefined;
+    if (expectedRevision === 'no_stream') return null;
+    if (!hashing) return null;
+    const last = lastHashes.get(streamName);
+    return last?.revision === expectedRevision ? last.hash : undefined;
+  };
+
+  /**
+   * Every stream's revision, every event and the side writes as ONE statement (data-modifying CTEs; a
+   * single statement commits atomically on its own): one round trip instead of BEGIN, two per stream,
+   * the side writes and COMMIT — each costs the server's process ~0.15 ms of CPU on this kind of machine.
+   * Possible when every append's previous hash is known here (`knownPrevHash`). The events go in only
+   * when every stream took its new revision; otherwise the statement fails (the final cast) and rolls
+   * back the side writes, and the conflict is reported as the transactional path reports it.
+   */
+  async function appendInOneStatement(
+    appends: StreamAppend[],
+    prevHashes: Array<string | null>,
+    alsoWrite?: (revisions: AppendedRevision[]) => TransactionalWrite[],
+  ): Promise<AppendResult[]> {
+    const values: unknown[] = [];
+    const param = (value: unknown) => `$${values.push(value)}`;
+    const revisions = appends.map(({ events, expectedRevision }) => ({
+      first: expectedRevision === 'no_stream' ? 0n : (expectedRevision as bigint) + 1n,
+      nextExpectedRevision: (expectedRevision === 'no_stream' ? -1n : (expectedRevision as bigint)) + BigInt(events.length),
+    }));
+    const reservations = appends.map(({ streamName, expectedRevision }, i) => {
+      const last = String(revisions[i]!.nextExpectedRevision);
+      return expectedRevision === 'no_stream'
+        ? `r${i} as (insert into es_streams (stream_name, revision) values (${param(streamName)}, ${param(last)}::bigint) on conflict do nothing returning 1)`
+        : `r${i} as (update es_streams set revision = ${param(last)}::bigint where stream_name = ${param(streamName)} and revision = ${param(String(expectedRevision))}::bigint returning 1)`;
+    });
+    const rows = appends.flatMap(({ streamName, events }, i) => {
+      const links = hashing
+        ? chainAppend(
+            streamName,
+            revisions[i]!.first,
+            prevHashes[i]!,
+            events.map((e) => ({ type: e.type, data: e.data, metadata: toStoredMetadata(e.metadata) })),
+          )
+        : null;
+      return events.map((e, j) => ({ streamName, revision: String(revisions[i]!.first + BigInt(j)), event: e, link: links?.[j] ?? null }));
+    });
+    const reserved = `(${appends.map((_, i) => `(select count(*) from r${i})`).join(' + ')})`;
+    const insert = `ev as (insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+      select t.stream_name, t.revision, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
+      from unnest(${param(rows.map((r) => r.streamName))}::text[], ${param(rows.map((r) => r.revision))}::bigint[], ${param(rows.map((r) => r.event.metadata.eventId))}::uuid[],
+        ${param(rows.map((r) => r.event.type))}::text[], ${param(rows.map((r) => JSON.stringify(r.event.data)))}::jsonb[],
+        ${param(rows.map((r) => JSON.stringify(toStoredMetadata(r.event.metadata))))}::jsonb[],
+        ${param(rows.map((r) => r.link?.prevHash ?? null))}::text[], ${param(rows.map((r) => r.link?.hash ?? null))}::text[]) with ordinality
+        as t(stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash, ord)
+      where ${reserved} = ${appends.length}
+      order by t.ord
+      returning stream_name, global_position, transaction_id::text as xid)`;
+    const sideWrites = writesAsCtes(alsoWrite?.(revisions) ?? [], values);
+    // Not constant, so the planner cannot fold the failing cast; selected, so it is never pruned, and
+    // evaluated even when ev is empty (the left join keeps its row).
+    const check = `(case when ${reserved} = ${appends.length} then null else '${CONFLICT_MARK} ' || ${reserved} end)::int`;
+    const text = `with ${[...reservations, insert, ...sideWrites].join(',\n')}
+      select c.conflict, ev.stream_name, ev.global_position, ev.xid from (select ${check} as conflict) c left join ev on true`;
+    let result: pg.QueryResult<{ stream_name: string | null; global_position: string; xid: string }>;
+    try {
+      result = await database.pool.query(prepared(text, values));
+    } catch (error) {
+      // Not `instanceof Error`: under jest the driver's errors come from another realm.
+      if (!String((error as { message?: unknown } | null)?.message).includes(CONFLICT_MARK)) throw error;
+      for (const { streamName, expectedRevision } of appends) {
+        const actual = await currentRevision(database.pool, streamName);
+        if (actual !== expectedRevision) throw new WrongExpectedRevisionError(streamName, expectedRevision, actual);
+      }
+      throw new WrongExpectedRevisionError(appends[0]!.streamName, appends[0]!.expectedRevision, 'unknown');
+    }
+    return appends.map(({ streamName }, i) => {
+      const own = result.rows.filter((row) => row.stream_name === streamName);
+      const last = rows.filter((r) => r.streamName === streamName).at(-1)!;
+      if (last.link) rememberHash(streamName, revisions[i]!.nextExpectedRevision, last.link.hash);
+      return appendResult(own, revisions[i]!.nextExpectedRevision);
+    });
+  }
+
   function appendResult(rows: Array<{ global_position: string; xid: string }>, last: bigint): AppendResult {
     const lastRow = rows.reduce((a, b) => (BigInt(a.global_position) > BigInt(b.global_position) ? a : b));
     return { nextExpectedRevision: last, position: toPosition(lastRow.xid, lastRow.global_position) };
@@ -247,6 +352,8 @@ export async function createPostgresEventStore(database: Database, options: Post
     kind: database.kind,
 
     async appendToStream(streamName, events, { expectedRevision }) {
+      if (events.length > 0 && knownPrevHash({ streamName, events, expectedRevision }) !== undefined)
+        return (await store.appendAtomically([{ streamName, events, expectedRevision }]))[0]!;
       const result = await database.withTransaction((client) => appendInTransaction(client, streamName, events, expectedRevision));
       appended.emit('appended');
       return result;
@@ -255,6 +362,17 @@ export async function createPostgresEventStore(database: Database, options: Post
     appendInTransaction,
 
     async appendAtomically(appends, alsoWrite) {
+      const prevHashes = appends.map(knownPrevHash);
+      if (
+        appends.length > 0 &&
+        appends.every((a) => a.events.length > 0) &&
+        new Set(appends.map((a) => a.streamName)).size === appends.length &&
+        prevHashes.every((h) => h !== undefined)
+      ) {
+        const results = await appendInOneStatement(appends, prevHashes as Array<string | null>, alsoWrite);
+        appended.emit('appended');
+        return results;
+      }
       const results = await database.withTransaction(async (client) => {
         const done: AppendResult[] = [];
         for (const { streamName, events, expectedRevision } of appends) done.push(await appendInTransaction(client, streamName, events, expectedRevision));
@@ -275,10 +393,13 @@ export async function createPostgresEventStore(database: Database, options: Post
       let next = fromRevision;
       let left = maxCount;
       while (left > 0) {
+        const values = [streamName, String(next), Math.min(READ_PAGE, left)];
+        // Every command reads its stream: prepared once per connection on a PostgreSQL server.
         const { rows } = await database.pool.query<EventRow>(
-          `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`,
-          [streamName, String(next), Math.min(READ_PAGE, left)],
+          database.kind === 'postgres' ? prepared(READ_STREAM_SQL, values) : { text: READ_STREAM_SQL, values },
         );
+        const lastRow = rows.at(-1);
+        if (lastRow) rememberHash(streamName, BigInt(lastRow.revision), lastRow.hash ?? undefined);
         for (const row of rows) yield toEvent(row);
         if (rows.length < READ_PAGE) return;
         left -= rows.length;
@@ -317,7 +438,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     subscribe(options: SubscribeOptions): Subscription {
-      return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended });
+      return runSubscriptionLoop({ ...options, readAll, pollIntervalMs, appended, batchWindowMs });
     },
 
     async headPosition() {

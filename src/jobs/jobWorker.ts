@@ -15,7 +15,7 @@
  */
 import type { CommandCommit } from '../commands/shared/commandContext.js';
 import { EsozError, internalError } from '../domain/shared/esozError.js';
-import type { AppendResult, StreamAppend, TransactionalWrite } from '../eventStore/eventStore.js';
+import type { AppendedRevision, AppendResult, StreamAppend, TransactionalWrite } from '../eventStore/eventStore.js';
 import type { Logger } from '../logger.js';
 import { createWakeableSleep } from '../shared/wakeableSleep.js';
 import { ProjectionTimeoutError } from '../projections/projectionRunner.js';
@@ -37,8 +37,8 @@ export type JobHandlers = Record<string, JobHandler>;
 
 /** The event store's atomic append and the writes of the inline projections for it. */
 export type InlineCommits = {
-  appendAtomically(appends: StreamAppend[], alsoWrite: (results: AppendResult[]) => TransactionalWrite[]): Promise<AppendResult[]>;
-  project(appends: StreamAppend[], results: AppendResult[]): TransactionalWrite[];
+  appendAtomically(appends: StreamAppend[], alsoWrite: (revisions: AppendedRevision[]) => TransactionalWrite[]): Promise<AppendResult[]>;
+  project(appends: StreamAppend[], revisions: AppendedRevision[]): TransactionalWrite[];
 };
 
 const MAX_ATTEMPTS = 5;

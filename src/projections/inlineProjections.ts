@@ -7,19 +7,19 @@
  */
 import type { DeviceDispenseState } from '../domain/deviceDispense/decider.js';
 import { DEVICE_DISPENSE_STREAM_PREFIX } from '../domain/deviceDispense/events.js';
-import type { AppendResult, JsonObject, TransactionalWrite } from '../eventStore/eventStore.js';
+import type { AppendedRevision, JsonObject, TransactionalWrite } from '../eventStore/eventStore.js';
 import type { DeviceDispenseRecord, DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import { indexOf } from './deviceDispensesProjection.js';
 
 /** An appended stream and, for a command's own stream, the state its decider folded after the events. */
 export type InlineAppend = { streamName: string; state?: unknown };
-export type InlineProjections = (appends: readonly InlineAppend[], results: readonly AppendResult[]) => TransactionalWrite[];
+export type InlineProjections = (appends: readonly InlineAppend[], revisions: readonly AppendedRevision[]) => TransactionalWrite[];
 
 /** Null when the read model cannot be written in the event store's transaction (MongoDB). */
 export function createInlineProjections(deviceDispenses: DeviceDispenseStore): InlineProjections | null {
   if (!deviceDispenses.inlineWrite) return null;
   const write = deviceDispenses.inlineWrite.bind(deviceDispenses);
-  return (appends, results) => {
+  return (appends, revisions) => {
     const records: DeviceDispenseRecord[] = [];
     appends.forEach((append, i) => {
       if (!append.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) || append.state === undefined) return;
@@ -27,7 +27,7 @@ export function createInlineProjections(deviceDispenses: DeviceDispenseStore): I
       const document = append.state as DeviceDispenseState;
       if (!document) return;
       const id = append.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length);
-      records.push({ id, revision: Number(results[i]!.nextExpectedRevision), index: indexOf(document), document: document as unknown as JsonObject });
+      records.push({ id, revision: Number(revisions[i]!.nextExpectedRevision), index: indexOf(document), document: document as unknown as JsonObject });
     });
     return records.length > 0 ? [write(records)] : [];
   };

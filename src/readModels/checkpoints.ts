@@ -30,12 +30,24 @@ export async function readCheckpoint(sql: Sql, projection: string): Promise<Posi
   return rows[0]?.position ?? null;
 }
 
-export async function storeCheckpoint(sql: Sql, { projection, from, to }: CheckpointUpdate): Promise<void> {
-  const { rowCount } =
-    from === null
-      ? await sql.query('insert into projection_checkpoints (projection, position) values ($1, $2) on conflict do nothing', [projection, to])
-      : await sql.query('update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2', [projection, from, to]);
-  if (rowCount === 1) return;
+export async function storeCheckpoint(sql: Sql, update: CheckpointUpdate): Promise<void> {
+  const { text, values } = checkpointWrite(update);
+  const { rowCount } = await sql.query(text, values);
+  await checkpointStored(sql, update, rowCount ?? 0);
+}
+
+/** The compare-and-set as a write to send with others (one statement); it returns the row it moved. */
+export const checkpointWrite = ({ projection, from, to }: CheckpointUpdate): { text: string; values: unknown[] } =>
+  from === null
+    ? { text: 'insert into projection_checkpoints (projection, position) values ($1, $2) on conflict do nothing returning 1', values: [projection, to] }
+    : {
+        text: 'update projection_checkpoints set position = $3, updated_at = now() where projection = $1 and position = $2 returning 1',
+        values: [projection, from, to],
+      };
+
+/** After `checkpointWrite` moved `moved` rows: fine when it moved one or the checkpoint already is `to`. */
+export async function checkpointStored(sql: Sql, { projection, to }: CheckpointUpdate, moved: number): Promise<void> {
+  if (moved === 1) return;
   const stored = await readCheckpoint(sql, projection);
   if (stored !== to) throw new CheckpointMismatchError(projection);
 }

@@ -3,7 +3,7 @@
  * production). Records and the projection checkpoint commit in one transaction; a record only
  * replaces a stored one with a lower revision, so replaying a batch changes nothing.
  */
-import type { Database } from '../database/database.js';
+import { prepared, type Database } from '../database/database.js';
 import { checkpointsSchema, readCheckpoint, storeCheckpoint } from './checkpoints.js';
 import { assertIdentifier, resetTable, scanById } from './postgresTables.js';
 import type { DeviceDispenseFilter, DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from './deviceDispenseStore.js';
@@ -118,7 +118,9 @@ export async function createPostgresDeviceDispenseStore(
     },
 
     async get(id) {
-      const { rows } = await pool.query<Row>(`select id, revision, idx, document from ${table} where id = $1`, [id]);
+      const text = `select id, revision, idx, document from ${table} where id = $1`;
+      // The read after every job (an MIS shows what it changed): prepared once per connection on a server.
+      const { rows } = await pool.query<Row>(database.kind === 'postgres' ? prepared(text, [id]) : { text, values: [id] });
       return rows[0] ? toRecord(rows[0]) : null;
     },
 
