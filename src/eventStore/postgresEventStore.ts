@@ -31,7 +31,7 @@ import { chainAppend } from './hashChain.js';
 import { chainUnhashedHistory } from './hashChainMigration.js';
 import type { Logger } from '../logger.js';
 
-// data and metadata are \`json\`, not \`jsonb\`: the store never looks inside an event, and json keeps
+// data and metadata are `json`, not `jsonb`: the store never looks inside an event, and json keeps
 // the text as written (canonical JSON, the bytes the hash chain covers), which the server only checks on
 // the way in and sends back as is (no jsonb parse on append or import, no conversion on every read).
 // A log created before keeps its jsonb columns and works the same, only slower to read and verify.
@@ -304,8 +304,8 @@ export async function createPostgresEventStore(database: Database, options: Post
     const insert = `ev as (insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
       select t.stream_name, t.revision, t.event_id, t.event_type, t.data, t.metadata, decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
       from unnest(${param(rows.map((r) => r.streamName))}::text[], ${param(rows.map((r) => r.revision))}::bigint[], ${param(rows.map((r) => r.event.metadata.eventId))}::uuid[],
-        ${param(rows.map((r) => r.event.type))}::text[], ${param(rows.map((r) => JSON.stringify(r.event.data)))}::jsonb[],
-        ${param(rows.map((r) => JSON.stringify(toStoredMetadata(r.event.metadata))))}::jsonb[],
+        ${param(rows.map((r) => r.event.type))}::text[], ${param(rows.map((r) => r.link?.data ?? JSON.stringify(r.event.data)))}::json[],
+        ${param(rows.map((r) => r.link?.metadata ?? JSON.stringify(toStoredMetadata(r.event.metadata))))}::json[],
         ${param(rows.map((r) => r.link?.prevHash ?? null))}::text[], ${param(rows.map((r) => r.link?.hash ?? null))}::text[]) with ordinality
         as t(stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash, ord)
       where ${reserved} = ${appends.length}
