@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { JWTVerifyGetKey } from 'jose';
 import { AUDIT_STREAM, ANCHOR_EVENT_TYPE, anchorDataSchema, checkAnchorSignature, type AnchorData } from '../audit/anchorRecord.js';
-import { leafHash, merkleRoot, MerkleTree } from '../audit/merkle.js';
+import { leafHash, MerkleTree } from '../audit/merkle.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { GENESIS_HASH, fastEventHash } from '../eventStore/hashChain.js';
 
@@ -237,13 +237,22 @@ async function checkAnchor(
 
 const countStreamsAt = (state: AnchorState, view: Map<string, Head | null>) => state.heads.size - [...view.values()].filter((h) => h === null).length;
 
-/** The root over the heads as the anchor saw them: the live tree, or (events after it) a copy rolled back. */
+/**
+ * The root over the heads as the anchor saw them: the live tree, or (events after it) the tree rolled
+ * back for the moment — the leaves of streams that moved since set to their heads then, the streams that
+ * appeared since (the last leaves, by first appearance) left out — and rolled forward again. Rebuilding
+ * the tree from scratch instead cost a hash per stream for every such anchor.
+ */
 function rootAt(state: AnchorState, view: Map<string, Head | null>): string | null {
   if (view.size === 0) return state.tree.root()?.toString('hex') ?? null;
-  const leaves: Buffer[] = [];
-  for (const [stream, head] of state.heads) {
-    const seen = view.has(stream) ? view.get(stream)! : head;
-    if (seen) leaves[seen.index] = leafHash({ stream, revision: seen.revision, hash: seen.hash });
+  const restore: Array<[number, Buffer]> = [];
+  for (const [stream, before] of view) {
+    if (before === null) continue;
+    const now = state.heads.get(stream)!;
+    restore.push([now.index, leafHash({ stream, revision: now.revision, hash: now.hash })]);
+    state.tree.set(before.index, leafHash({ stream, revision: before.revision, hash: before.hash }));
   }
-  return merkleRoot(leaves.filter((leaf) => leaf !== undefined))?.toString('hex') ?? null;
+  const root = state.tree.rootOfFirst(countStreamsAt(state, view));
+  for (const [index, leaf] of restore) state.tree.set(index, leaf);
+  return root?.toString('hex') ?? null;
 }

@@ -69,6 +69,15 @@ describe('Merkle tree', () => {
       if (n > 1) expect(rootFromPath(leaves(n, '2')[0]!, tree.path(0)).toString('hex')).not.toBe(expected.toString('hex'));
     }
   });
+
+  it('gives the root over any prefix of its leaves as a tree built from that prefix alone', () => {
+    for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33]) {
+      const tree = new MerkleTree();
+      leaves(n).forEach((leaf, i) => tree.set(i, leaf));
+      expect(tree.rootOfFirst(0)).toBeNull();
+      for (let k = 1; k <= n; k++) expect(tree.rootOfFirst(k)!.toString('hex')).toBe(merkleRoot(leaves(n).slice(0, k))!.toString('hex'));
+    }
+  });
 });
 
 describe('history lines from a byte stream', () => {
