@@ -25,8 +25,28 @@ export const leafHash = (head: StreamHead): Buffer =>
 
 const nodeHash = (left: Buffer, right: Buffer): Buffer => createHash('sha256').update(NODE).update(left).update(right).digest();
 
+/** One level of the tree: its 32-byte nodes packed in one growing buffer (a Buffer object per node cost ~5× the memory). */
+class Level {
+  private bytes = Buffer.alloc(32 * 1024);
+  length = 0;
+
+  get(index: number): Buffer {
+    return this.bytes.subarray(32 * index, 32 * index + 32);
+  }
+
+  put(index: number, node: Buffer): void {
+    if (32 * (index + 1) > this.bytes.length) {
+      const grown = Buffer.alloc(Math.max(2 * this.bytes.length, 32 * (index + 1)));
+      this.bytes.copy(grown, 0, 0, 32 * this.length);
+      this.bytes = grown;
+    }
+    node.copy(this.bytes, 32 * index);
+    if (index >= this.length) this.length = index + 1;
+  }
+}
+
 export class MerkleTree {
-  private readonly levels: Buffer[][] = [[]];
+  private readonly levels: Level[] = [new Level()];
   private dirty = new Set<number>();
 
   get size(): number {
@@ -36,32 +56,29 @@ export class MerkleTree {
   /** Sets leaf `index` (0 … size; `size` appends a leaf). */
   set(index: number, leaf: Buffer): void {
     if (index > this.size) throw new Error(`Merkle leaf ${index} beyond ${this.size}`);
-    this.levels[0]![index] = leaf;
+    this.levels[0]!.put(index, leaf);
     this.dirty.add(index);
   }
 
   root(): Buffer | null {
     if (this.size === 0) return null;
     let dirty = this.dirty;
-    for (let level = 0; this.levels[level]!.length > 1 || level + 1 < this.levels.length; level++) {
+    let level = 0;
+    for (; this.levels[level]!.length > 1; level++) {
       const nodes = this.levels[level]!;
-      const above = (this.levels[level + 1] ??= []);
-      above.length = Math.ceil(nodes.length / 2);
+      const above = (this.levels[level + 1] ??= new Level());
+      // A level shrinks only when the tree is rebuilt; here leaves are only set or appended.
       const parents = new Set<number>();
       for (const index of dirty) parents.add(index >> 1);
       for (const parent of parents) {
-        const left = nodes[2 * parent]!;
-        const right = nodes[2 * parent + 1];
-        above[parent] = right ? nodeHash(left, right) : left;
+        const right = 2 * parent + 1 < nodes.length ? nodes.get(2 * parent + 1) : null;
+        above.put(parent, right ? nodeHash(nodes.get(2 * parent), right) : nodes.get(2 * parent));
       }
       dirty = parents;
-      if (above.length === 1) {
-        this.levels.length = level + 2;
-        break;
-      }
     }
+    this.levels.length = level + 1;
     this.dirty = new Set();
-    return this.levels[this.levels.length - 1]![0]!;
+    return Buffer.from(this.levels[level]!.get(0));
   }
 
   /**
@@ -74,13 +91,13 @@ export class MerkleTree {
     if (count === 0) return null;
     this.root();
     const node = (level: number, index: number): Buffer => {
-      if ((index + 1) << level <= count || level === 0) return this.levels[level]![index]!;
+      if ((index + 1) << level <= count || level === 0) return this.levels[level]!.get(index);
       const left = node(level - 1, 2 * index);
       return (2 * index + 1) << (level - 1) < count ? nodeHash(left, node(level - 1, 2 * index + 1)) : left;
     };
     let top = 0;
     while (1 << top < count) top++;
-    return node(top, 0);
+    return Buffer.from(node(top, 0));
   }
 
   /** The sibling hashes from leaf `index` up to the root (after `root()`). */
@@ -88,8 +105,9 @@ export class MerkleTree {
     this.root();
     const steps: MerklePathStep[] = [];
     for (let level = 0, i = index; level < this.levels.length - 1; level++, i >>= 1) {
-      const sibling = i % 2 === 0 ? this.levels[level]![i + 1] : this.levels[level]![i - 1];
-      if (sibling) steps.push({ side: i % 2 === 0 ? 'right' : 'left', hash: sibling.toString('hex') });
+      const nodes = this.levels[level]!;
+      const sibling = i % 2 === 0 ? i + 1 : i - 1;
+      if (sibling < nodes.length) steps.push({ side: i % 2 === 0 ? 'right' : 'left', hash: nodes.get(sibling).toString('hex') });
     }
     return steps;
   }

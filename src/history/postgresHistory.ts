@@ -45,17 +45,16 @@ export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"r
 /**
  * The line `verify --history` reads of one row. Where the stored texts are canonical JSON (every row
  * this store writes), the database recomputes the row's hash from its own prev_hash and the stored bytes
- * (the same SHA-256 over the same canonical form the appender hashed) and sends a short line marked
- * `hash_checked`: no event data crosses the wire or gets parsed. Any other row (a jsonb log from before,
+ * (the same SHA-256 over the same canonical form the appender hashed) and sends a short line, a JSON
+ * array (hashes, event id, revision, type, stream): no event data crosses the wire or gets parsed. Any other row (a jsonb log from before,
  * legacy metadata, a changed event, an anchor) goes out whole for the verifier to recompute and name.
  * The links between rows (revision order, prev_hash = previous hash) and the anchors are the verifier's.
  */
 export const VERIFY_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and hash = sha256(prev_hash || convert_to('{"data":' || data::text
     || ',"metadata":' || metadata::text || ',"revision":' || revision || ',"stream":' || to_json(stream_name)::text
     || ',"type":' || to_json(event_type)::text || '}', 'UTF8'))
-  then '{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision || ',"event_type":' || to_json(event_type)::text
-    || ',"data":{},"metadata":{"event_id":"' || event_id || '"},"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex')
-    || '","hash_checked":true}'
+  then '["' || encode(prev_hash, 'hex') || '","' || encode(hash, 'hex') || '","' || event_id || '",' || revision
+    || ',' || to_json(event_type)::text || ',' || to_json(stream_name)::text || ']'
   else ${LINE_SQL} end`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };

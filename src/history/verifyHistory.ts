@@ -15,6 +15,7 @@ import { AUDIT_STREAM, ANCHOR_EVENT_TYPE, anchorDataSchema, checkAnchorSignature
 import { leafHash, MerkleTree } from '../audit/merkle.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { GENESIS_HASH, fastEventHash } from '../eventStore/hashChain.js';
+import { StreamHeads } from './streamHeads.js';
 
 export type HistoryProblem = { line: number; stream: string | null; revision: number | null; eventId: string | null; message: string };
 export type HistoryVerification = {
@@ -28,9 +29,12 @@ export type HistoryVerification = {
   problem: HistoryProblem | null;
 };
 
-type Head = { index: number; revision: number; hash: string };
-/** One line's effect on the heads, kept since the last anchor's coverage so an anchor can look back. */
-type Change = { line: number; eventId: string; stream: string; before: Head | null };
+type Head = { revision: number; hash: string };
+/**
+ * One line's effect on the heads, kept since the last anchor's coverage so an anchor can look back: the
+ * stream (by index) moved to `revision` from `revision - 1` with hash `prevHash`, or appeared (revision 0).
+ */
+type Change = { line: number; eventId: string; index: number; revision: number; prevHash: string };
 
 class Broken extends Error {
   constructor(readonly problem: HistoryProblem) {
@@ -46,11 +50,24 @@ type Line = {
   metadata: JsonObject;
   prev_hash?: string;
   hash?: string;
-  hash_checked?: boolean;
 };
 
-/** Splits a byte stream into lines, pulling (so a slow verifier holds the producer back). */
-export async function* linesOf(input: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+/** One event as the verifier needs it; `content` null when the source database checked its hash. */
+type Entry = {
+  stream: string;
+  revision: number;
+  type: string;
+  eventId: string;
+  prevHash: string | undefined;
+  hash: string | undefined;
+  content: { data: JsonObject; metadata: JsonObject } | null;
+};
+
+/**
+ * Splits a byte stream into lines, a chunk's worth at a time (one await per chunk, not per line), pulling
+ * so a slow verifier holds the producer back.
+ */
+export async function* lineBatchesOf(input: AsyncIterable<Buffer | string>): AsyncGenerator<string[]> {
   let rest = '';
   // A chunk may end inside a multi-byte character: the decoder keeps its first bytes for the next one.
   const decoder = new StringDecoder('utf8');
@@ -58,31 +75,32 @@ export async function* linesOf(input: AsyncIterable<Buffer | string>): AsyncGene
     const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
     const lines = text.split('\n');
     rest = lines.pop()!;
-    yield* lines;
+    if (lines.length > 0) yield lines;
   }
-  if (rest !== '') yield rest;
+  if (rest !== '') yield [rest];
 }
 
-export const fileLines = (path: string): AsyncGenerator<string> =>
-  linesOf(createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }) as Readable & AsyncIterable<string>);
+export const fileLines = (path: string): AsyncGenerator<string[]> =>
+  lineBatchesOf(createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }) as Readable & AsyncIterable<string>);
 
 export type VerifyOptions = {
   anchorKeys?: JWTVerifyGetKey | null;
   onProgress?: (n: number) => void;
   /**
-   * The lines come from our own database, which marks `hash_checked` the rows whose hash it recomputed
-   * from their stored bytes (verifyStore.ts); never set for a file, whose lines prove nothing by saying so.
+   * The lines come from our own database, which sends a short line (a JSON array) for each row whose
+   * hash it recomputed from the stored bytes (verifyStore.ts); never set for a file, whose lines prove
+   * nothing by their shape.
    */
   hashesCheckedBySource?: boolean;
 };
 
 export async function verifyHistoryLines(
-  lines: AsyncIterable<string>,
+  batches: AsyncIterable<string[]>,
   { anchorKeys = null, onProgress, hashesCheckedBySource = false }: VerifyOptions = {},
-): Promise<HistoryVerification & { heads: Map<string, Head> }> {
-  const heads = new Map<string, Head>();
+): Promise<HistoryVerification & { heads: StreamHeads }> {
+  const heads = new StreamHeads();
   const tree = new MerkleTree();
-  const dirty = new Set<string>();
+  const dirty = new Set<number>();
   let changes: Change[] = [];
   let lineNumber = 0;
   let anchors = 0;
@@ -98,60 +116,64 @@ export async function verifyHistoryLines(
     problem,
     heads,
   });
+  // Built only when something is wrong (no closure per line: this loop runs once per event).
+  const broken = (entry: Entry, message: string) =>
+    new Broken({ line: lineNumber, stream: entry.stream, revision: entry.revision, eventId: entry.eventId, message });
 
   try {
-    for await (const text of lines) {
-      lineNumber += 1;
-      const line = parseLine(text, lineNumber);
-      const at = { line: lineNumber, stream: line.stream_name, revision: line.revision, eventId: String(line.metadata.event_id) };
-      const fail = (message: string): never => {
-        throw new Broken({ ...at, message });
-      };
-      const head = heads.get(line.stream_name) ?? null;
-      const expected = head ? head.revision + 1 : 0;
-      if (line.revision > expected)
-        fail(
-          expected === 0
-            ? `the stream starts at revision ${line.revision}: revisions 0…${line.revision - 1} are missing`
-            : `revision ${expected} is missing: revision ${line.revision} follows ${head!.revision}`,
-        );
-      if (line.revision < expected) fail(`revision ${line.revision} again or out of order: the stream is already at revision ${expected - 1}`);
-      const prev = head?.hash ?? GENESIS_HASH;
-      if (line.prev_hash === undefined || line.hash === undefined) fail('the event carries no hash chain link (prev_hash, hash)');
-      if (line.prev_hash !== prev)
-        fail(`prev_hash ${line.prev_hash} does not link to ${head ? `revision ${head.revision}'s hash ${prev}` : 'the genesis hash'}`);
-      const hash =
-        hashesCheckedBySource && line.hash_checked === true && line.hash !== undefined
-          ? line.hash
-          : fastEventHash(prev, { stream: line.stream_name, revision: line.revision, type: line.event_type, data: line.data, metadata: line.metadata });
-      if (hash !== line.hash) fail(`its content (type, data or metadata) no longer gives its hash: stored ${line.hash}, recomputed ${hash}`);
+    for await (const batch of batches)
+      for (const text of batch) {
+        lineNumber += 1;
+        const line = hashesCheckedBySource && text.charCodeAt(0) === 0x5b /* [ */ ? parseCheckedLine(text, lineNumber) : parseLine(text, lineNumber);
+        const index = heads.indexOf(line.stream);
+        const expected = index === undefined ? 0 : heads.revision(index) + 1;
+        if (line.revision > expected)
+          throw broken(
+            line,
+            expected === 0
+              ? `the stream starts at revision ${line.revision}: revisions 0…${line.revision - 1} are missing`
+              : `revision ${expected} is missing: revision ${line.revision} follows ${expected - 1}`,
+          );
+        if (line.revision < expected) throw broken(line, `revision ${line.revision} again or out of order: the stream is already at revision ${expected - 1}`);
+        const prev = index === undefined ? GENESIS_HASH : heads.hash(index);
+        if (line.prevHash === undefined || line.hash === undefined) throw broken(line, 'the event carries no hash chain link (prev_hash, hash)');
+        if (line.prevHash !== prev)
+          throw broken(
+            line,
+            `prev_hash ${line.prevHash} does not link to ${index !== undefined ? `revision ${expected - 1}'s hash ${prev}` : 'the genesis hash'}`,
+          );
+        const hash =
+          line.content === null
+            ? line.hash
+            : fastEventHash(prev, { stream: line.stream, revision: line.revision, type: line.type, data: line.content.data, metadata: line.content.metadata });
+        if (hash !== line.hash) throw broken(line, `its content (type, data or metadata) no longer gives its hash: stored ${line.hash}, recomputed ${hash}`);
 
-      const next: Head = { index: head?.index ?? heads.size, revision: line.revision, hash };
-      heads.set(line.stream_name, next);
-      // Leaves are hashed when an anchor needs the root (insertion order keeps new leaves in index order).
-      dirty.add(line.stream_name);
-      changes.push({ line: lineNumber, eventId: at.eventId, stream: line.stream_name, before: head });
+        const at = heads.set(line.stream, line.revision, hash);
+        // Leaves are hashed when an anchor needs the root (insertion order keeps new leaves in index order).
+        dirty.add(at);
+        changes.push({ line: lineNumber, eventId: line.eventId, index: at, revision: line.revision, prevHash: prev });
 
-      if (line.stream_name === AUDIT_STREAM && line.event_type === ANCHOR_EVENT_TYPE) {
-        anchors += 1;
-        const anchor = anchorDataSchema.safeParse(line.data);
-        if (!anchor.success) fail(`anchor #${anchors} is malformed (${anchor.error.issues[0]!.path.join('.')}: ${anchor.error.issues[0]!.message})`);
-        for (const stream of dirty) {
-          const { index, revision, hash: leaf } = heads.get(stream)!;
-          tree.set(index, leafHash({ stream, revision, hash: leaf }));
+        if (line.stream === AUDIT_STREAM && line.type === ANCHOR_EVENT_TYPE) {
+          anchors += 1;
+          const anchor = anchorDataSchema.safeParse(line.content?.data);
+          if (!anchor.success)
+            throw broken(line, `anchor #${anchors} is malformed (${anchor.error.issues[0]!.path.join('.')}: ${anchor.error.issues[0]!.message})`);
+          for (const stream of dirty) tree.set(stream, leafHash({ stream: heads.name(stream), revision: heads.revision(stream), hash: heads.hash(stream) }));
+          dirty.clear();
+          const fail = (message: string): never => {
+            throw broken(line, message);
+          };
+          const covered = await checkAnchor(anchor.data, anchors, lastAnchorHash, { heads, tree, changes, anchorKeys }, fail);
+          anchoredEvents = covered;
+          lastAnchorHash = hash;
+          // What the next anchor can look back to: the changes after this one's coverage.
+          changes = changes.filter((c) => c.line > covered);
         }
-        dirty.clear();
-        const covered = await checkAnchor(anchor.data!, anchors, lastAnchorHash, { heads, tree, changes, anchorKeys }, fail);
-        anchoredEvents = covered;
-        lastAnchorHash = hash;
-        // What the next anchor can look back to: the changes after this one's coverage.
-        changes = changes.filter((c) => c.line > covered);
+        if (onProgress && lineNumber - reported >= 10_000) {
+          onProgress(lineNumber - reported);
+          reported = lineNumber;
+        }
       }
-      if (onProgress && lineNumber - reported >= 10_000) {
-        onProgress(lineNumber - reported);
-        reported = lineNumber;
-      }
-    }
   } catch (error) {
     if (error instanceof Broken) return result(error.problem);
     throw error;
@@ -160,25 +182,50 @@ export async function verifyHistoryLines(
   return result(null);
 }
 
-function parseLine(text: string, line: number): Line {
-  const fail = (message: string): never => {
-    throw new Broken({ line, stream: null, revision: null, eventId: null, message });
-  };
-  let value: unknown;
+const lineProblem = (line: number, message: string) => new Broken({ line, stream: null, revision: null, eventId: null, message });
+
+function parseJson(text: string, line: number, what: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    fail('not a JSON object');
+    throw lineProblem(line, `not a JSON ${what}`);
   }
-  const v = value as Partial<Line> | null;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('not a JSON object');
-  if (typeof v.stream_name !== 'string' || !Number.isSafeInteger(v.revision) || typeof v.event_type !== 'string')
-    fail('stream_name, revision or event_type missing');
-  if (typeof v.data !== 'object' || v.data === null || typeof v.metadata !== 'object' || v.metadata === null) fail('data or metadata missing');
-  return v as Line;
 }
 
-type AnchorState = { heads: Map<string, Head>; tree: MerkleTree; changes: Change[]; anchorKeys: JWTVerifyGetKey | null };
+function parseLine(text: string, line: number): Entry {
+  const v = parseJson(text, line, 'object') as Partial<Line> | null;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw lineProblem(line, 'not a JSON object');
+  if (typeof v.stream_name !== 'string' || !Number.isSafeInteger(v.revision) || typeof v.event_type !== 'string')
+    throw lineProblem(line, 'stream_name, revision or event_type missing');
+  if (typeof v.data !== 'object' || v.data === null || typeof v.metadata !== 'object' || v.metadata === null)
+    throw lineProblem(line, 'data or metadata missing');
+  return {
+    stream: v.stream_name,
+    revision: v.revision!,
+    type: v.event_type,
+    eventId: String(v.metadata.event_id),
+    prevHash: v.prev_hash,
+    hash: v.hash,
+    content: { data: v.data, metadata: v.metadata },
+  };
+}
+
+/**
+ * The database's short line for a row whose hash it recomputed (postgresHistory.ts, VERIFY_LINE_SQL): a
+ * JSON array of prev_hash, hash, event id, revision, type and stream. JSON.parse gives fresh strings:
+ * substrings of the line would keep each chunk alive through the heads that hold them.
+ */
+function parseCheckedLine(text: string, line: number): Entry {
+  const v = parseJson(text, line, 'array') as unknown[];
+  if (!Array.isArray(v) || v.length !== 6 || !v.every((field, i) => (i === 3 ? Number.isSafeInteger(field) : typeof field === 'string')))
+    throw lineProblem(line, 'not a checked history line');
+  const [prevHash, hash, eventId, revision, type, stream] = v as [string, string, string, number, string, string];
+  return { stream, revision, type, eventId, prevHash, hash, content: null };
+}
+
+type AnchorState = { heads: StreamHeads; tree: MerkleTree; changes: Change[]; anchorKeys: JWTVerifyGetKey | null };
+/** The heads as an anchor saw them: the streams (by index) that moved after it, at their head then (null: not there yet). */
+type View = Map<number, Head | null>;
 
 /** Checks one anchor against the history before it; returns the number of events it covers. */
 async function checkAnchor(
@@ -199,9 +246,17 @@ async function checkAnchor(
   const at = state.changes.findIndex((c) => c.eventId === anchor.covers.last_event_id);
   if (at === -1) fail(`${name}: the last event it covers (${anchor.covers.last_event_id}) is not in the history since the previous anchor`);
   const coveredLine = state.changes[at]!.line;
-  const view = new Map<string, Head | null>();
-  for (let i = state.changes.length - 1; i > at; i--) view.set(state.changes[i]!.stream, state.changes[i]!.before);
-  const headAt = (stream: string) => (view.has(stream) ? view.get(stream)! : (state.heads.get(stream) ?? null));
+  const view: View = new Map();
+  for (let i = state.changes.length - 1; i > at; i--) {
+    const change = state.changes[i]!;
+    view.set(change.index, change.revision === 0 ? null : { revision: change.revision - 1, hash: change.prevHash });
+  }
+  const { heads } = state;
+  const headAt = (stream: string): Head | null => {
+    const index = heads.indexOf(stream);
+    if (index === undefined) return null;
+    return view.has(index) ? view.get(index)! : { revision: heads.revision(index), hash: heads.hash(index) };
+  };
 
   const signedChanged = new Set<string>();
   for (const [stream, revision, hash] of anchor.changed) {
@@ -216,15 +271,17 @@ async function checkAnchor(
         message: `${name} signed stream ${stream} at revision ${revision} (hash ${hash}); the history has ${ours ? `revision ${ours.revision} (hash ${ours.hash})` : 'no such stream'}`,
       });
   }
-  for (const change of state.changes.slice(0, at + 1))
-    if (!signedChanged.has(change.stream))
+  for (const change of state.changes.slice(0, at + 1)) {
+    const stream = heads.name(change.index);
+    if (!signedChanged.has(stream))
       throw new Broken({
         line: change.line,
-        stream: change.stream,
-        revision: headAt(change.stream)?.revision ?? null,
+        stream,
+        revision: headAt(stream)?.revision ?? null,
         eventId: change.eventId,
         message: `${name} does not list this event's stream among those changed since the previous anchor: an event inserted behind the anchor`,
       });
+  }
   if (anchor.covers.event_count !== coveredLine)
     fail(`${name} covers ${anchor.covers.event_count} events; the history has ${coveredLine} up to its last event ${anchor.covers.last_event_id}`);
 
@@ -235,7 +292,7 @@ async function checkAnchor(
   return coveredLine;
 }
 
-const countStreamsAt = (state: AnchorState, view: Map<string, Head | null>) => state.heads.size - [...view.values()].filter((h) => h === null).length;
+const countStreamsAt = (state: AnchorState, view: View) => state.heads.size - [...view.values()].filter((h) => h === null).length;
 
 /**
  * The root over the heads as the anchor saw them: the live tree, or (events after it) the tree rolled
@@ -243,16 +300,17 @@ const countStreamsAt = (state: AnchorState, view: Map<string, Head | null>) => s
  * appeared since (the last leaves, by first appearance) left out — and rolled forward again. Rebuilding
  * the tree from scratch instead cost a hash per stream for every such anchor.
  */
-function rootAt(state: AnchorState, view: Map<string, Head | null>): string | null {
+function rootAt(state: AnchorState, view: View): string | null {
   if (view.size === 0) return state.tree.root()?.toString('hex') ?? null;
+  const { heads, tree } = state;
   const restore: Array<[number, Buffer]> = [];
-  for (const [stream, before] of view) {
+  for (const [index, before] of view) {
     if (before === null) continue;
-    const now = state.heads.get(stream)!;
-    restore.push([now.index, leafHash({ stream, revision: now.revision, hash: now.hash })]);
-    state.tree.set(before.index, leafHash({ stream, revision: before.revision, hash: before.hash }));
+    const stream = heads.name(index);
+    restore.push([index, leafHash({ stream, revision: heads.revision(index), hash: heads.hash(index) })]);
+    tree.set(index, leafHash({ stream, revision: before.revision, hash: before.hash }));
   }
-  const root = state.tree.rootOfFirst(countStreamsAt(state, view));
-  for (const [index, leaf] of restore) state.tree.set(index, leaf);
+  const root = tree.rootOfFirst(countStreamsAt(state, view));
+  for (const [index, leaf] of restore) tree.set(index, leaf);
   return root?.toString('hex') ?? null;
 }

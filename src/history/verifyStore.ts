@@ -11,7 +11,7 @@ import type { Database } from '../database/database.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { exportHistory } from '../queries/exportHistory.js';
 import { RAW_CSV, VERIFY_LINE_SQL } from './postgresHistory.js';
-import { linesOf, verifyHistoryLines, type HistoryProblem, type HistoryVerification } from './verifyHistory.js';
+import { lineBatchesOf, verifyHistoryLines, type HistoryProblem, type HistoryVerification } from './verifyHistory.js';
 
 export type StoredHistoryOptions = { anchorKeys: JWTVerifyGetKey | null; onProgress?: (n: number) => void };
 
@@ -34,7 +34,7 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     const out = new PassThrough();
     const exported = exportHistory(stores, out).finally(() => out.end());
     const input = detachable<Buffer>(out);
-    const result = await verifyHistoryLines(linesOf(input.chunks), options);
+    const result = await verifyHistoryLines(lineBatchesOf(input.chunks), options);
     await input.drain();
     await exported;
     return result;
@@ -45,35 +45,43 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     // stream table read in the same snapshot agrees with it).
     const source = client.query(copyTo(`copy (select ${VERIFY_LINE_SQL} from es_events order by transaction_id, global_position) to stdout with ${RAW_CSV}`));
     const input = detachable<Buffer>(source);
-    const result = await verifyHistoryLines(linesOf(input.chunks), { ...options, hashesCheckedBySource: true });
+    const result = await verifyHistoryLines(lineBatchesOf(input.chunks), { ...options, hashesCheckedBySource: true });
     await input.drain();
-    if (!result.problem) result.problem = await compareStreamTable(client, result.heads);
+    if (!result.problem) {
+      const table = detachable<Buffer>(client.query(copyTo(`copy (${STREAM_TABLE_SQL}) to stdout with ${RAW_CSV}`)));
+      result.problem = await compareStreamTable(lineBatchesOf(table.chunks), result.heads);
+      await table.drain();
+    }
     return result;
   });
 }
 
 type Heads = Awaited<ReturnType<typeof verifyHistoryLines>>['heads'];
 
-async function compareStreamTable(client: { query: Database['pool']['query'] }, heads: Heads): Promise<HistoryProblem | null> {
-  const { rows } = await client.query<{ stream_name: string; revision: string }>('select stream_name, revision from es_streams order by stream_name');
+/** The stream table as lines `revision<TAB>"stream"`, streamed (a row object per stream would not fit a national registry). */
+const STREAM_TABLE_SQL = `select revision || e'\\t' || to_json(stream_name)::text from es_streams order by stream_name`;
+
+async function compareStreamTable(table: AsyncIterable<string[]>, heads: Heads): Promise<HistoryProblem | null> {
   const problem = (stream: string, revision: number | null, message: string): HistoryProblem => ({ line: 0, stream, revision, eventId: null, message });
-  let listed = 0;
-  for (const row of rows) {
-    const head = heads.get(row.stream_name);
-    const revision = Number(row.revision);
-    if (!head) return problem(row.stream_name, revision, `the stream table says revision ${revision}, but the history has no event of this stream`);
-    listed += 1;
-    if (head.revision !== revision)
-      return problem(
-        row.stream_name,
-        head.revision,
-        `the stream table's head is revision ${revision}, but its events end at revision ${head.revision}` +
-          (revision > head.revision ? ': events were removed from its tail' : ': events were added behind the store'),
-      );
-  }
-  if (listed !== heads.size) {
-    const missing = [...heads.keys()].find((stream) => !rows.some((r) => r.stream_name === stream))!;
-    return problem(missing, heads.get(missing)!.revision, 'the stream has events but no row in the stream table');
-  }
+  const listed = new Uint8Array(heads.size);
+  for await (const batch of table)
+    for (const line of batch) {
+      const tab = line.indexOf('\t');
+      const revision = Number(line.slice(0, tab));
+      const stream = JSON.parse(line.slice(tab + 1)) as string;
+      const index = heads.indexOf(stream);
+      if (index === undefined) return problem(stream, revision, `the stream table says revision ${revision}, but the history has no event of this stream`);
+      listed[index] = 1;
+      const head = heads.revision(index);
+      if (head !== revision)
+        return problem(
+          stream,
+          head,
+          `the stream table's head is revision ${revision}, but its events end at revision ${head}` +
+            (revision > head ? ': events were removed from its tail' : ': events were added behind the store'),
+        );
+    }
+  const missing = listed.indexOf(0);
+  if (missing !== -1) return problem(heads.name(missing), heads.revision(missing), 'the stream has events but no row in the stream table');
   return null;
 }

@@ -4,12 +4,13 @@
  * tampered. Also the Merkle tree: incremental roots equal roots from scratch, and every path leads to the root.
  */
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import canonicalizeModule from 'canonicalize';
 import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
 import type { JsonObject, JsonValue } from '../../src/eventStore/eventStore.js';
 import { canonicalEvent, canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
-import { linesOf } from '../../src/history/verifyHistory.js';
+import { lineBatchesOf } from '../../src/history/verifyHistory.js';
 
 type Canonicalize = (input: unknown) => string | undefined;
 const canonicalize = ((canonicalizeModule as unknown as { default?: Canonicalize }).default ?? canonicalizeModule) as unknown as Canonicalize;
@@ -70,6 +71,59 @@ describe('Merkle tree', () => {
     }
   });
 
+  /** The definition, level by level, independent of the tree's incremental code. */
+  const specRoot = (nodes: Buffer[]): string => {
+    let level = nodes;
+    while (level.length > 1)
+      level = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) =>
+        level[2 * i + 1]
+          ? createHash('sha256')
+              .update(Buffer.from([1]))
+              .update(level[2 * i]!)
+              .update(level[2 * i + 1]!)
+              .digest()
+          : level[2 * i]!,
+      );
+    return level[0]!.toString('hex');
+  };
+
+  it("keeps the definition's root through any sequence of appends and updates, across its buffers' growth", () => {
+    const leafOf = (i: number, version: number) => leafHash({ stream: `s-${i}`, revision: version, hash: String(version).padStart(64, '0') });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2_100 }), // a start that crosses 1,024 and 2,048 leaves (the buffers' first growths) in many runs
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 80 }), fc.boolean()), { minLength: 1, maxLength: 30 }),
+        (start, steps) => {
+          const tree = new MerkleTree();
+          const model: Buffer[] = [];
+          const append = (n: number) => {
+            for (let i = 0; i < n; i++) {
+              tree.set(model.length, leafOf(model.length, 0));
+              model.push(leafOf(model.length, 0));
+            }
+          };
+          append(1);
+          tree.root(); // a root asked for before the tree grows
+          append(start - 1);
+          for (const [at, appended, askRoot] of steps) {
+            append(appended); // a burst of new streams, then one stream moves
+            const index = at % model.length;
+            model[index] = leafOf(index, at + 1);
+            tree.set(index, model[index]!);
+            if (askRoot) expect(tree.root()!.toString('hex')).toBe(specRoot(model));
+          }
+          const root = specRoot(model);
+          expect(tree.root()!.toString('hex')).toBe(root);
+          for (let i = start % 7; i < model.length; i += 7) expect(rootFromPath(model[i]!, tree.path(i)).toString('hex')).toBe(root);
+          const k = 1 + (steps[0]![0] % model.length);
+          expect(tree.rootOfFirst(k)!.toString('hex')).toBe(specRoot(model.slice(0, k)));
+          expect(tree.root()!.toString('hex')).toBe(root);
+        },
+      ),
+      { seed: 1612, numRuns: 25 },
+    );
+  });
+
   it('gives the root over any prefix of its leaves as a tree built from that prefix alone', () => {
     for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33]) {
       const tree = new MerkleTree();
@@ -89,7 +143,7 @@ describe('history lines from a byte stream', () => {
       yield bytes.subarray(split);
     }
     const lines: string[] = [];
-    for await (const line of linesOf(chunks())) lines.push(line);
+    for await (const batch of lineBatchesOf(chunks())) lines.push(...batch);
     expect(lines).toEqual(['{"unit":"шт"}', '{"b":1}']);
   });
 });

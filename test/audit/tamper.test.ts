@@ -4,7 +4,7 @@
  * and the offline check of an export must each name the broken link; an untouched history verifies clean.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,9 +130,27 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     const { rows } = await database.pool.query<{ line: string; stream_name: string }>(`select ${VERIFY_LINE_SQL} as line, stream_name from es_events`);
     const events = rows.filter((r) => r.stream_name !== AUDIT_STREAM);
     expect(events).toHaveLength(12);
-    for (const { line } of events) expect(JSON.parse(line)).toEqual(expect.objectContaining({ hash_checked: true }));
+    // Checked by the database: the short line, a JSON array with the stream name last.
+    for (const { line, stream_name } of events) expect((JSON.parse(line) as unknown[])[5]).toBe(stream_name);
+    expect(events.every(({ line }) => (JSON.parse(line) as unknown[]).length === 6)).toBe(true);
     expect((await online()).problem).toBeNull();
     expect((await offline()).problem).toBeNull();
+  });
+
+  it("refuses offline a file line in the database's short checked form: a file cannot vouch for its own hashes", async () => {
+    const { rows } = await database.pool.query<{ line: string }>(
+      `select ${VERIFY_LINE_SQL} as line from es_events where stream_name = 'stream-b' and revision = 0`,
+    );
+    const file = join(dir, 'short.ndjson');
+    const out = createWriteStream(file);
+    await copyHistoryOut(database, out);
+    out.end();
+    await finished(out);
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    lines[1] = rows[0]!.line; // stream-b revision 0 is the log's second event
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const result = await verifyHistoryLines(fileLines(file), { anchorKeys: keys.jwks });
+    expect(result.problem).toEqual({ line: 2, stream: null, revision: null, eventId: null, message: 'not a JSON object' });
   });
 
   it('recomputes in the verifier a row stored in other bytes with the same content, which still verifies', async () => {
@@ -141,7 +159,7 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     const { rows } = await database.pool.query<{ line: string }>(
       `select ${VERIFY_LINE_SQL} as line from es_events where stream_name = 'stream-a' and revision = 2`,
     );
-    expect(JSON.parse(rows[0]!.line)).not.toHaveProperty('hash_checked');
+    expect(JSON.parse(rows[0]!.line)).toEqual(expect.objectContaining({ stream_name: 'stream-a', revision: 2 }));
     expect((await online()).problem).toBeNull();
   });
 

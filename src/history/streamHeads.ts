@@ -1,0 +1,58 @@
+/**
+ * Every stream's head (revision and hash) while a history is verified, by the stream's index (its order
+ * of first appearance, the Merkle leaf order). Packed into typed arrays: a national log has millions of
+ * streams, and an object plus a hex string per stream cost several times the memory and the GC time.
+ */
+export class StreamHeads {
+  private readonly indexes = new Map<string, number>();
+  private readonly names: string[] = [];
+  private revisions = new Float64Array(1024);
+  private hashes = Buffer.alloc(32 * 1024);
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  indexOf(stream: string): number | undefined {
+    return this.indexes.get(stream);
+  }
+
+  name(index: number): string {
+    return this.names[index]!;
+  }
+
+  revision(index: number): number {
+    return this.revisions[index]!;
+  }
+
+  hash(index: number): string {
+    return this.hashes.toString('hex', 32 * index, 32 * index + 32);
+  }
+
+  /** Moves stream `stream` to `revision`/`hash` (hex), appending it when new; returns its index. */
+  set(stream: string, revision: number, hash: string): number {
+    let index = this.indexes.get(stream);
+    if (index === undefined) {
+      index = this.names.length;
+      if (index === this.revisions.length) this.grow();
+      this.indexes.set(stream, index);
+      this.names.push(stream);
+    }
+    this.revisions[index] = revision;
+    this.hashes.write(hash, 32 * index, 32, 'hex');
+    return index;
+  }
+
+  *entries(): IterableIterator<[string, { index: number; revision: number; hash: string }]> {
+    for (let index = 0; index < this.names.length; index++) yield [this.names[index]!, { index, revision: this.revisions[index]!, hash: this.hash(index) }];
+  }
+
+  private grow(): void {
+    const revisions = new Float64Array(2 * this.revisions.length);
+    revisions.set(this.revisions);
+    this.revisions = revisions;
+    const hashes = Buffer.alloc(2 * this.hashes.length);
+    this.hashes.copy(hashes);
+    this.hashes = hashes;
+  }
+}
