@@ -127,3 +127,67 @@ export function rootFromPath(leaf: Buffer, path: MerklePathStep[]): Buffer {
     leaf,
   );
 }
+
+/** The nodes of one level a stored tree is asked for, by index (those it lacks are absent). */
+export type FetchLevel = (level: number, indexes: number[]) => Promise<Map<number, Buffer>>;
+export type TreeNode = { level: number; index: number; hash: Buffer };
+
+/**
+ * The tree of `size` leaves after `changed` leaves were set (new leaves appended at the end included),
+ * computed from a stored copy of the tree before: only the paths above the changed leaves are hashed
+ * again, their siblings fetched level by level. Returns the new nodes (the changed leaves included) and
+ * the root — O(changed × log n) hashes and reads instead of the whole tree.
+ */
+export async function updatePaths(size: number, changed: Map<number, Buffer>, fetch: FetchLevel): Promise<{ nodes: TreeNode[]; root: Buffer }> {
+  if (changed.size === 0) throw new Error('no Merkle leaf changed');
+  const nodes: TreeNode[] = [...changed].map(([index, hash]) => ({ level: 0, index, hash }));
+  let current = changed;
+  let width = size;
+  for (let level = 0; width > 1; level++, width = Math.ceil(width / 2)) {
+    const parents = new Set<number>();
+    for (const index of current.keys()) parents.add(index >> 1);
+    const missing: number[] = [];
+    for (const parent of parents) for (const child of [2 * parent, 2 * parent + 1]) if (child < width && !current.has(child)) missing.push(child);
+    const fetched = missing.length > 0 ? await fetch(level, missing) : new Map<number, Buffer>();
+    const child = (index: number) => {
+      const hash = current.get(index) ?? fetched.get(index);
+      if (!hash) throw new Error(`the stored Merkle tree lacks node ${index} of level ${level}`);
+      return hash;
+    };
+    const next = new Map<number, Buffer>();
+    for (const parent of parents) {
+      const hash = 2 * parent + 1 < width ? nodeHash(child(2 * parent), child(2 * parent + 1)) : child(2 * parent);
+      next.set(parent, hash);
+      nodes.push({ level: level + 1, index: parent, hash });
+    }
+    current = next;
+  }
+  return { nodes, root: current.get(0)! };
+}
+
+/** Every node of the tree over `leaves` (a stored tree written from scratch), and its root. */
+export function allNodes(leaves: Buffer[]): { nodes: TreeNode[]; root: Buffer | null } {
+  const nodes: TreeNode[] = leaves.map((hash, index) => ({ level: 0, index, hash }));
+  let level = leaves;
+  for (let l = 1; level.length > 1; l++) {
+    level = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) =>
+      2 * i + 1 < level.length ? nodeHash(level[2 * i]!, level[2 * i + 1]!) : level[2 * i]!,
+    );
+    level.forEach((hash, index) => nodes.push({ level: l, index, hash }));
+  }
+  return { nodes, root: level[0] ?? null };
+}
+
+/** Where the sibling of leaf `index`'s path lies at each level of a tree of `size` leaves, and the root's place. */
+export function pathPlaces(
+  size: number,
+  index: number,
+): { siblings: Array<{ level: number; index: number; side: 'left' | 'right' }>; root: { level: number } } {
+  const siblings: Array<{ level: number; index: number; side: 'left' | 'right' }> = [];
+  let level = 0;
+  for (let width = size, i = index; width > 1; level++, width = Math.ceil(width / 2), i >>= 1) {
+    const sibling = i % 2 === 0 ? i + 1 : i - 1;
+    if (sibling < width) siblings.push({ level, index: sibling, side: i % 2 === 0 ? 'right' : 'left' });
+  }
+  return { siblings, root: { level } };
+}

@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import canonicalizeModule from 'canonicalize';
-import { leafHash, merkleRoot, MerkleTree, rootFromPath } from '../../src/audit/merkle.js';
+import { allNodes, leafHash, merkleRoot, MerkleTree, pathPlaces, rootFromPath, updatePaths } from '../../src/audit/merkle.js';
 import type { JsonObject, JsonValue } from '../../src/eventStore/eventStore.js';
 import { canonicalEvent, canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
 import { lineBatchesOf } from '../../src/history/verifyHistory.js';
@@ -118,6 +118,49 @@ describe('Merkle tree', () => {
           const k = 1 + (steps[0]![0] % model.length);
           expect(tree.rootOfFirst(k)!.toString('hex')).toBe(specRoot(model.slice(0, k)));
           expect(tree.root()!.toString('hex')).toBe(root);
+        },
+      ),
+      { seed: 1612, numRuns: 25 },
+    );
+  });
+
+  it('updates a stored tree along the changed paths only, to the same nodes as a tree written from scratch', async () => {
+    const leafOf = (i: number, version: number) => leafHash({ stream: `s-${i}`, revision: version, hash: String(version).padStart(64, '0') });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 300 }),
+        fc.array(fc.tuple(fc.nat({ max: 40 }), fc.array(fc.nat(), { maxLength: 12 })), { minLength: 1, maxLength: 8 }),
+        async (start, anchors) => {
+          const model = Array.from({ length: start }, (_, i) => leafOf(i, 0));
+          // The stored tree, as audit_merkle_nodes holds it: level → index → hash.
+          const stored = new Map<number, Map<number, Buffer>>();
+          const store = (nodes: Array<{ level: number; index: number; hash: Buffer }>) => {
+            for (const n of nodes) (stored.get(n.level) ?? stored.set(n.level, new Map()).get(n.level)!).set(n.index, n.hash);
+          };
+          store(allNodes(model).nodes);
+          let reads = 0;
+          for (const [appended, moved] of anchors) {
+            const changed = new Map<number, Buffer>();
+            for (let i = 0; i < appended; i++) changed.set(model.length, (model[model.length] = leafOf(model.length, 0)));
+            for (const at of moved) changed.set(at % model.length, (model[at % model.length] = leafOf(at % model.length, at + 1)));
+            if (changed.size === 0) continue;
+            const { nodes, root } = await updatePaths(model.length, changed, async (level, indexes) => {
+              reads += indexes.length;
+              return new Map(indexes.filter((i) => stored.get(level)?.has(i)).map((i) => [i, stored.get(level)!.get(i)!]));
+            });
+            store(nodes);
+            const scratch = allNodes(model);
+            expect(root.toString('hex')).toBe(specRoot(model));
+            // Every node of the updated store equals the tree written from scratch.
+            for (const n of scratch.nodes) expect(stored.get(n.level)?.get(n.index)?.toString('hex')).toBe(n.hash.toString('hex'));
+            for (let i = 0; i < model.length; i += 3) {
+              const { siblings, root: top } = pathPlaces(model.length, i);
+              const path = siblings.map((n) => ({ side: n.side, hash: stored.get(n.level)!.get(n.index)!.toString('hex') }));
+              expect(rootFromPath(model[i]!, path).toString('hex')).toBe(stored.get(top.level)!.get(0)!.toString('hex'));
+            }
+          }
+          // Reads stay near the changed paths (a whole-tree read would be ~2 × leaves per anchor).
+          expect(reads).toBeLessThanOrEqual(anchors.reduce((n, [appended, moved]) => n + (appended + moved.length) * 2 * 10, 0));
         },
       ),
       { seed: 1612, numRuns: 25 },

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
-import { anchorKeyResolver, AUDIT_STREAM, type AnchorSigningKey } from '../../src/audit/anchorRecord.js';
+import { anchorDataSchema, anchorKeyResolver, AUDIT_STREAM, type AnchorSigningKey } from '../../src/audit/anchorRecord.js';
 import { publicPartOf } from '../../src/audit/anchorKey.js';
-import { createAnchorer } from '../../src/audit/anchors.js';
+import { createAnchorer, latestAnchorProof } from '../../src/audit/anchors.js';
+import { leafHash, rootFromPath } from '../../src/audit/merkle.js';
 import type { Database } from '../../src/database/database.js';
 import type { EventToAppend } from '../../src/eventStore/eventStore.js';
 import { eventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
@@ -278,6 +279,35 @@ describe.each(databaseFactories())('tamper-evident history on %s', ({ open }) =>
     } finally {
       await target.close();
     }
+  });
+
+  it("keeps the stored Merkle tree in step with each anchor: every stream's proof reaches the anchor's root, after an upgrade too", async () => {
+    const anchorer = createAnchorer({ database, eventStore: store, key: keys.key, settings: { everyEvents: 1, intervalSeconds: 60 }, logger: silentLogger() });
+    const expectProofs = async () => {
+      const { rows } = await database.pool.query<{ stream_name: string }>('select stream_name from es_streams');
+      for (const { stream_name } of rows) {
+        const proof = (await latestAnchorProof(database, store, stream_name))!;
+        const signed = anchorDataSchema.parse(proof.anchor.data);
+        expect(proof.root).toBe(signed.merkle_root);
+        expect(rootFromPath(leafHash(proof.leaf), proof.path).toString('hex')).toBe(signed.merkle_root);
+      }
+      expect((await online()).problem).toBeNull();
+    };
+    const grow = async (round: number) => {
+      for (let i = 0; i < 7; i++) await store.appendToStream(`stream-${round}-${i}`, [event('Counted', { i })], { expectedRevision: 'no_stream' });
+      await store.appendToStream('stream-a', [event('Counted', { round })], { expectedRevision: 'any' });
+      await visible(await database.pool.query<{ n: string }>('select count(*) as n from es_events').then((r) => Number(r.rows[0]!.n)));
+      expect(await anchorer.anchor({ force: true })).toBe(1);
+    };
+    await grow(1); // new leaves appended, one moved: the stored paths updated in place
+    await grow(2);
+    await expectProofs();
+    // Anchors written before the tree was stored: proofs build it in memory, the next anchor stores it whole.
+    await database.pool.query('update audit_anchor_state set streams = null; delete from audit_merkle_nodes');
+    await expectProofs();
+    await grow(3);
+    expect(Number((await database.pool.query<{ n: string }>('select count(*) as n from audit_merkle_nodes')).rows[0]!.n)).toBeGreaterThan(2 * 20);
+    await expectProofs();
   });
 
   it('refuses an anchor whose signature does not verify with the given key', async () => {
