@@ -9,12 +9,12 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { JWTVerifyGetKey } from 'jose';
 import { AUDIT_STREAM, ANCHOR_EVENT_TYPE, anchorDataSchema, checkAnchorSignature, type AnchorData } from '../audit/anchorRecord.js';
 import { leafHash, MerkleTree } from '../audit/merkle.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { GENESIS_HASH, fastEventHash } from '../eventStore/hashChain.js';
+import { lineBatches } from './lineBatches.js';
 import { StreamHeads } from './streamHeads.js';
 
 export type HistoryProblem = { line: number; stream: string | null; revision: number | null; eventId: string | null; message: string };
@@ -63,25 +63,8 @@ type Entry = {
   content: { data: JsonObject; metadata: JsonObject } | null;
 };
 
-/**
- * Splits a byte stream into lines, a chunk's worth at a time (one await per chunk, not per line), pulling
- * so a slow verifier holds the producer back.
- */
-export async function* lineBatchesOf(input: AsyncIterable<Buffer | string>): AsyncGenerator<string[]> {
-  let rest = '';
-  // A chunk may end inside a multi-byte character: the decoder keeps its first bytes for the next one.
-  const decoder = new StringDecoder('utf8');
-  for await (const chunk of input) {
-    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
-    const lines = text.split('\n');
-    rest = lines.pop()!;
-    if (lines.length > 0) yield lines;
-  }
-  if (rest !== '') yield [rest];
-}
-
 export const fileLines = (path: string): AsyncGenerator<string[]> =>
-  lineBatchesOf(createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }) as Readable & AsyncIterable<string>);
+  lineBatches(createReadStream(path, { highWaterMark: 1 << 20 }) as Readable & AsyncIterable<Buffer>);
 
 export type VerifyOptions = {
   anchorKeys?: JWTVerifyGetKey | null;

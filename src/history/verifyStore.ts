@@ -11,7 +11,8 @@ import type { Database } from '../database/database.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { exportHistory } from '../queries/exportHistory.js';
 import { RAW_CSV, VERIFY_LINE_SQL } from './postgresHistory.js';
-import { lineBatchesOf, verifyHistoryLines, type HistoryProblem, type HistoryVerification } from './verifyHistory.js';
+import { lineBatches } from './lineBatches.js';
+import { verifyHistoryLines, type HistoryProblem, type HistoryVerification } from './verifyHistory.js';
 
 export type StoredHistoryOptions = { anchorKeys: JWTVerifyGetKey | null; onProgress?: (n: number) => void };
 
@@ -34,7 +35,7 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     const out = new PassThrough();
     const exported = exportHistory(stores, out).finally(() => out.end());
     const input = detachable<Buffer>(out);
-    const result = await verifyHistoryLines(lineBatchesOf(input.chunks), options);
+    const result = await verifyHistoryLines(lineBatches(input.chunks), options);
     await input.drain();
     await exported;
     return result;
@@ -45,11 +46,11 @@ export async function verifyStoredHistory(stores: { eventStore: EventStore; data
     // stream table read in the same snapshot agrees with it).
     const source = client.query(copyTo(`copy (select ${VERIFY_LINE_SQL} from es_events order by transaction_id, global_position) to stdout with ${RAW_CSV}`));
     const input = detachable<Buffer>(source);
-    const result = await verifyHistoryLines(lineBatchesOf(input.chunks), { ...options, hashesCheckedBySource: true });
+    const result = await verifyHistoryLines(lineBatches(input.chunks), { ...options, hashesCheckedBySource: true });
     await input.drain();
     if (!result.problem) {
       const table = detachable<Buffer>(client.query(copyTo(`copy (${STREAM_TABLE_SQL}) to stdout with ${RAW_CSV}`)));
-      result.problem = await compareStreamTable(lineBatchesOf(table.chunks), result.heads);
+      result.problem = await compareStreamTable(lineBatches(table.chunks), result.heads);
       await table.drain();
     }
     return result;

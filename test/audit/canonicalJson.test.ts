@@ -10,7 +10,7 @@ import canonicalizeModule from 'canonicalize';
 import { allNodes, leafHash, merkleRoot, MerkleTree, pathPlaces, rootFromPath, updatePaths } from '../../src/audit/merkle.js';
 import type { JsonObject, JsonValue } from '../../src/eventStore/eventStore.js';
 import { canonicalEvent, canonicalEventJson, eventHash, fastCanonicalJson, fastEventHash, hashedMetadata } from '../../src/eventStore/hashChain.js';
-import { lineBatchesOf } from '../../src/history/verifyHistory.js';
+import { lineBatches } from '../../src/history/lineBatches.js';
 
 type Canonicalize = (input: unknown) => string | undefined;
 const canonicalize = ((canonicalizeModule as unknown as { default?: Canonicalize }).default ?? canonicalizeModule) as unknown as Canonicalize;
@@ -186,7 +186,7 @@ describe('history lines from a byte stream', () => {
       yield bytes.subarray(split);
     }
     const lines: string[] = [];
-    for await (const batch of lineBatchesOf(chunks())) lines.push(...batch);
+    for await (const batch of lineBatches(chunks())) lines.push(...batch);
     expect(lines).toEqual(['{"unit":"шт"}', '{"b":1}']);
   });
 });
