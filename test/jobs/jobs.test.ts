@@ -51,7 +51,8 @@ describe('a job survives a restart of the server (PGlite on disk)', () => {
       await database.close();
     }
     expect(seen).toEqual([job.id]);
-  });
+    // Two PGlite starts on disk (WASM boot and recovery each): on a loaded 2-core machine well past 60 s.
+  }, 180_000);
 });
 
 describe.each(databaseFactories())('job store: $name', (factory) => {
