@@ -111,11 +111,10 @@ function httpClient(base: string, token: string) {
 }
 
 function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; token: string; sample(): Promise<Sample> }> {
-  // BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of the server process (node --cpu-prof), to find the costs.
-  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  // BENCH_CPU_PROFILE=<dir>: V8 CPU profiles of the server process, one per phase (bench/server.ts), to find the costs.
   const child = fork(join(import.meta.dirname, 'server.ts'), [], {
     env,
-    execArgv: ['--import', 'tsx', ...profile],
+    execArgv: ['--import', 'tsx'],
     // BENCH_SERVER_LOG=<file>: keep the server's log lines.
     stdio: ['ignore', process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'w') : 'ignore', 'inherit', 'ipc'],
   });

@@ -48,7 +48,9 @@ async function serve(kind: string) {
 }
 
 async function measure(kind: string) {
-  const child = fork(import.meta.filename, ['serve', kind], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of each server process.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  const child = fork(import.meta.filename, ['serve', kind], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const next = () => new Promise<{ port?: number; token?: string; cpu?: NodeJS.CpuUsage }>((resolve) => child.once('message', resolve));
   const { port, token } = await next();
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
@@ -88,7 +90,9 @@ async function measure(kind: string) {
 if (process.argv[2] === 'serve') await serve(process.argv[3]!);
 else {
   const rows = [];
-  for (const kind of ['node:http', 'express', 'ours']) rows.push(await measure(kind));
+  // BENCH_HTTP_FRAMES=ours,express: only those (node:http, the reference, always runs first).
+  const frames = process.env.BENCH_HTTP_FRAMES?.split(',') ?? ['express', 'ours'];
+  for (const kind of ['node:http', ...frames.filter((f) => f !== 'node:http')]) rows.push(await measure(kind));
   process.stdout.write(
     `\nGET with a JSON answer, ${N} requests, ${CLIENTS} clients, server CPU per request\n\n| frame | requests/s | server CPU µs/request | × node:http |\n|---|---|---|---|\n`,
   );
