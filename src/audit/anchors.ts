@@ -8,7 +8,7 @@
  * audit_anchor_heads (leaf order = first appearance in the log), written in the same transaction as
  * the anchor on PostgreSQL/PGlite, so a proof (GET …/proof) always matches the latest anchor.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../shared/uuidv7.js';
 import type pg from 'pg';
 import type { Database } from '../database/database.js';
 import type { EventStore, EventToAppend, ExpectedRevision, RecordedEvent } from '../eventStore/eventStore.js';

@@ -4,7 +4,7 @@
  * + scope, idempotency keys, ЕСОЗ envelope and error JSON for every answer (never a stack trace or SQL).
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import { requireScope, type Principal, type TokenVerifier } from '../auth/accessTokens.js';
 import { DEFAULT_MESSAGES, EsozError, internalError, notFound, serviceUnavailable } from '../domain/shared/esozError.js';
 import { isStoreUnavailable } from '../shared/storeUnavailable.js';
@@ -80,7 +80,7 @@ export function createHttpApp({
 
   app.use((req, res, next) => {
     const given = req.get('x-request-id');
-    const requestId = given && REQUEST_ID.test(given) ? given : uuidv4();
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.set('x-request-id', requestId);
     next();

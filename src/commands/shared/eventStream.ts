@@ -2,7 +2,7 @@
  * Loading an aggregate (fold its stream with the decider's evolve) and appending its new events with
  * the revision it was loaded at, each event carrying the metadata auditors rely on.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../../shared/uuidv7.js';
 import { conflict } from '../../domain/shared/esozError.js';
 import type { Decider } from '../../domain/shared/decider.js';
 import {
