@@ -14,7 +14,7 @@ import { ignoreConditionalHeaders } from './conditionalRequests.js';
 import { cors } from './cors.js';
 import { PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
-import { guardJsonBody, guardRequestLine } from './inputGuard.js';
+import { guardJsonBody, guardRequestLine, jsonBodyError } from './inputGuard.js';
 import { logWhenDone, requestLog } from '../observability/requestLog.js';
 
 export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
@@ -176,7 +176,7 @@ export function createHttpApp({
   });
 
   // With CORS configured every answer may carry its headers: Express answers everything then.
-  if (fastLanes && corsAllowedOrigins.length === 0) answerFirst(app, fastLanes, { logger, verifier, publicUrl, observeHttp, errorAnswer });
+  if (fastLanes && corsAllowedOrigins.length === 0) answerFirst(app, fastLanes, { logger, verifier, bodyLimit, publicUrl, observeHttp, errorAnswer });
   return app;
 }
 
@@ -185,15 +185,50 @@ export type LaneAnswer = { code: number; data: unknown; headers?: Array<[string,
 
 /** A request answered in front of Express when it is plain (see answerFirst). */
 export type FastLane = {
-  method: 'GET' | 'PATCH';
+  /** A POST lane takes a JSON body (read here as express.json reads it); the others none. */
+  method: 'GET' | 'PATCH' | 'POST';
   /** The whole request target (no query string, no percent-encoding): its groups are the path parameters. */
   path: RegExp;
   /** The route template (log line and metric). */
   route: string;
   /** The scope `authorize` checks (null: any valid token). */
   scope: string | null;
-  answer(principal: Principal, params: string[], facts: { requestId: string; prefer: string | undefined }): Promise<LaneAnswer>;
+  answer(principal: Principal, params: string[], facts: { requestId: string; prefer: string | undefined; body: unknown }): Promise<LaneAnswer>;
 };
+
+/** A JSON body exactly as express.json reads it, with nothing to convert: utf-8, not compressed. */
+const PLAIN_JSON = /^application\/json(\s*;\s*charset="?utf-8"?)?$/i;
+/** The largest body a lane reads (with BODY_LIMIT, if smaller); bigger ones go to Express. */
+const MAX_LANE_BODY = 64 * 1024;
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+/** BODY_LIMIT ('512kb', '1mb') in bytes, as express.json counts it; 0 when it reads otherwise. */
+const limitBytes = (limit: string): number => {
+  const match = /^(\d+)(b|kb|mb)$/i.exec(limit);
+  return match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : 0;
+};
+
+/** The body's bytes; rejects as raw-body does when the request is aborted or broken (a 400 of the error handler). */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const fail = () => reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('aborted', fail);
+    req.on('error', fail);
+  });
+}
+
+/** body-parser's json parse (strict: false): iconv-lite's utf-8 drops a BOM; an empty body is {}. */
+function parseJsonBody(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+  if (text.length === 0) return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw Object.assign(new Error((error as Error).message), { status: 400, type: 'entity.parse.failed' });
+  }
+}
 
 type Handle = (req: IncomingMessage, res: ServerResponse, callback?: (error?: unknown) => void) => void;
 
@@ -216,9 +251,11 @@ function answerFirst(
     publicUrl,
     observeHttp,
     errorAnswer,
+    bodyLimit,
   }: {
     logger: Logger;
     verifier: TokenVerifier;
+    bodyLimit: string;
     publicUrl: () => string;
     observeHttp: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
     errorAnswer: (error: unknown, requestId: unknown) => { error: EsozError; retryAfter?: true };
@@ -261,7 +298,12 @@ function answerFirst(
     }
     const prefer = req.headers.prefer;
     try {
-      const answer = await lane.answer(principal, params, { requestId, prefer: typeof prefer === 'string' ? prefer : undefined });
+      // As the frame: the body is read and checked after the token here, but every body error comes
+      // before anything the route does, which is all that a good token lets through.
+      const body = lane.method === 'POST' ? parseJsonBody(await readBody(req)) : undefined;
+      const bodyError = body === undefined ? null : jsonBodyError(body);
+      if (bodyError) throw bodyError;
+      const answer = await lane.answer(principal, params, { requestId, prefer: typeof prefer === 'string' ? prefer : undefined, body });
       send(req, res, requestId, answer.code, { data: answer.data }, answer.headers ?? []);
     } catch (error) {
       const { error: esozError, retryAfter } = errorAnswer(error, requestId);
@@ -270,15 +312,21 @@ function answerFirst(
     return true;
   }
 
+  const maxBody = Math.min(MAX_LANE_BODY, limitBytes(bodyLimit));
   expressApp.handle = (req, res, callback) => {
     const headers = req.headers;
-    const plain =
-      callback === undefined &&
-      headers['x-idempotency-key'] === undefined &&
-      (headers['content-length'] ?? '0') === '0' &&
-      headers['transfer-encoding'] === undefined;
-    for (const lane of plain ? lanes : []) {
-      const match = lane.method === req.method ? lane.path.exec(req.url ?? '') : null;
+    const length = headers['content-length'] ?? '0';
+    const plain = callback === undefined && headers['x-idempotency-key'] === undefined && headers['transfer-encoding'] === undefined;
+    // No body; or a JSON body of a known, small length, as is (a POST lane).
+    const withBody =
+      plain &&
+      /^[1-9]\d{0,5}$/.test(length) &&
+      Number(length) <= maxBody &&
+      PLAIN_JSON.test(headers['content-type'] ?? '') &&
+      headers['content-encoding'] === undefined;
+    for (const lane of plain && (length === '0' || withBody) ? lanes : []) {
+      const fits = lane.method === req.method && (lane.method === 'POST') === withBody;
+      const match = fits ? lane.path.exec(req.url ?? '') : null;
       if (!match) continue;
       answered(req, res, lane, match.slice(1)).then(
         (done) => done || expressHandle(req, res),

@@ -60,7 +60,7 @@ const PLAIN_PARAM = '([A-Za-z0-9_-]{1,64})';
 
 /**
  * The plain requests answered in front of Express (app.ts answerFirst), as their routes below answer
- * them: the job GET that follows every command, and Stop (no body).
+ * them: the job GET that follows every command, Create (a small JSON body) and Stop (no body).
  */
 export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[] {
   return [
@@ -72,6 +72,17 @@ export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[]
       async answer(principal, [id], { prefer }) {
         const answer = await answerJobGet(context.jobs, context.jobWatch, id!, principal.legalEntityId, prefer);
         return { code: answer.code, data: answer.data, headers: jobAnswerHeaders(answer) };
+      },
+    },
+    {
+      method: 'POST',
+      path: new RegExp(`^/api/patients/${PLAIN_PARAM}/device_dispenses$`),
+      route: DISPENSES,
+      scope: 'device_dispense:write',
+      async answer({ legalEntityId, userId }, [patientId], { requestId, body }) {
+        const parsed = parseOrThrow(createDeviceDispenseRequestSchema, body, 'json_data_property');
+        const request = { patient_id: patientId!, body: parsed as unknown as JsonObject };
+        return { code: 202, data: acceptedData(await acceptJob({ kind: DEVICE_DISPENSE_JOBS.create, legalEntityId, userId, request, requestId })) };
       },
     },
     {

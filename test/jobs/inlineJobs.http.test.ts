@@ -190,6 +190,17 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
     };
     expect(withoutJob(stops[0]!)).toEqual(withoutJob(stops[1]!));
     expect((await plain(hrefOf(stops[0]!))).status).toBe(303);
+    // A plain Create, and its refusals before the job: the same answers as through Express.
+    const post = (text: string, key?: string) => {
+      const sent = request(t.app).post(base).set('authorization', auth).set('content-type', 'application/json');
+      return (key ? sent.set('x-idempotency-key', key) : sent).send(text);
+    };
+    const fresh = JSON.stringify(createBody(newId(), { based_on: ref('device_request', freshRequest()) }));
+    const created2 = [await post(fresh), await post(JSON.stringify(createBody(newId(), { based_on: ref('device_request', freshRequest()) })), newId())];
+    expect(withoutJob(created2[0]!)).toMatchObject({ status: 202, headers: withoutJob(created2[1]!).headers });
+    expect((await plain(hrefOf(created2[0]!))).status).toBe(303);
+    for (const text of ['{"id":', '[1,', '{}', '"text"', 'null', '\ufeff{}', JSON.stringify({ a: '\u0000' }), '['.repeat(40) + ']'.repeat(40)])
+      expect(shape(await post(text))).toEqual(shape(await post(text, newId())));
     // HEAD and other methods, a query string: Express, as before.
     expect((await request(t.app).head(created).set('authorization', auth)).status).toBe(303);
     expect(shape(await request(t.app).get(`${created}?a=1`).set('authorization', auth)).body.data).toEqual(shape(await plain(created)).body.data);
