@@ -13,16 +13,18 @@ import { createLogger } from '../src/logger.js';
 import { createServer } from '../src/server.js';
 import { countSql } from './sqlCounter.js';
 
-// BENCH_NO_ALS=1: no request context, so no critical-path counts (on node 20 AsyncLocalStorage turns on
-// promise hooks, which cost CPU of their own: a run without it shows the server's CPU alone).
+// The request context that tells critical statements costs CPU of its own (on node 20 AsyncLocalStorage
+// turns on promise hooks: 0.1-0.3 ms per command measured), so the parent turns it on only for the
+// passes that count statements ('counting'), not for those it takes the CPU from. BENCH_NO_ALS=1: never.
 const inRequest = process.env.BENCH_NO_ALS ? null : new AsyncLocalStorage<boolean>();
+let counting = false;
 const sql = countSql(inRequest ? () => inRequest.getStore() === true : undefined);
 
 const config = loadConfig();
 const server = await createServer({ config, logger: createLogger(config.LOG_LEVEL) });
 const handle = server.app;
 // Every request runs inside the async context that marks its statements as the critical path.
-const app = inRequest ? (req: IncomingMessage, res: ServerResponse) => inRequest.run(true, () => handle(req, res)) : handle;
+const app = (req: IncomingMessage, res: ServerResponse) => (inRequest && counting ? inRequest.run(true, () => handle(req, res)) : handle(req, res));
 const { createServer: createHttpServer } = await import('node:http');
 const http = createHttpServer({ keepAliveTimeout: 60_000 }, app);
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -47,8 +49,14 @@ async function nextProfile() {
   await profiler.post('Profiler.start');
 }
 
-type Message = { type: 'sample' } | { type: 'stop' };
+type Message = { type: 'sample' } | { type: 'stop' } | { type: 'counting'; on: boolean };
 process.on('message', (message: Message) => {
+  if (message.type === 'counting') {
+    counting = message.on;
+    // Off: no storage enabled, so node turns its promise hooks off again.
+    if (!counting) inRequest?.disable();
+    process.send!({ type: 'counting' });
+  }
   if (message.type === 'sample') {
     const reply = { type: 'sample', cpu: process.cpuUsage(), sql: sql.read() };
     void nextProfile().then(() => process.send!(reply));
