@@ -1,8 +1,9 @@
 /**
- * npm run bench -- http: server CPU per request of a small authorized JSON GET, in three frames, each
- * in its own process (its CPU only; the clients run here): bare node:http, bare express, and ours
+ * npm run bench -- http: server CPU per request of a small authorized JSON GET, in four frames, each
+ * in its own process (its CPU only; the clients run here): bare node:http, bare express, ours
  * (request id, request log, input guard, JSON body reader, token check with the verified-token cache,
- * scope, ЕСОЗ envelope). The difference is what the frame costs per request.
+ * scope, ЕСОЗ envelope), and ours with the GET answered in front of Express (the lane the job GET
+ * takes, app.ts answerFirst). The difference is what the frame costs per request.
  */
 import { fork } from 'node:child_process';
 import { createServer, Agent, request } from 'node:http';
@@ -36,6 +37,20 @@ async function serve(kind: string) {
       logger: createLogger('info'),
       verifier: createTokenVerifier({ jwks: { keys: [jwk] } }),
       routes: (router, authorize) => router.get('/api/jobs/:id', authorize(null), (req, res) => sendData(req, res, 200, body)),
+      // 'ours, job lane': the same answer from a lane in front of Express (app.ts answerFirst).
+      ...(kind === 'ours, job lane'
+        ? {
+            fastLanes: [
+              {
+                method: 'GET',
+                path: /^\/api\/jobs\/([0-9a-fA-F-]{1,36})$/,
+                route: '/api/jobs/:id',
+                scope: null,
+                answer: async () => ({ code: 200, data: body }),
+              },
+            ],
+          }
+        : {}),
     });
   const server = createServer({ keepAliveTimeout: 60_000 }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,7 +63,9 @@ async function serve(kind: string) {
 }
 
 async function measure(kind: string) {
-  const child = fork(import.meta.filename, ['serve', kind], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of each server process.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  const child = fork(import.meta.filename, ['serve', kind], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const next = () => new Promise<{ port?: number; token?: string; cpu?: NodeJS.CpuUsage }>((resolve) => child.once('message', resolve));
   const { port, token } = await next();
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
@@ -88,7 +105,9 @@ async function measure(kind: string) {
 if (process.argv[2] === 'serve') await serve(process.argv[3]!);
 else {
   const rows = [];
-  for (const kind of ['node:http', 'express', 'ours']) rows.push(await measure(kind));
+  // BENCH_HTTP_FRAMES=ours,express: only those (node:http, the reference, always runs first).
+  const frames = process.env.BENCH_HTTP_FRAMES?.split(',') ?? ['express', 'ours', 'ours, job lane'];
+  for (const kind of ['node:http', ...frames.filter((f) => f !== 'node:http')]) rows.push(await measure(kind));
   process.stdout.write(
     `\nGET with a JSON answer, ${N} requests, ${CLIENTS} clients, server CPU per request\n\n| frame | requests/s | server CPU µs/request | × node:http |\n|---|---|---|---|\n`,
   );

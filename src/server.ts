@@ -17,10 +17,10 @@ import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
 import { registerServiceRoutes } from './http/serviceRoutes.js';
 import { createMetrics } from './observability/metrics.js';
-import { registerRoutes } from './http/routes.js';
+import { fastLanes, registerRoutes } from './http/routes.js';
 import { idempotency } from './http/idempotency.js';
 import { createIdempotencyKeyStore, type IdempotencyKeyStore } from './idempotency/idempotencyKeyStore.js';
-import { createJobStore, type JobStore } from './jobs/jobStore.js';
+import { createJobStore, type JobStore, type NewJob } from './jobs/jobStore.js';
 import { createJobWorker, type JobWorker } from './jobs/jobWorker.js';
 import { createJobWatch, type JobWatch } from './jobs/jobWatch.js';
 import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
@@ -228,6 +228,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     closers.unshift(() => jobMessages.close());
     // A derived PUBLIC_URL takes the port a PORT=0 listen got; a configured one is kept as set.
     let publicUrl = config.PUBLIC_URL;
+    const routeDeps = { context, accept: (job: NewJob) => worker.accept(job) };
     const app = createHttpApp({
       logger,
       verifier,
@@ -235,8 +236,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publicUrl: () => publicUrl,
       corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
       idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
-      routes: (router, authorize) => registerRoutes(router, authorize, { context, accept: (job) => worker.accept(job) }),
+      routes: (router, authorize) => registerRoutes(router, authorize, routeDeps),
       observeHttp: metrics.observeHttp,
+      fastLanes: fastLanes(routeDeps),
       serviceRoutes: (router, authorize) =>
         registerServiceRoutes(router, authorize, {
           health: { database, eventStore, deviceDispenses, licenses, projections: () => Object.values(projections), running: () => backgroundRunning, logger },

@@ -11,7 +11,7 @@
  * that moved, and a proof reads one path — O(log n) — instead of the whole tree being rebuilt over every
  * stream of a national registry for each anchor and each proof.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../shared/uuidv7.js';
 import type pg from 'pg';
 import type { Database } from '../database/database.js';
 import type { EventStore, EventToAppend, ExpectedRevision, RecordedEvent } from '../eventStore/eventStore.js';

@@ -156,8 +156,10 @@ export async function createDeviceDispense(
   caller: Caller,
   { patient_id: patientId, body }: CreateDeviceDispenseInput,
 ): Promise<CreateResult> {
-  const { referenceData, eventStore } = deps;
-  const handled = await handleCommand(deps, deviceDispenseCommandStream(body.id), caller, async (state, now) => {
+  const { referenceData } = deps;
+  // The device request's dispensing stream is read with the dispense's own: one round trip.
+  const stream = { ...deviceDispenseCommandStream(body.id), alsoRead: [deviceRequestDispensingStream(body.based_on.identifier.value)] };
+  const handled = await handleCommand(deps, stream, caller, async (state, now, reader) => {
     const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityActive(legalEntity);
     // Trust boundary (not on the page): right after its legal-entity check.
@@ -168,7 +170,7 @@ export async function createDeviceDispense(
 
     const deviceRequest = referenceData.deviceRequest(body.based_on.identifier.value);
     // One read of the request's dispensing: the checks and the attach below use the same revision.
-    const dispensing = await loadDispensingOfDeviceRequest(eventStore, body.based_on.identifier.value);
+    const dispensing = await loadDispensingOfDeviceRequest(reader, body.based_on.identifier.value);
     const requestStatus = deviceRequest ? effectiveDeviceRequestStatus(deviceRequest.status, deviceRequest.quantity !== null, dispensing.documents) : '';
     checkDeviceRequest(deviceRequest, patientId, requestStatus, now.toISOString().slice(0, 10));
     const program = checkProgram(referenceData, body, deviceRequest);

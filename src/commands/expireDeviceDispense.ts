@@ -4,7 +4,7 @@
  * status to UNKNOWN". The sweep finds candidates in the read model; the decision is made on the
  * stream, so a dispense stopped or completed meanwhile is left alone.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../shared/uuidv7.js';
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { SYSTEM_USER_ID } from '../domain/shared/decider.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';

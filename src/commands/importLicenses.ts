@@ -3,7 +3,7 @@
  * the licences read model is still built only from the stream. Safe to run again: a licence already
  * in its legal entity's stream is not imported twice.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../shared/uuidv7.js';
 import { licenseDecider } from '../domain/license/decider.js';
 import type { License } from '../domain/license/license.js';
 import { SYSTEM_USER_ID } from '../domain/shared/decider.js';

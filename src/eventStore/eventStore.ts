@@ -110,6 +110,11 @@ export interface EventStore {
   appendToStream(streamName: string, events: EventToAppend[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
   /** Reads in pages internally, never unbounded. An unknown stream yields nothing. */
   readStream(streamName: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  /**
+   * Optional (PostgreSQL/PGlite): several short streams, whole, in one round trip (a command that
+   * reads another stream besides its own). Unknown streams map to no events.
+   */
+  readStreams?(streamNames: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
   /** One page of the global log, in order, only events that can no longer be preceded by others. */
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
   /**
@@ -136,10 +141,41 @@ export interface EventStore {
 }
 
 /** Reads a whole stream into memory: for aggregates, whose streams are short. */
-export async function readWholeStream(store: EventStore, streamName: string): Promise<RecordedEvent[]> {
+export async function readWholeStream(store: Pick<EventStore, 'readStream'>, streamName: string): Promise<RecordedEvent[]> {
   const events: RecordedEvent[] = [];
   for await (const event of store.readStream(streamName)) events.push(event);
   return events;
+}
+
+/** What reading aggregates needs of a store (a command may read through a view of prefetched streams). */
+export type StreamReader = Pick<EventStore, 'readStream'>;
+
+/**
+ * Whole streams read together: one round trip where the store can (`readStreams`), and a reader that
+ * serves them from memory; other streams (and paged reads) go to the store.
+ */
+export async function readStreamsTogether(
+  store: EventStore,
+  streamNames: readonly string[],
+): Promise<{ events: Map<string, RecordedEvent[]>; reader: StreamReader }> {
+  let events: Map<string, RecordedEvent[]>;
+  if (store.readStreams) events = await store.readStreams(streamNames);
+  else {
+    events = new Map();
+    for (const name of streamNames) events.set(name, await readWholeStream(store, name));
+  }
+  async function* fromMemory(read: RecordedEvent[]) {
+    yield* read;
+  }
+  return {
+    events,
+    reader: {
+      readStream: (streamName, options) => {
+        const read = options ? undefined : events.get(streamName);
+        return read ? fromMemory(read) : store.readStream(streamName, options);
+      },
+    },
+  };
 }
 
 export const isAtOrPast = (store: EventStore, position: Position | null, target: Position): boolean =>

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { combineWrites, prepared, writesAsCtes, type Database, type Sql } from '../database/database.js';
 import {
+  readWholeStream,
   WrongExpectedRevisionError,
   type AppendedRevision,
   type AppendResult,
@@ -86,6 +87,7 @@ const COLUMNS = `global_position, transaction_id::text as xid, stream_name, revi
 const BULK_COLUMNS = 'global_position, transaction_id::text as xid, stream_name, revision, event_type, data, metadata, null as prev_hash, null as hash';
 const LOG_ORDER = 'es_events.transaction_id, es_events.global_position';
 const READ_STREAM_SQL = `select ${COLUMNS} from es_events where stream_name = $1 and revision >= $2 order by revision limit $3`;
+const READ_STREAMS_SQL = `select ${COLUMNS} from es_events where stream_name = any($1::text[]) order by stream_name, revision limit $2`;
 /** One page of the global log after ($1 xid, $2 position), $3 rows: an index range scan, no sort. */
 export const READ_ALL_SQL = `select ${COLUMNS} from es_events
   where (transaction_id, global_position) > ($1::text::xid8, $2::bigint) and ${VISIBLE}
@@ -405,6 +407,25 @@ export async function createPostgresEventStore(database: Database, options: Post
         left -= rows.length;
         next = BigInt(rows[rows.length - 1]!.revision) + 1n;
       }
+    },
+
+    async readStreams(streamNames: readonly string[]) {
+      const values = [streamNames, READ_PAGE];
+      const { rows } = await database.pool.query<EventRow>(
+        database.kind === 'postgres' ? prepared(READ_STREAMS_SQL, values) : { text: READ_STREAMS_SQL, values },
+      );
+      const read = new Map<string, RecordedEvent[]>(streamNames.map((name) => [name, []]));
+      if (rows.length === READ_PAGE) {
+        // Longer than a page together (never for a command's streams): each stream in pages.
+        for (const name of streamNames) read.set(name, await readWholeStream(store, name));
+        return read;
+      }
+      for (const row of rows) read.get(row.stream_name)!.push(toEvent(row));
+      for (const [name, events] of read) {
+        const last = events.at(-1);
+        if (last) rememberHash(name, last.revision, last.hash);
+      }
+      return read;
     },
 
     readAll,

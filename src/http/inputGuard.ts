@@ -58,18 +58,21 @@ export function guardRequestLine(req: Request, res: Response, next: NextFunction
   next();
 }
 
+/** What a parsed JSON body is refused for: a string (or key) that cannot be stored, or too deep a document. */
+export function jsonBodyError(body: unknown): EsozError | null {
+  const problem = findJsonProblem(body, 'json_data_property');
+  if (problem?.kind === 'too_deep')
+    return new EsozError(400, 'request_malformed', `Malformed request. JSON is nested deeper than ${MAX_JSON_DEPTH} levels.`, [
+      { entry_type: 'request', rules: [{ rule: 'json', description: `nested deeper than ${MAX_JSON_DEPTH} levels`, params: [] }] },
+    ]);
+  if (problem?.kind === 'text') return validationFailed([problem.entry]);
+  return null;
+}
+
 /** After JSON parsing: every string (and key) must be storable, and the document shallow enough. */
 export function guardJsonBody(req: Request, res: Response, next: NextFunction): void {
   if (req.body === undefined) return next();
-  const problem = findJsonProblem(req.body, 'json_data_property');
-  if (problem?.kind === 'too_deep')
-    return sendError(
-      req,
-      res,
-      new EsozError(400, 'request_malformed', `Malformed request. JSON is nested deeper than ${MAX_JSON_DEPTH} levels.`, [
-        { entry_type: 'request', rules: [{ rule: 'json', description: `nested deeper than ${MAX_JSON_DEPTH} levels`, params: [] }] },
-      ]),
-    );
-  if (problem?.kind === 'text') return sendError(req, res, validationFailed([problem.entry]));
+  const error = jsonBodyError(req.body);
+  if (error) return sendError(req, res, error);
   next();
 }

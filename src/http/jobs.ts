@@ -29,6 +29,16 @@ export function renderJob(job: Job): JobAnswer {
   }
 }
 
+/** The headers of a job answer besides the JSON's: when to ask again (pending), and that `Prefer` shapes it. */
+export const jobAnswerHeaders = (answer: JobAnswer): Array<[string, string]> => [
+  ...(answer.code === 200 ? [['retry-after', '1'] as [string, string]] : []),
+  ['vary', 'prefer'],
+];
+
+/** The job GET as the API answers it: `Prefer: wait` honoured, for the caller's legal entity. */
+export const answerJobGet = (jobs: JobStore, watch: JobWatch | null, id: string, legalEntityId: string, prefer: string | undefined): Promise<JobAnswer> =>
+  getJob(jobs, watch, id, legalEntityId, preferredWait(prefer));
+
 /** The longest `Prefer: wait` honoured (RFC 7240 lets the server choose); longer asks wait this long. */
 export const MAX_JOB_WAIT_SECONDS = 30;
 /** A waiter reads the job again at least this often (a NOTIFY from another process may be lost with its connection). */

@@ -27,9 +27,9 @@ import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import type { ReferenceData } from '../referenceData/referenceData.js';
 import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
-import { pathParam, principalOf, requestIdOf, type Authorize } from './app.js';
+import { pathParam, principalOf, requestIdOf, type Authorize, type FastLane } from './app.js';
 import { paging, sendData } from './envelope.js';
-import { getJob, preferredWait } from './jobs.js';
+import { answerJobGet, jobAnswerHeaders } from './jobs.js';
 import { parseOrThrow } from './validation.js';
 
 /** What the routes read: the ports of the commands and queries they call (the composition root passes them). */
@@ -52,6 +52,52 @@ export type RouteContext = {
 /** `accept` runs a job at once where it can finish within the request, else queues it. */
 export type RouteDeps = { context: RouteContext; accept: (job: NewJob) => Promise<Job> };
 
+/** The 202 of an async method: always "pending" (the contract), its outcome is the job's. */
+const acceptedData = (job: Job) => ({ status: 'pending', eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
+
+/** A path parameter the lanes take as is: nothing to decode. */
+const PLAIN_PARAM = '([A-Za-z0-9_-]{1,64})';
+
+/**
+ * The plain requests answered in front of Express (app.ts answerFirst), as their routes below answer
+ * them: the job GET that follows every command, Create (a small JSON body) and Stop (no body).
+ */
+export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[] {
+  return [
+    {
+      method: 'GET',
+      path: /^\/api\/jobs\/([0-9a-fA-F-]{1,36})$/,
+      route: JOB_ROUTE,
+      scope: null,
+      async answer(principal, [id], { prefer }) {
+        const answer = await answerJobGet(context.jobs, context.jobWatch, id!, principal.legalEntityId, prefer);
+        return { code: answer.code, data: answer.data, headers: jobAnswerHeaders(answer) };
+      },
+    },
+    {
+      method: 'POST',
+      path: new RegExp(`^/api/patients/${PLAIN_PARAM}/device_dispenses$`),
+      route: DISPENSES,
+      scope: 'device_dispense:write',
+      async answer({ legalEntityId, userId }, [patientId], { requestId, body }) {
+        const parsed = parseOrThrow(createDeviceDispenseRequestSchema, body, 'json_data_property');
+        const request = { patient_id: patientId!, body: parsed as unknown as JsonObject };
+        return { code: 202, data: acceptedData(await acceptJob({ kind: DEVICE_DISPENSE_JOBS.create, legalEntityId, userId, request, requestId })) };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: new RegExp(`^/api/patients/${PLAIN_PARAM}/device_dispenses/${PLAIN_PARAM}/actions/stop$`),
+      route: `${DISPENSES}/:id/actions/stop`,
+      scope: 'device_dispense:stop',
+      async answer({ legalEntityId, userId }, [patientId, id], { requestId }) {
+        const request = { patient_id: patientId!, device_dispense_id: id! };
+        return { code: 202, data: acceptedData(await acceptJob({ kind: DEVICE_DISPENSE_JOBS.stop, legalEntityId, userId, request, requestId })) };
+      },
+    },
+  ];
+}
+
 export function registerRoutes(router: Router, authorize: Authorize, { context, accept: acceptJob }: RouteDeps): void {
   /**
    * An async method: the request passed token, scope and schema; the rest runs in a job (202). The 202
@@ -61,7 +107,7 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
   const accept = async (req: Request, res: Response, kind: string, request: JsonObject) => {
     const { legalEntityId, userId } = principalOf(res);
     const job = await acceptJob({ kind, legalEntityId, userId, request, requestId: requestIdOf(res) });
-    sendData(req, res, 202, { status: 'pending', eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
+    sendData(req, res, 202, acceptedData(job));
   };
   const target = (req: Request) => ({ patient_id: pathParam(req, 'patient_id'), device_dispense_id: pathParam(req, 'id') });
 
@@ -181,11 +227,13 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
 
   // `Prefer: wait=N` (RFC 7240): a pending job is answered when it ends, within N seconds (bounded);
   // a pending answer says when to ask again.
+  // (A plain job GET is answered in front of Express the same way: fastLanes above.)
   router.get(JOB_ROUTE, authorize(null), async (req, res) => {
-    const wait = preferredWait(req.get('prefer'));
-    const answer = await getJob(context.jobs, context.jobWatch, pathParam(req, 'id'), principalOf(res).legalEntityId, wait);
-    if (answer.code === 200) res.set('retry-after', '1');
-    res.vary('prefer');
+    const answer = await answerJobGet(context.jobs, context.jobWatch, pathParam(req, 'id'), principalOf(res).legalEntityId, req.get('prefer'));
+    for (const [name, value] of jobAnswerHeaders(answer)) {
+      if (name === 'vary') res.vary(value);
+      else res.set(name, value);
+    }
     sendData(req, res, answer.code, answer.data);
   });
 }

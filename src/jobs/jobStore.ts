@@ -5,7 +5,7 @@
  * The same request sent again while its job is pending gets that job back (unique request hash).
  */
 import { createHash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../shared/uuidv7.js';
 import type { Database } from '../database/database.js';
 import type { EsozErrorBody } from '../domain/shared/esozError.js';
 import type { JsonObject, TransactionalWrite } from '../eventStore/eventStore.js';
@@ -93,10 +93,14 @@ export type NewJob = { kind: string; legalEntityId: string; userId: string; requ
 
 export type JobStore = ReturnType<typeof createJobStoreOn>;
 
-/** The hash that makes "the same request" the same: who sent it, what, and to which resource. */
-export const requestHash = (job: NewJob): string =>
+/**
+ * The hash that makes "the same request" the same: who sent it, what, and to which resource. The hashed
+ * text is JSON.stringify([kind, legalEntityId, userId, request]), built around `requestJson` (the
+ * request's JSON, which the row stores too) so the request is serialised once.
+ */
+export const requestHash = (job: NewJob, requestJson: string = JSON.stringify(job.request)): string =>
   createHash('sha256')
-    .update(JSON.stringify([job.kind, job.legalEntityId, job.userId, job.request]))
+    .update(`[${JSON.stringify(job.kind)},${JSON.stringify(job.legalEntityId)},${JSON.stringify(job.userId)},${requestJson}]`)
     .digest('hex');
 
 export async function createJobStore(database: Database, { leaseSeconds = 10, etaSeconds = 5 } = {}) {
@@ -120,21 +124,18 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
     return { ...job, id: uuidv7(), status: 'pending', statusCode: null, links: null, error: null, attempts: 1, eta: now, insertedAt: now, updatedAt: now };
   };
   /** The row of a job `started` in this process, with its outcome (one insert, in or out of the command's transaction). */
-  const finishedRow = (job: Job, outcome: JobOutcome): TransactionalWrite => ({
-    text: `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, status_code, links, error, attempts, eta, inserted_at)
+  const finishedRow = (job: Job, outcome: JobOutcome): TransactionalWrite => {
+    const requestJson = JSON.stringify(job.request);
+    return {
+      text: `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, status_code, links, error, attempts, eta, inserted_at)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)`,
-    values: [
-      job.id,
-      job.kind,
-      job.legalEntityId,
-      job.userId,
-      requestHash(job),
-      JSON.stringify(job.request),
-      job.requestId,
-      ...outcomeValues(outcome),
-      job.insertedAt,
-    ],
-  });
+      values: [
+        ...[job.id, job.kind, job.legalEntityId, job.userId, requestHash(job, requestJson), requestJson, job.requestId],
+        ...outcomeValues(outcome),
+        job.insertedAt,
+      ],
+    };
+  };
   /** A claimed job's outcome (one update, in or out of the command's transaction). */
   const finishUpdate = (id: string, outcome: JobOutcome): TransactionalWrite => ({
     text: `update jobs set status = $2, status_code = $3, links = $4, error = $5, updated_at = now() where id = $1 and status = 'pending'`,
@@ -158,12 +159,13 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
      * pending job of the same request.
      */
     async enqueueStarted(job: Job): Promise<Job> {
-      const hash = requestHash(job);
+      const requestJson = JSON.stringify(job.request);
+      const hash = requestHash(job, requestJson);
       const inserted = await pool.query<Row>(
         `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, eta)
          values ($1, $2, $3, $4, $5, $6, $7, 'pending', now() + make_interval(secs => $8))
          on conflict do nothing returning *`,
-        [job.id, job.kind, job.legalEntityId, job.userId, hash, JSON.stringify(job.request), job.requestId, etaSeconds],
+        [job.id, job.kind, job.legalEntityId, job.userId, hash, requestJson, job.requestId, etaSeconds],
       );
       if (inserted.rows[0]) return toJob(inserted.rows[0]);
       const { rows } = await pool.query<Row>(`select * from jobs where id = $1 or (request_hash = $2 and status = 'pending') order by id = $1 desc limit 1`, [
@@ -175,13 +177,14 @@ function createJobStoreOn(database: Database, { leaseSeconds, etaSeconds }: { le
 
     /** Returns the new job, or the pending job of the same request (`created: false`). */
     async enqueue(job: NewJob): Promise<{ job: Job; created: boolean }> {
-      const hash = requestHash(job);
+      const requestJson = JSON.stringify(job.request);
+      const hash = requestHash(job, requestJson);
       for (;;) {
         const inserted = await pool.query<Row>(
           `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, eta)
            values ($1, $2, $3, $4, $5, $6, $7, 'pending', now() + make_interval(secs => $8))
            on conflict (request_hash) where status = 'pending' do nothing returning *`,
-          [uuidv7(), job.kind, job.legalEntityId, job.userId, hash, JSON.stringify(job.request), job.requestId, etaSeconds],
+          [uuidv7(), job.kind, job.legalEntityId, job.userId, hash, requestJson, job.requestId, etaSeconds],
         );
         if (inserted.rows[0]) return { job: toJob(inserted.rows[0]), created: true };
         const existing = await pool.query<Row>(`select * from jobs where request_hash = $1 and status = 'pending'`, [hash]);

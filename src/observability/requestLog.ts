@@ -16,35 +16,57 @@ export const routeTemplateOf = (req: IncomingMessage): string => {
 
 const localsOf = (res: ServerResponse): Record<string, unknown> => (res as Response).locals ?? {};
 
+/** What a request's log line names besides method, path and status. */
+export type RequestFacts = { requestId: string; route: string; principal: Principal | undefined };
+
+/**
+ * Logs the request once it finished (or was aborted) and records its duration; returns a function that
+ * forgets it (a request handed on to another handler that logs it itself).
+ */
+export function logWhenDone(
+  logger: Logger,
+  observe: ((method: string, route: string, status: number, seconds: number) => void) | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  factsOf: () => RequestFacts,
+  started: bigint = process.hrtime.bigint(),
+): () => void {
+  const done = (finished: boolean) => () => {
+    forget();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const { requestId, route, principal } = factsOf();
+    if (finished) observe?.(req.method ?? '', route, res.statusCode, seconds);
+    const entry = {
+      request_id: requestId,
+      req: { method: req.method, path: ((req as Partial<Request>).originalUrl ?? req.url ?? '').split('?')[0] },
+      res: { status: res.statusCode },
+      ms: Math.round(seconds * 1000),
+      route,
+      ...(principal ? { user_id: principal.userId, legal_entity_id: principal.legalEntityId } : {}),
+      ...(finished ? {} : { aborted: true }),
+    };
+    if (res.statusCode >= 500) logger.error(entry, 'http request');
+    else logger.info(entry, 'http request');
+  };
+  const onFinish = done(true);
+  const onClose = done(false);
+  const forget = () => {
+    res.off('finish', onFinish);
+    res.off('close', onClose);
+  };
+  res.on('finish', onFinish);
+  res.on('close', onClose);
+  return forget;
+}
+
 export function requestLog(logger: Logger, observe?: (method: string, route: string, status: number, seconds: number) => void): RequestHandler {
   // Written by hand, not pino-http: that builds a child logger per request (a third of the logging cost)
   // for a line we write once. Only the fields below are ever logged (never headers or bodies).
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const done = (finished: boolean) => () => {
-      res.off('finish', onFinish);
-      res.off('close', onClose);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeTemplateOf(req);
-      if (finished) observe?.(req.method, route, res.statusCode, seconds);
+    logWhenDone(logger, observe, req, res, () => {
       const locals = localsOf(res);
-      const principal = locals.principal as Principal | undefined;
-      const entry = {
-        request_id: String(locals.requestId ?? ''),
-        req: { method: req.method, path: (req.originalUrl ?? req.url ?? '').split('?')[0] },
-        res: { status: res.statusCode },
-        ms: Math.round(seconds * 1000),
-        route,
-        ...(principal ? { user_id: principal.userId, legal_entity_id: principal.legalEntityId } : {}),
-        ...(finished ? {} : { aborted: true }),
-      };
-      if (res.statusCode >= 500) logger.error(entry, 'http request');
-      else logger.info(entry, 'http request');
-    };
-    const onFinish = done(true);
-    const onClose = done(false);
-    res.on('finish', onFinish);
-    res.on('close', onClose);
+      return { requestId: String(locals.requestId ?? ''), route: routeTemplateOf(req), principal: locals.principal as Principal | undefined };
+    });
     next();
   };
 }

@@ -5,7 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '../../src/database/database.js';
-import { WrongExpectedRevisionError, readWholeStream, type EventStore, type Position, type RecordedEvent } from '../../src/eventStore/eventStore.js';
+import {
+  WrongExpectedRevisionError,
+  readStreamsTogether,
+  readWholeStream,
+  type EventStore,
+  type Position,
+  type RecordedEvent,
+} from '../../src/eventStore/eventStore.js';
 import type { PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { reportSkipped } from '../support/databases.js';
 import { eventStoreAdapters } from '../support/storeCombinations.js';
@@ -88,6 +95,21 @@ describe.each(adapters)('event store contract: $name', (adapter) => {
     const window: RecordedEvent[] = [];
     for await (const event of store.readStream(stream, { fromRevision: 700n, maxCount: 600 })) window.push(event);
     expect(window.map((e) => Number(e.revision))).toEqual(Array.from({ length: 500 }, (_, i) => 700 + i));
+  });
+
+  it('reads several streams together as each reads alone (unknown ones empty)', async () => {
+    const [a, b, missing] = [uniqueStream(), uniqueStream(), uniqueStream('missing')];
+    await store.appendToStream(a, [newEvent('A1'), newEvent('A2')], { expectedRevision: 'no_stream' });
+    await store.appendToStream(b, [newEvent('B1')], { expectedRevision: 'no_stream' });
+    const { events, reader } = await readStreamsTogether(store, [a, missing, b]);
+    for (const stream of [a, b, missing]) {
+      expect(events.get(stream)).toEqual(await readWholeStream(store, stream));
+      expect(await readWholeStream(reader, stream)).toEqual(events.get(stream));
+    }
+    // A stream not read together is read from the store.
+    const other = uniqueStream();
+    await store.appendToStream(other, [newEvent('C1')], { expectedRevision: 'no_stream' });
+    expect((await readWholeStream(reader, other)).map((e) => e.type)).toEqual(['C1']);
   });
 
   it('reads the global log from a checkpoint in pages, in append order, with increasing positions', async () => {

@@ -150,4 +150,59 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
     const answer = await request(t.app).get(href).set('authorization', stranger).set('prefer', 'wait=30');
     expect(answer.status).toBe(404);
   });
+
+  it('plain job GETs and Stops (answered in front of Express) get what Express answers: status, headers, envelope', async () => {
+    const id = newId();
+    const created = hrefOf(await postCreate(id));
+    const failed = hrefOf(await postCreate(id)); // the same id again: a failed job
+    // An X-Idempotency-Key sends a GET through Express (a GET ignores it, but meta echoes it).
+    const viaExpress = (href: string) => request(t.app).get(href).set('authorization', auth).set('x-idempotency-key', 'k');
+    const plain = (href: string) => request(t.app).get(href).set('authorization', auth);
+    const shape = (res: request.Response) => {
+      const { date, 'x-request-id': requestId, 'content-length': _length, ...headers } = res.headers;
+      expect(date).toBeDefined();
+      expect(requestId).toBe(res.body.meta.request_id);
+      const { idempotency_key: _key, request_id: _id, ...meta } = res.body.meta as Record<string, unknown>;
+      return { status: res.status, headers, body: { ...res.body, meta } };
+    };
+    await t.server.worker.stop(); // a stopped worker queues jobs: one stays pending meanwhile
+    try {
+      const pending = hrefOf(await patchStop(id));
+      for (const href of [created, failed, pending, `/api/jobs/${newId()}`, '/api/jobs/0000-abc'])
+        expect(shape(await plain(href))).toEqual(shape(await viaExpress(href)));
+    } finally {
+      t.server.worker.start();
+    }
+    // A given request id is kept; another legal entity finds nothing; a bad token is refused as always.
+    const withId = await plain(created).set('x-request-id', 'mis-42');
+    expect([withId.headers['x-request-id'], withId.body.meta.request_id]).toEqual(['mis-42', 'mis-42']);
+    const stranger = `Bearer ${await t.token({ client_id: newId() })}`;
+    expect((await request(t.app).get(created).set('authorization', stranger)).status).toBe(404);
+    expect((await request(t.app).get(created).set('authorization', 'Bearer nope')).status).toBe(401);
+    // A plain Stop too: its 202 as Express gives it (another job, the same shape), its job processed.
+    const other = newId();
+    hrefOf(await postCreate(other));
+    const stops = [await patchStop(other), await patchStop(newId()).set('x-idempotency-key', newId())];
+    const withoutJob = (res: request.Response) => {
+      const { body, ...rest } = shape(res);
+      const meta = { ...body.meta, url: String(body.meta.url).replace(/device_dispenses\/[^/]+/, 'device_dispenses/:id') };
+      return { ...rest, body: { ...body, meta, data: { ...body.data, eta: 'eta', links: 'links' } } };
+    };
+    expect(withoutJob(stops[0]!)).toEqual(withoutJob(stops[1]!));
+    expect((await plain(hrefOf(stops[0]!))).status).toBe(303);
+    // A plain Create, and its refusals before the job: the same answers as through Express.
+    const post = (text: string, key?: string) => {
+      const sent = request(t.app).post(base).set('authorization', auth).set('content-type', 'application/json');
+      return (key ? sent.set('x-idempotency-key', key) : sent).send(text);
+    };
+    const fresh = JSON.stringify(createBody(newId(), { based_on: ref('device_request', freshRequest()) }));
+    const created2 = [await post(fresh), await post(JSON.stringify(createBody(newId(), { based_on: ref('device_request', freshRequest()) })), newId())];
+    expect(withoutJob(created2[0]!)).toMatchObject({ status: 202, headers: withoutJob(created2[1]!).headers });
+    expect((await plain(hrefOf(created2[0]!))).status).toBe(303);
+    for (const text of ['{"id":', '[1,', '{}', '"text"', 'null', '\ufeff{}', JSON.stringify({ a: '\u0000' }), '['.repeat(40) + ']'.repeat(40)])
+      expect(shape(await post(text))).toEqual(shape(await post(text, newId())));
+    // HEAD and other methods, a query string: Express, as before.
+    expect((await request(t.app).head(created).set('authorization', auth)).status).toBe(303);
+    expect(shape(await request(t.app).get(`${created}?a=1`).set('authorization', auth)).body.data).toEqual(shape(await plain(created)).body.data);
+  });
 });

@@ -11,9 +11,18 @@
  * signed content is keyed by the causation id, see completeDeviceDispense / markDeviceDispenseInError).
  */
 import type { Decider } from '../../domain/shared/decider.js';
-import type { ExpectedRevision, RecordedEvent } from '../../eventStore/eventStore.js';
+import { readStreamsTogether, type ExpectedRevision, type RecordedEvent, type StreamReader } from '../../eventStore/eventStore.js';
 import type { Caller, CommandDeps } from './commandContext.js';
-import { alreadyHandled, appendEvents, loadAggregate, retryOnConflict, toEventsToAppend, type DomainEvent } from './eventStream.js';
+import {
+  alreadyHandled,
+  appendEvents,
+  foldAggregate,
+  loadAggregate,
+  retryOnConflict,
+  toEventsToAppend,
+  type DomainEvent,
+  type LoadedAggregate,
+} from './eventStream.js';
 import type { CommandResult } from './result.js';
 
 /** The stream a command writes, and how to fold it into the decider's state. */
@@ -21,6 +30,8 @@ export type CommandStream<State, Event extends DomainEvent> = {
   streamName: string;
   decider: Pick<Decider<State, never, Event>, 'evolve' | 'initialState'>;
   parse: (event: RecordedEvent) => Event;
+  /** Other streams `decide` reads: read with this one in one round trip where the store can. */
+  alsoRead?: readonly string[];
 };
 
 /** Events for another stream, appended (with the revision the command read it at) before the command's own. */
@@ -47,16 +58,24 @@ export async function handleCommand<State, Event extends DomainEvent>(
   deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit'>,
   stream: CommandStream<State, Event>,
   caller: Caller<string | null>,
-  decide: (state: State, now: Date) => Decision<Event> | Promise<Decision<Event>>,
+  /** `reader` serves the streams of `alsoRead` as read with the command's own (the store for any other). */
+  decide: (state: State, now: Date, reader: StreamReader) => Decision<Event> | Promise<Decision<Event>>,
   { skipIfAlreadyHandled = true }: HandleCommandOptions = {},
 ): Promise<HandledCommand<Event>> {
   return retryOnConflict(async () => {
-    const { state, revision, events: recorded } = await loadAggregate(deps.eventStore, stream.streamName, stream.decider, stream.parse);
+    let reader: StreamReader = deps.eventStore;
+    let loaded: LoadedAggregate<State>;
+    if (stream.alsoRead?.length) {
+      const together = await readStreamsTogether(deps.eventStore, [stream.streamName, ...stream.alsoRead]);
+      reader = together.reader;
+      loaded = foldAggregate(together.events.get(stream.streamName) ?? [], stream.decider, stream.parse);
+    } else loaded = await loadAggregate(deps.eventStore, stream.streamName, stream.decider, stream.parse);
+    const { state, revision, events: recorded } = loaded;
     const handled = skipIfAlreadyHandled ? alreadyHandled(recorded, caller) : undefined;
     if (handled) return { position: handled.position, events: [] };
 
     const now = deps.clock();
-    const decision = await decide(state, now);
+    const decision = await decide(state, now, reader);
     const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
     if (deps.commit) {
       // One transaction for every append and what commits with them (inline read models, the job).

@@ -8,13 +8,13 @@ import {
   parseDeviceRequestDispensingEvent,
 } from '../../domain/deviceRequestDispensing/decider.js';
 import { z } from 'zod';
-import type { EventStore } from '../../eventStore/eventStore.js';
+import type { StreamReader } from '../../eventStore/eventStore.js';
 import type { MediaStorage } from '../../media/mediaStorage.js';
 import type { Caller } from './commandContext.js';
 import type { CommandStream } from './commandHandler.js';
 import { loadAggregate, type LoadedAggregate } from './eventStream.js';
 
-const loadDeviceDispense = (store: EventStore, id: string): Promise<LoadedAggregate<DeviceDispenseState>> =>
+const loadDeviceDispense = (store: StreamReader, id: string): Promise<LoadedAggregate<DeviceDispenseState>> =>
   loadAggregate(store, deviceDispenseStream(id), deviceDispenseDecider, parseDeviceDispenseEvent);
 
 /** A device dispense's stream, for the command handler. */
@@ -24,7 +24,7 @@ export const deviceDispenseCommandStream = (id: string): CommandStream<DeviceDis
   parse: parseDeviceDispenseEvent,
 });
 
-const loadDeviceRequestDispensing = (store: EventStore, deviceRequestId: string) =>
+const loadDeviceRequestDispensing = (store: StreamReader, deviceRequestId: string) =>
   loadAggregate(store, deviceRequestDispensingStream(deviceRequestId), deviceRequestDispensingDecider, parseDeviceRequestDispensingEvent);
 
 /** The dispense if it exists and is the patient's from the URL (else the methods answer 404). */
@@ -49,7 +49,7 @@ export type AttachedDispense = { id: string; attachedAt: string; document: Devic
  * dispense attached to it. `document` is null for one attached but not created yet (its create is
  * between its two appends, or will be re-run by its job).
  */
-export async function loadDispensingOfDeviceRequest(store: EventStore, deviceRequestId: string) {
+export async function loadDispensingOfDeviceRequest(store: StreamReader, deviceRequestId: string) {
   const dispensing = await loadDeviceRequestDispensing(store, deviceRequestId);
   const attached = await Promise.all(
     dispensing.state.attached.map(async ({ id, at }): Promise<AttachedDispense> => ({

@@ -2,7 +2,7 @@
  * Loading an aggregate (fold its stream with the decider's evolve) and appending its new events with
  * the revision it was loaded at, each event carrying the metadata auditors rely on.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../../shared/uuidv7.js';
 import { conflict } from '../../domain/shared/esozError.js';
 import type { Decider } from '../../domain/shared/decider.js';
 import {
@@ -14,6 +14,7 @@ import {
   type ExpectedRevision,
   type JsonObject,
   type RecordedEvent,
+  type StreamReader,
 } from '../../eventStore/eventStore.js';
 import type { Caller } from './commandContext.js';
 
@@ -22,12 +23,20 @@ export type DomainEvent = { type: string; data: object };
 export type LoadedAggregate<State> = { state: State; revision: ExpectedRevision; events: RecordedEvent[] };
 
 export async function loadAggregate<State, Event extends DomainEvent>(
-  store: EventStore,
+  store: StreamReader,
   streamName: string,
   decider: Pick<Decider<State, never, Event>, 'evolve' | 'initialState'>,
   parse: (event: RecordedEvent) => Event,
 ): Promise<LoadedAggregate<State>> {
-  const events = await readWholeStream(store, streamName);
+  return foldAggregate(await readWholeStream(store, streamName), decider, parse);
+}
+
+/** An aggregate from its stream's events (read already). */
+export function foldAggregate<State, Event extends DomainEvent>(
+  events: RecordedEvent[],
+  decider: Pick<Decider<State, never, Event>, 'evolve' | 'initialState'>,
+  parse: (event: RecordedEvent) => Event,
+): LoadedAggregate<State> {
   const state = events.map(parse).reduce(decider.evolve, decider.initialState());
   return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream', events };
 }
