@@ -8,22 +8,32 @@
  *
  * Updates are incremental: only the paths of changed leaves are hashed again when the root is asked for.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { fastCanonicalJson } from '../eventStore/hashChain.js';
 
 export type StreamHead = { stream: string; revision: number; hash: string };
 export type MerklePathStep = { side: 'left' | 'right'; hash: string };
 
-const LEAF = Buffer.from([0]);
-const NODE = Buffer.from([1]);
-
+// One-shot SHA-256 (crypto.hash): a Hash object per leaf and per node was most of a verifier's tree cost.
 export const leafHash = (head: StreamHead): Buffer =>
-  createHash('sha256')
-    .update(LEAF)
-    .update(fastCanonicalJson({ hash: head.hash, revision: head.revision, stream: head.stream }), 'utf8')
-    .digest();
+  // Canonical JSON of {hash, revision, stream}: its keys in that (sorted) order, each value canonical.
+  hash(
+    'sha256',
+    `\u0000{"hash":${fastCanonicalJson(head.hash)},"revision":${fastCanonicalJson(head.revision)},"stream":${fastCanonicalJson(head.stream)}}`,
+    'buffer',
+  );
 
-const nodeHash = (left: Buffer, right: Buffer): Buffer => createHash('sha256').update(NODE).update(left).update(right).digest();
+/** A node over two children lying side by side (as siblings do in a level): their 64 bytes after 0x01. */
+const NODE_INPUT = Buffer.alloc(65, 1);
+const nodeOfPair = (bytes: Buffer, at: number): Buffer => {
+  bytes.copy(NODE_INPUT, 1, at, at + 64);
+  return hash('sha256', NODE_INPUT, 'buffer');
+};
+const nodeHash = (left: Buffer, right: Buffer): Buffer => {
+  left.copy(NODE_INPUT, 1);
+  right.copy(NODE_INPUT, 33);
+  return hash('sha256', NODE_INPUT, 'buffer');
+};
 
 /** One level of the tree: its 32-byte nodes packed in one growing buffer (a Buffer object per node cost ~5× the memory). */
 class Level {
@@ -32,6 +42,11 @@ class Level {
 
   get(index: number): Buffer {
     return this.bytes.subarray(32 * index, 32 * index + 32);
+  }
+
+  /** The parent of nodes `2 * parent` and `2 * parent + 1` (both present). */
+  parentOf(parent: number): Buffer {
+    return nodeOfPair(this.bytes, 64 * parent);
   }
 
   put(index: number, node: Buffer): void {
@@ -71,8 +86,7 @@ export class MerkleTree {
       const parents = new Set<number>();
       for (const index of dirty) parents.add(index >> 1);
       for (const parent of parents) {
-        const right = 2 * parent + 1 < nodes.length ? nodes.get(2 * parent + 1) : null;
-        above.put(parent, right ? nodeHash(nodes.get(2 * parent), right) : nodes.get(2 * parent));
+        above.put(parent, 2 * parent + 1 < nodes.length ? nodes.parentOf(parent) : nodes.get(2 * parent));
       }
       dirty = parents;
     }

@@ -8,6 +8,7 @@ export class StreamHeads {
   private readonly names: string[] = [];
   private revisions = new Float64Array(1024);
   private hashes = Buffer.alloc(32 * 1024);
+  private readonly scratch = Buffer.alloc(32);
 
   get size(): number {
     return this.names.length;
@@ -29,9 +30,13 @@ export class StreamHeads {
     return this.hashes.toString('hex', 32 * index, 32 * index + 32);
   }
 
-  /** Moves stream `stream` to `revision`/`hash` (hex), appending it when new; returns its index. */
-  set(stream: string, revision: number, hash: string): number {
-    let index = this.indexes.get(stream);
+  /** Whether head `index`'s hash is `hex` (compared as bytes: no string made per call). */
+  hashIs(index: number, hex: string): boolean {
+    return hex.length === 64 && this.scratch.write(hex, 0, 32, 'hex') === 32 && this.hashes.compare(this.scratch, 0, 32, 32 * index, 32 * index + 32) === 0;
+  }
+
+  /** Moves stream `stream` (at `index`, or new when undefined) to `revision`/`hash` (hex); returns its index. */
+  set(stream: string, revision: number, hash: string, index: number | undefined = this.indexes.get(stream)): number {
     if (index === undefined) {
       index = this.names.length;
       if (index === this.revisions.length) this.grow();

@@ -118,20 +118,21 @@ export async function verifyHistoryLines(
               : `revision ${expected} is missing: revision ${line.revision} follows ${expected - 1}`,
           );
         if (line.revision < expected) throw broken(line, `revision ${line.revision} again or out of order: the stream is already at revision ${expected - 1}`);
-        const prev = index === undefined ? GENESIS_HASH : heads.hash(index);
         if (line.prevHash === undefined || line.hash === undefined) throw broken(line, 'the event carries no hash chain link (prev_hash, hash)');
-        if (line.prevHash !== prev)
+        if (index === undefined ? line.prevHash !== GENESIS_HASH : !heads.hashIs(index, line.prevHash))
           throw broken(
             line,
-            `prev_hash ${line.prevHash} does not link to ${index !== undefined ? `revision ${expected - 1}'s hash ${prev}` : 'the genesis hash'}`,
+            `prev_hash ${line.prevHash} does not link to ${index !== undefined ? `revision ${expected - 1}'s hash ${heads.hash(index)}` : 'the genesis hash'}`,
           );
+        // The link holds: the line's own prev_hash is the previous head's hash.
+        const prev = line.prevHash;
         const hash =
           line.content === null
             ? line.hash
             : fastEventHash(prev, { stream: line.stream, revision: line.revision, type: line.type, data: line.content.data, metadata: line.content.metadata });
         if (hash !== line.hash) throw broken(line, `its content (type, data or metadata) no longer gives its hash: stored ${line.hash}, recomputed ${hash}`);
 
-        const at = heads.set(line.stream, line.revision, hash);
+        const at = heads.set(line.stream, line.revision, hash, index);
         // Leaves are hashed when an anchor needs the root (insertion order keeps new leaves in index order).
         dirty.add(at);
         changes.push({ line: lineNumber, eventId: line.eventId, index: at, revision: line.revision, prevHash: prev });

@@ -51,6 +51,19 @@ describe('Merkle tree', () => {
   const leaves = (n: number, salt = '') =>
     Array.from({ length: n }, (_, i) => leafHash({ stream: `s-${i}`, revision: i, hash: `${salt}${i}`.padStart(64, '0') }));
 
+  it("hashes a leaf as SHA-256(0x00 ‖ the library's canonical {hash, revision, stream}), for any stream name", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.nat(), fc.stringMatching(/^[0-9a-f]{64}$/), (stream, revision, hash) => {
+        const expected = createHash('sha256')
+          .update(Buffer.from([0]))
+          .update(canonicalize({ hash, revision, stream })!, 'utf8')
+          .digest('hex');
+        expect(leafHash({ stream, revision, hash }).toString('hex')).toBe(expected);
+      }),
+      { seed: 1612, numRuns: 300 },
+    );
+  });
+
   it('updated leaf by leaf gives the root computed from scratch, and every path leads to it', () => {
     for (const n of [1, 2, 3, 5, 8, 13]) {
       const tree = new MerkleTree();
