@@ -114,6 +114,12 @@ export class MerkleTree {
     return Buffer.from(node(top, 0));
   }
 
+  /** Every node, level by level (the leaves first). */
+  nodes(): TreeNode[] {
+    this.root();
+    return this.levels.flatMap((nodes, level) => Array.from({ length: nodes.length }, (_, index) => ({ level, index, hash: Buffer.from(nodes.get(index)) })));
+  }
+
   /** The sibling hashes from leaf `index` up to the root (after `root()`). */
   path(index: number): MerklePathStep[] {
     this.root();
@@ -181,15 +187,9 @@ export async function updatePaths(size: number, changed: Map<number, Buffer>, fe
 
 /** Every node of the tree over `leaves` (a stored tree written from scratch), and its root. */
 export function allNodes(leaves: Buffer[]): { nodes: TreeNode[]; root: Buffer | null } {
-  const nodes: TreeNode[] = leaves.map((hash, index) => ({ level: 0, index, hash }));
-  let level = leaves;
-  for (let l = 1; level.length > 1; l++) {
-    level = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) =>
-      2 * i + 1 < level.length ? nodeHash(level[2 * i]!, level[2 * i + 1]!) : level[2 * i]!,
-    );
-    level.forEach((hash, index) => nodes.push({ level: l, index, hash }));
-  }
-  return { nodes, root: level[0] ?? null };
+  const tree = new MerkleTree();
+  leaves.forEach((leaf, i) => tree.set(i, leaf));
+  return { root: tree.root(), nodes: tree.nodes() };
 }
 
 /** Where the sibling of leaf `index`'s path lies at each level of a tree of `size` leaves, and the root's place. */

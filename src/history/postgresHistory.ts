@@ -46,8 +46,10 @@ export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"r
  * The line `verify --history` reads of one row. Where the stored texts are canonical JSON (every row
  * this store writes), the database recomputes the row's hash from its own prev_hash and the stored bytes
  * (the same SHA-256 over the same canonical form the appender hashed) and sends a short line, a JSON
- * array (hashes, event id, revision, type, stream): no event data crosses the wire or gets parsed. Any other row (a jsonb log from before,
- * legacy metadata, a changed event, an anchor) goes out whole for the verifier to recompute and name.
+ * array (hashes, event id, revision, type, stream): no event data crosses the wire or gets parsed. Any
+ * other row (a jsonb log from before, legacy metadata, a changed event, an anchor) goes out whole for the
+ * verifier to recompute and name. The hashed envelope is hashChain.ts's hashOfTexts written in SQL: the
+ * tamper tests (hostile text included) hold the two to the same bytes.
  * The links between rows (revision order, prev_hash = previous hash) and the anchors are the verifier's.
  */
 export const VERIFY_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and hash = sha256(prev_hash || convert_to('{"data":' || data::text

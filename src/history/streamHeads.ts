@@ -48,10 +48,6 @@ export class StreamHeads {
     return index;
   }
 
-  *entries(): IterableIterator<[string, { index: number; revision: number; hash: string }]> {
-    for (let index = 0; index < this.names.length; index++) yield [this.names[index]!, { index, revision: this.revisions[index]!, hash: this.hash(index) }];
-  }
-
   private grow(): void {
     const revisions = new Float64Array(2 * this.revisions.length);
     revisions.set(this.revisions);

@@ -12,7 +12,7 @@ import { isStoreUnavailable } from '../shared/storeUnavailable.js';
 import type { Logger } from '../logger.js';
 import { ignoreConditionalHeaders } from './conditionalRequests.js';
 import { cors } from './cors.js';
-import { PUBLIC_URL_SETTING, sendError } from './envelope.js';
+import { envelopeMeta, PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
 import { guardJsonBody, guardRequestLine, jsonBodyError } from './inputGuard.js';
 import { logWhenDone, requestLog } from '../observability/requestLog.js';
@@ -275,7 +275,7 @@ function answerFirst(
     headers: Array<[string, string]>,
   ) {
     const type = 'data' in payload && Array.isArray(payload.data) ? 'list' : 'object';
-    const text = JSON.stringify({ meta: { code, url: `${publicUrl()}${req.url}`, type, request_id: requestId }, ...payload });
+    const text = JSON.stringify({ meta: envelopeMeta(publicUrl(), req.url ?? '', code, type, requestId), ...payload });
     res.statusCode = code;
     res.setHeader('x-request-id', requestId);
     for (const [name, value] of headers) res.setHeader(name === 'vary' ? 'Vary' : name, value);

@@ -11,16 +11,17 @@ const publicUrlOf = (req: Request): string => {
   return publicUrl ? publicUrl() : 'http://localhost';
 };
 
-const meta = (req: Request, res: Response, code: number, type: 'object' | 'list') => {
-  const idempotencyKey = res.locals.idempotencyKey as string | undefined;
-  return {
-    code,
-    url: `${publicUrlOf(req)}${req.originalUrl}`,
-    type,
-    request_id: String(res.locals.requestId ?? ''),
-    ...(idempotencyKey ? { idempotency_key: idempotencyKey } : {}),
-  };
-};
+/** The envelope's `meta`: one definition for Express's answers and the requests answered in front of it (app.ts). */
+export const envelopeMeta = (publicUrl: string, path: string, code: number, type: 'object' | 'list', requestId: string, idempotencyKey?: string) => ({
+  code,
+  url: `${publicUrl}${path}`,
+  type,
+  request_id: requestId,
+  ...(idempotencyKey ? { idempotency_key: idempotencyKey } : {}),
+});
+
+const meta = (req: Request, res: Response, code: number, type: 'object' | 'list') =>
+  envelopeMeta(publicUrlOf(req), req.originalUrl, code, type, String(res.locals.requestId ?? ''), res.locals.idempotencyKey as string | undefined);
 
 export function sendData(req: Request, res: Response, code: number, data: unknown, paging?: Paging): void {
   const type = Array.isArray(data) ? 'list' : 'object';
