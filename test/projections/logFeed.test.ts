@@ -92,9 +92,9 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
     let last: Position = head ?? '0:0';
     for (let i = 0; i < 20; i++)
       last = (await t.store.appendToStream(`${i % 2 ? 'a' : 'b'}${run}-${i}`, [newEvent('E')], { expectedRevision: 'no_stream' })).position;
-    for (const runner of runners) await runner.waitFor(last, 10_000);
+    for (const runner of runners) await runner.waitFor(last, 30_000);
     const other = await t.store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
-    for (const runner of runners) await runner.waitFor(other.position, 10_000);
+    for (const runner of runners) await runner.waitFor(other.position, 30_000);
 
     expect(a.stats.seen).toHaveLength(10);
     expect(b.stats.seen).toHaveLength(10);
@@ -124,7 +124,7 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
     });
     await runner.start();
     const other = await t.store.appendToStream(uniqueStream('other'), [newEvent('E')], { expectedRevision: 'no_stream' });
-    await runner.waitFor(other.position, 10_000);
+    await runner.waitFor(other.position, 30_000);
     await eventually(async () => (await readCheckpoint(t.database.pool, a.projection.name)) === other.position, 10_000, 'the stored checkpoint');
     expect(a.stats.seen).toEqual([]);
     await runner.stop();
@@ -142,9 +142,17 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
       const feed = shared ? createLogFeed(counted) : counted;
       const runners = both.map(({ projection }) => createProjectionRunner({ store: counted, database: t.database, projection, logger, feed }));
       for (const runner of runners) await runner.start();
-      // One append wakes the readers (this store polls once a minute only): each reads its page.
-      const appended = await counted.appendToStream(`s${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
-      for (const runner of runners) await runner.waitFor(appended.position, 10_000);
+      // One wake after an append (this store polls once a minute only): each reader reads its page. The
+      // wake comes once the events are visible: a transaction elsewhere on the shared server can hold the
+      // log's visibility back, and a reader woken before that would sleep its minute.
+      const appended = await t.store.appendToStream(`s${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
+      await eventually(
+        async () => (await t.store.readAll({ after: head, maxCount: 100 })).some((e) => e.position === appended.position),
+        30_000,
+        'the appended events visible',
+      );
+      counted.notifyAppended();
+      for (const runner of runners) await runner.waitFor(appended.position, 30_000);
       for (const runner of runners) await runner.stop();
       expect(both.map(({ stats }) => stats.seen.length)).toEqual([2, 2, 2, 2]);
       return reads();
@@ -168,13 +176,13 @@ describe.each(databaseFactories())('one log reader for every live projection: $n
     const first = createProjectionRunner({ store: t.store, database: t.database, projection: ahead.projection, logger, feed });
     await first.start();
     const early = await t.store.appendToStream(`j${run}-1`, [newEvent('E'), newEvent('F')], { expectedRevision: 'no_stream' });
-    await first.waitFor(early.position, 10_000);
+    await first.waitFor(early.position, 30_000);
 
     const second = createProjectionRunner({ store: t.store, database: t.database, projection: behind.projection, logger, feed });
     await second.start();
     const late = await t.store.appendToStream(`j${run}-1`, [newEvent('G')], { expectedRevision: 1n });
-    await second.waitFor(late.position, 10_000);
-    await first.waitFor(late.position, 10_000);
+    await second.waitFor(late.position, 30_000);
+    await first.waitFor(late.position, 30_000);
     expect(ahead.stats.seen).toEqual([`j${run}-1@0`, `j${run}-1@1`, `j${run}-1@2`]);
     expect(behind.stats.seen).toEqual([`j${run}-1@0`, `j${run}-1@1`, `j${run}-1@2`]);
     await first.stop();
