@@ -42,6 +42,12 @@ export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"r
   || ',"metadata":' || (case when metadata->'event_id' is not null then metadata::text else ${LEGACY_METADATA_SQL}::text end)
   || coalesce(',"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex') || '"', '') || '}'`;
 
+/** Whether a row's stored hash is the SHA-256 of its prev_hash and stored bytes (null, not false, when a link is missing). */
+export const HASH_MATCHES_SQL = `hash = sha256(prev_hash || convert_to('{"data":' || data::text
+    || ',"metadata":' || metadata::text || ',"revision":' || revision || ',"stream":' || to_json(stream_name)::text
+    || ',"type":' || to_json(event_type)::text || '}', 'UTF8'))`;
+const SHORT_LINE_SQL = `'["' || encode(prev_hash, 'hex') || '","' || encode(hash, 'hex') || '","' || event_id || '",' || revision
+    || ',' || to_json(event_type)::text || ',' || to_json(stream_name)::text || ']'`;
 /**
  * The line `verify --history` reads of one row. Where the stored texts are canonical JSON (every row
  * this store writes), the database recomputes the row's hash from its own prev_hash and the stored bytes
@@ -52,12 +58,20 @@ export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"r
  * tamper tests (hostile text included) hold the two to the same bytes.
  * The links between rows (revision order, prev_hash = previous hash) and the anchors are the verifier's.
  */
-export const VERIFY_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and hash = sha256(prev_hash || convert_to('{"data":' || data::text
-    || ',"metadata":' || metadata::text || ',"revision":' || revision || ',"stream":' || to_json(stream_name)::text
-    || ',"type":' || to_json(event_type)::text || '}', 'UTF8'))
-  then '["' || encode(prev_hash, 'hex') || '","' || encode(hash, 'hex') || '","' || event_id || '",' || revision
-    || ',' || to_json(event_type)::text || ',' || to_json(stream_name)::text || ']'
+export const VERIFY_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and ${HASH_MATCHES_SQL}
+  then ${SHORT_LINE_SQL}
   else ${LINE_SQL} end`;
+
+/**
+ * The links-only line of the split check (verifyStore.ts): the short line for every chained event, its
+ * hash taken as stored and confirmed by HASH_CHECK_SQL on a second connection in the same snapshot; an
+ * anchor or a row without its links goes out whole. No event data is read in log order.
+ */
+export const LINK_LINE_SQL = `case when stream_name <> '${AUDIT_STREAM}' and prev_hash is not null and hash is not null
+  then ${SHORT_LINE_SQL}
+  else ${LINE_SQL} end`;
+/** How many chained events' stored hashes the stored bytes do not give (unordered: a plain scan). */
+export const HASH_CHECK_SQL = `select count(*)::int as unconfirmed from es_events where stream_name <> '${AUDIT_STREAM}' and (${HASH_MATCHES_SQL}) is not true`;
 
 export type ExportFilter = { stream?: string; from?: string; to?: string };
 

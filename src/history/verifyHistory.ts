@@ -4,8 +4,9 @@
  * (`cli verify --history`, the same lines straight from the database). It stops at the first broken
  * link and names it: line, stream, revision, event id and what differs.
  *
- * Memory is bounded by the number of streams (one head each, and the Merkle tree over them) plus the
- * events since the last anchor, never by the length of the history.
+ * Memory is bounded by the number of streams (two heads each, now and as the last anchor covered them,
+ * and the Merkle tree over the latter) plus the events since the last anchor's coverage, never by the
+ * length of the history.
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -15,7 +16,8 @@ import { leafHash, MerkleTree } from '../audit/merkle.js';
 import type { JsonObject } from '../eventStore/eventStore.js';
 import { GENESIS_HASH, fastEventHash } from '../eventStore/hashChain.js';
 import { lineBatches } from './lineBatches.js';
-import { StreamHeads } from './streamHeads.js';
+import { ChangeLog } from './changeLog.js';
+import { PackedHeads, StreamHeads } from './streamHeads.js';
 
 export type HistoryProblem = { line: number; stream: string | null; revision: number | null; eventId: string | null; message: string };
 export type HistoryVerification = {
@@ -30,11 +32,6 @@ export type HistoryVerification = {
 };
 
 type Head = { revision: number; hash: string };
-/**
- * One line's effect on the heads, kept since the last anchor's coverage so an anchor can look back: the
- * stream (by index) moved to `revision` from `revision - 1` with hash `prevHash`, or appeared (revision 0).
- */
-type Change = { line: number; eventId: string; index: number; revision: number; prevHash: string };
 
 class Broken extends Error {
   constructor(readonly problem: HistoryProblem) {
@@ -82,9 +79,12 @@ export async function verifyHistoryLines(
   { anchorKeys = null, onProgress, hashesCheckedBySource = false }: VerifyOptions = {},
 ): Promise<HistoryVerification & { heads: StreamHeads }> {
   const heads = new StreamHeads();
+  // The heads as the last anchor covered them, and the Merkle tree over those: each anchor rolls them
+  // forward through the changes up to the last event it covers.
+  const anchored = new PackedHeads();
   const tree = new MerkleTree();
-  const dirty = new Set<number>();
-  let changes: Change[] = [];
+  // Each line's effect on the heads since the last anchor's coverage.
+  const changes = new ChangeLog();
   let lineNumber = 0;
   let anchors = 0;
   let anchoredEvents = 0;
@@ -132,26 +132,22 @@ export async function verifyHistoryLines(
             : fastEventHash(prev, { stream: line.stream, revision: line.revision, type: line.type, data: line.content.data, metadata: line.content.metadata });
         if (hash !== line.hash) throw broken(line, `its content (type, data or metadata) no longer gives its hash: stored ${line.hash}, recomputed ${hash}`);
 
-        const at = heads.set(line.stream, line.revision, hash, index);
-        // Leaves are hashed when an anchor needs the root (insertion order keeps new leaves in index order).
-        dirty.add(at);
-        changes.push({ line: lineNumber, eventId: line.eventId, index: at, revision: line.revision, prevHash: prev });
+        const at = heads.move(line.stream, line.revision, hash, index);
+        changes.push(lineNumber, line.eventId, at, line.revision, heads);
 
         if (line.stream === AUDIT_STREAM && line.type === ANCHOR_EVENT_TYPE) {
           anchors += 1;
           const anchor = anchorDataSchema.safeParse(line.content?.data);
           if (!anchor.success)
             throw broken(line, `anchor #${anchors} is malformed (${anchor.error.issues[0]!.path.join('.')}: ${anchor.error.issues[0]!.message})`);
-          for (const stream of dirty) tree.set(stream, leafHash({ stream: heads.name(stream), revision: heads.revision(stream), hash: heads.hash(stream) }));
-          dirty.clear();
           const fail = (message: string): never => {
             throw broken(line, message);
           };
-          const covered = await checkAnchor(anchor.data, anchors, lastAnchorHash, { heads, tree, changes, anchorKeys }, fail);
+          const covered = await checkAnchor(anchor.data, anchors, lastAnchorHash, { heads, anchored, tree, changes, anchorKeys }, fail);
           anchoredEvents = covered;
           lastAnchorHash = hash;
           // What the next anchor can look back to: the changes after this one's coverage.
-          changes = changes.filter((c) => c.line > covered);
+          changes.dropThrough(covered);
         }
         if (onProgress && lineNumber - reported >= 10_000) {
           onProgress(lineNumber - reported);
@@ -207,11 +203,13 @@ function parseCheckedLine(text: string, line: number): Entry {
   return { stream, revision, type, eventId, prevHash, hash, content: null };
 }
 
-type AnchorState = { heads: StreamHeads; tree: MerkleTree; changes: Change[]; anchorKeys: JWTVerifyGetKey | null };
-/** The heads as an anchor saw them: the streams (by index) that moved after it, at their head then (null: not there yet). */
-type View = Map<number, Head | null>;
+type AnchorState = { heads: StreamHeads; anchored: PackedHeads; tree: MerkleTree; changes: ChangeLog; anchorKeys: JWTVerifyGetKey | null };
 
-/** Checks one anchor against the history before it; returns the number of events it covers. */
+/**
+ * Checks one anchor against the history before it; returns the number of events it covers. The anchor
+ * covers the log up to its last event; events after that (committed while it was being written) are
+ * not rolled into the anchored heads yet, so the heads and the tree are those it signed.
+ */
 async function checkAnchor(
   anchor: AnchorData,
   n: number,
@@ -225,21 +223,20 @@ async function checkAnchor(
   if (anchor.prev_anchor_hash !== lastAnchorHash)
     fail(`${name}: prev_anchor_hash ${anchor.prev_anchor_hash ?? 'null'} is not the previous anchor's hash ${lastAnchorHash ?? 'null'}`);
 
-  // The anchor covers the log up to its last event; events after that (committed while it was being
-  // written) are taken back, newest first, to see the heads it signed.
-  const at = state.changes.findIndex((c) => c.eventId === anchor.covers.last_event_id);
+  const { heads, anchored, tree, changes } = state;
+  const at = changes.find(anchor.covers.last_event_id);
   if (at === -1) fail(`${name}: the last event it covers (${anchor.covers.last_event_id}) is not in the history since the previous anchor`);
-  const coveredLine = state.changes[at]!.line;
-  const view: View = new Map();
-  for (let i = state.changes.length - 1; i > at; i--) {
-    const change = state.changes[i]!;
-    view.set(change.index, change.revision === 0 ? null : { revision: change.revision - 1, hash: change.prevHash });
+  const coveredLine = changes.line(at);
+  // Roll forward; a stream that moved several times gets one leaf (a Set keeps new streams in index order).
+  const moved = new Set<number>();
+  for (let i = 0; i <= at; i++) {
+    changes.apply(i, anchored);
+    moved.add(changes.index(i));
   }
-  const { heads } = state;
   const headAt = (stream: string): Head | null => {
     const index = heads.indexOf(stream);
-    if (index === undefined) return null;
-    return view.has(index) ? view.get(index)! : { revision: heads.revision(index), hash: heads.hash(index) };
+    if (index === undefined || index >= anchored.size) return null;
+    return { revision: anchored.revision(index), hash: anchored.hash(index) };
   };
 
   const signedChanged = new Set<string>();
@@ -255,46 +252,23 @@ async function checkAnchor(
         message: `${name} signed stream ${stream} at revision ${revision} (hash ${hash}); the history has ${ours ? `revision ${ours.revision} (hash ${ours.hash})` : 'no such stream'}`,
       });
   }
-  for (const change of state.changes.slice(0, at + 1)) {
-    const stream = heads.name(change.index);
+  for (let i = 0; i <= at; i++) {
+    const stream = heads.name(changes.index(i));
     if (!signedChanged.has(stream))
       throw new Broken({
-        line: change.line,
+        line: changes.line(i),
         stream,
         revision: headAt(stream)?.revision ?? null,
-        eventId: change.eventId,
+        eventId: changes.eventId(i),
         message: `${name} does not list this event's stream among those changed since the previous anchor: an event inserted behind the anchor`,
       });
   }
   if (anchor.covers.event_count !== coveredLine)
     fail(`${name} covers ${anchor.covers.event_count} events; the history has ${coveredLine} up to its last event ${anchor.covers.last_event_id}`);
 
-  const root = rootAt(state, view);
-  const streams = countStreamsAt(state, view);
-  if (anchor.streams !== streams) fail(`${name} signed ${anchor.streams} streams; the history has ${streams} at that point`);
+  for (const index of moved) tree.set(index, leafHash({ stream: heads.name(index), revision: anchored.revision(index), hash: anchored.hash(index) }));
+  const root = tree.root()?.toString('hex') ?? null;
+  if (anchor.streams !== anchored.size) fail(`${name} signed ${anchor.streams} streams; the history has ${anchored.size} at that point`);
   if (root !== anchor.merkle_root) fail(`${name}: Merkle root ${anchor.merkle_root} differs from the history's ${root ?? 'empty'}`);
   return coveredLine;
-}
-
-const countStreamsAt = (state: AnchorState, view: View) => state.heads.size - [...view.values()].filter((h) => h === null).length;
-
-/**
- * The root over the heads as the anchor saw them: the live tree, or (events after it) the tree rolled
- * back for the moment — the leaves of streams that moved since set to their heads then, the streams that
- * appeared since (the last leaves, by first appearance) left out — and rolled forward again. Rebuilding
- * the tree from scratch instead cost a hash per stream for every such anchor.
- */
-function rootAt(state: AnchorState, view: View): string | null {
-  if (view.size === 0) return state.tree.root()?.toString('hex') ?? null;
-  const { heads, tree } = state;
-  const restore: Array<[number, Buffer]> = [];
-  for (const [index, before] of view) {
-    if (before === null) continue;
-    const stream = heads.name(index);
-    restore.push([index, leafHash({ stream, revision: heads.revision(index), hash: heads.hash(index) })]);
-    tree.set(index, leafHash({ stream, revision: before.revision, hash: before.hash }));
-  }
-  const root = tree.rootOfFirst(countStreamsAt(state, view));
-  for (const [index, leaf] of restore) tree.set(index, leaf);
-  return root?.toString('hex') ?? null;
 }
