@@ -24,17 +24,17 @@ export class PackedHeads {
     return hex.length === 64 && this.scratch.write(hex, 0, 32, 'hex') === 32 && this.hashes.compare(this.scratch, 0, 32, 32 * index, 32 * index + 32) === 0;
   }
 
-  copyHash(index: number, target: Buffer, at: number): void {
-    this.hashes.copy(target, at, 32 * index, 32 * index + 32);
+  copyHash(index: number, target: Uint8Array, at: number): void {
+    copy32(this.hashes, 32 * index, target, at);
   }
 
   /** Sets head `index` (at most `size`) to `revision` and the hash given as hex, or as 32 bytes of `source` at `at`. */
-  set(index: number, revision: number, hash: string | Buffer, at = 0): void {
+  set(index: number, revision: number, hash: string | Uint8Array, at = 0): void {
     if (index >= this.revisions.length) this.grow();
     if (index >= this.size) this.size = index + 1;
     this.revisions[index] = revision;
     if (typeof hash === 'string') this.hashes.write(hash, 32 * index, 32, 'hex');
-    else hash.copy(this.hashes, 32 * index, at, at + 32);
+    else copy32(hash, at, this.hashes, 32 * index);
   }
 
   private grow(): void {
@@ -63,10 +63,17 @@ export class StreamHeads extends PackedHeads {
   move(stream: string, revision: number, hash: string, index: number | undefined = this.indexes.get(stream)): number {
     if (index === undefined) {
       index = this.names.length;
-      this.indexes.set(stream, index);
-      this.names.push(stream);
+      // Its own copy: a slice of the line it came in would keep the whole line alive.
+      const name = Buffer.from(stream, 'utf8').toString('utf8');
+      this.indexes.set(name, index);
+      this.names.push(name);
     }
     this.set(index, revision, hash);
     return index;
   }
+}
+
+/** 32 bytes from `source` at `from` to `target` at `to`: a loop, since Buffer#copy's own overhead costs more than the copy. */
+export function copy32(source: Uint8Array, from: number, target: Uint8Array, to: number): void {
+  for (let i = 0; i < 32; i++) target[to + i] = source[from + i]!;
 }

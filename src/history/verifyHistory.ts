@@ -191,17 +191,48 @@ function parseLine(text: string, line: number): Entry {
 }
 
 /**
- * The database's short line for a row whose hash it recomputed (postgresHistory.ts, VERIFY_LINE_SQL): a
- * JSON array of prev_hash, hash, event id, revision, type and stream. JSON.parse gives fresh strings:
- * substrings of the line would keep each chunk alive through the heads that hold them.
+ * The database's short line for a row whose hash it checked (postgresHistory.ts, SHORT_LINE_SQL): a
+ * JSON array of prev_hash, hash, event id, revision, type and stream, read by position (the first three
+ * have fixed widths) without JSON.parse and its six fresh objects per event; a line with an escape in
+ * its strings, or of any other shape, goes through JSON.parse. Slices share the line's memory, so what
+ * outlives the line is copied: a new stream's name (StreamHeads) and the event id (ChangeLog).
  */
 function parseCheckedLine(text: string, line: number): Entry {
+  const n = text.length;
+  // ["<prev_hash: 64>","<hash: 64>","<event id: 36>",<revision>,"<type>","<stream>"]
+  if (
+    n > 180 &&
+    text.startsWith('","', 66) &&
+    text.startsWith('","', 133) &&
+    text.startsWith('",', 172) &&
+    text.charCodeAt(1) === QUOTE &&
+    text.charCodeAt(n - 2) === QUOTE &&
+    text.charCodeAt(n - 1) === 0x5d /* ] */ &&
+    text.indexOf('\\', 174) === -1
+  ) {
+    let revision = 0;
+    let i = 174;
+    // At most 15 digits here (exact in a double); a longer number goes to JSON.parse and its check.
+    for (let c = text.charCodeAt(i); c >= 0x30 && c <= 0x39 && i < 189; c = text.charCodeAt(++i)) revision = 10 * revision + (c - 0x30);
+    const typeEnd = text.indexOf('"', i + 2);
+    if (i > 174 && text.startsWith(',"', i) && typeEnd !== -1 && text.startsWith('","', typeEnd) && typeEnd + 3 <= n - 2)
+      return {
+        prevHash: text.slice(2, 66),
+        hash: text.slice(69, 133),
+        eventId: text.slice(136, 172),
+        revision,
+        type: text.slice(i + 2, typeEnd),
+        stream: text.slice(typeEnd + 3, n - 2),
+        content: null,
+      };
+  }
   const v = parseJson(text, line, 'array') as unknown[];
   if (!Array.isArray(v) || v.length !== 6 || !v.every((field, i) => (i === 3 ? Number.isSafeInteger(field) : typeof field === 'string')))
     throw lineProblem(line, 'not a checked history line');
   const [prevHash, hash, eventId, revision, type, stream] = v as [string, string, string, number, string, string];
   return { stream, revision, type, eventId, prevHash, hash, content: null };
 }
+const QUOTE = 0x22;
 
 type AnchorState = { heads: StreamHeads; anchored: PackedHeads; tree: MerkleTree; changes: ChangeLog; anchorKeys: JWTVerifyGetKey | null };
 
