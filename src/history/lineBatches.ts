@@ -4,31 +4,63 @@
  * its own: decoding whole 1 MB chunks (string_decoder) and splitting the text (readline's regex) cost
  * about as much as parsing the lines' JSON. Line ends as readline takes them: \n, \r\n or a lone \r.
  * Neither byte occurs inside a multi-byte UTF-8 character, so a character split between chunks is whole
- * again in the carried line.
+ * again in the carried line. The carry is kept as its pieces and joined with the head of the chunk that
+ * ends it only (joining it to each whole chunk copied the stream once more, and a long line many times).
  */
 export async function* lineBatches(input: AsyncIterable<Buffer | string>): AsyncGenerator<string[]> {
-  let carry: Buffer | null = null;
+  // The unfinished line, as the pieces it came in.
+  let carry: Buffer[] = [];
+  let carried = 0;
   for await (const chunk of input) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    const buffer: Buffer = carry ? Buffer.concat([carry, bytes]) : bytes;
+    if (bytes.length === 0) continue;
     const lines: string[] = [];
-    const consumed = split(buffer, lines, false);
-    carry = consumed < buffer.length ? buffer.subarray(consumed) : null;
+    let from = 0;
+    if (carried > 0) {
+      const lf = bytes.indexOf(10);
+      const cr = bytes.indexOf(13);
+      const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+      const last = carry[carry.length - 1]!;
+      if (end === -1 && last[last.length - 1] !== 13) {
+        carry.push(bytes);
+        carried += bytes.length;
+        continue;
+      }
+      // Joined with the chunk's head only: through one byte past its first line end (\r\n), or its
+      // first byte when the carry ends in a \r.
+      const head = Buffer.concat([...carry, bytes.subarray(0, end === -1 ? 1 : Math.min(end + 2, bytes.length))]);
+      const consumed = split(head, 0, lines, false);
+      if (consumed < carried) {
+        // Undecided: a \r as this chunk's last byte ends the head, and the next chunk decides \r\n.
+        carry = [head];
+        carried = head.length;
+        continue;
+      }
+      from = consumed - carried;
+      carry = [];
+      carried = 0;
+    }
+    const consumed = split(bytes, from, lines, false);
+    if (consumed < bytes.length) {
+      carry = [bytes.subarray(consumed)];
+      carried = bytes.length - consumed;
+    }
     if (lines.length > 0) yield lines;
   }
-  if (carry) {
+  if (carried > 0) {
+    const rest = Buffer.concat(carry);
     const lines: string[] = [];
-    const consumed = split(carry, lines, true);
-    if (consumed < carry.length) lines.push(carry.toString('utf8', consumed));
+    const consumed = split(rest, 0, lines, true);
+    if (consumed < rest.length) lines.push(rest.toString('utf8', consumed));
     if (lines.length > 0) yield lines;
   }
 }
 
 /** Pushes the complete lines of `buffer`; returns where the unfinished rest starts. */
-function split(buffer: Buffer, lines: string[], final: boolean): number {
-  let start = 0;
-  let lf = buffer.indexOf(10);
-  let cr = buffer.indexOf(13);
+function split(buffer: Buffer, from: number, lines: string[], final: boolean): number {
+  let start = from;
+  let lf = buffer.indexOf(10, from);
+  let cr = buffer.indexOf(13, from);
   for (;;) {
     if (cr !== -1 && cr < start) cr = buffer.indexOf(13, start);
     if (lf !== -1 && lf < start) lf = buffer.indexOf(10, start);

@@ -67,6 +67,10 @@ describe('ChangeLog', () => {
   });
 });
 
+async function* batches(list: string[][]) {
+  yield* list;
+}
+
 /** The database's short line (postgresHistory.ts, SHORT_LINE_SQL), strings as JSON (to_json escapes as JSON does). */
 const shortLine = (prev: string, hash: string, id: string, revision: number, type: string, stream: string) =>
   `["${prev}","${hash}","${id}",${revision},${JSON.stringify(type)},${JSON.stringify(stream)}]`;
@@ -85,7 +89,7 @@ describe('short lines read by position', () => {
             stream,
           ),
         );
-        const result = await verifyHistoryLines([lines], { hashesCheckedBySource: true });
+        const result = await verifyHistoryLines(batches([lines]), { hashesCheckedBySource: true });
         expect(result.problem).toBeNull();
         expect(result.heads.name(0)).toBe(stream);
         expect(result.heads.revision(0)).toBe(2);
@@ -97,13 +101,13 @@ describe('short lines read by position', () => {
 
   it('given a revision too large to be exact, names the line', async () => {
     const line = shortLine(GENESIS_HASH, hashOf(1), '00000000-0000-4000-8000-000000000000', 0, 't', 's').replace(',0,', ',12345678901234567890,');
-    const result = await verifyHistoryLines([[line]], { hashesCheckedBySource: true });
+    const result = await verifyHistoryLines(batches([[line]]), { hashesCheckedBySource: true });
     expect(result.problem).toMatchObject({ line: 1, message: 'not a checked history line' });
   });
 
   it('given a line cut short, names it', async () => {
     const line = shortLine(GENESIS_HASH, hashOf(1), '00000000-0000-4000-8000-000000000000', 0, 't', 's');
-    const result = await verifyHistoryLines([[line.slice(0, -1)]], { hashesCheckedBySource: true });
+    const result = await verifyHistoryLines(batches([[line.slice(0, -1)]]), { hashesCheckedBySource: true });
     expect(result.problem).toMatchObject({ line: 1, message: 'not a JSON array' });
   });
 });
