@@ -103,9 +103,10 @@ export async function bulkLoad(
   store: EventStore,
   projections: Projection[],
   until: Position,
-  // 2,000: a page is parsed events, folded documents and the batch's JSON at once; at 5,000 the CLI's
-  // peak RSS passed 256 MB (270 MB at 200k events) and GC took more time than the smaller pages' round trips.
-  { onProgress, pageSize = 2_000 }: { onProgress?: (n: number) => void; pageSize?: number } = {},
+  // 1,000: a page is parsed events, folded documents and the batch's JSON at once, and up to three are
+  // held (one read ahead, one folding, one writing); at 5,000 with two held the CLI's peak RSS passed
+  // 256 MB (270 MB at 200k events), and GC took more time than the smaller pages' round trips.
+  { onProgress, pageSize = 1_000 }: { onProgress?: (n: number) => void; pageSize?: number } = {},
 ): Promise<number> {
   const readByStream = store.readByStream?.bind(store);
   // Only the streams some projection reads (every stream if one of them reads all).
@@ -120,20 +121,46 @@ export async function bulkLoad(
         })
     : async (after: RecordedEvent | null) =>
         (await store.readAll({ after: after?.position ?? null, maxCount: pageSize })).filter((e) => store.comparePositions(e.position, until) <= 0);
-  let from: Position | null = null;
+  // Read by stream, a page ends where a stream ends (a full page's trailing stream waits for the next),
+  // so pages hold whole streams and are independent: while one page's writes commit, the next is folded
+  // (every projection keeps its state per stream). A page waits for the writes before it when it is the
+  // first (it creates the checkpoints the others move), continues a stream longer than a page, or comes
+  // in log order (streams interleave across pages).
+  const handle = (page: RecordedEvent[], from: Position | null) => Promise.all(projections.map((projection) => projection.handle(page, { from, to: until })));
   let handled = 0;
+  let carry: RecordedEvent[] = [];
+  let writing: Promise<unknown> = Promise.resolve();
+  let first = true;
   let next = read(null);
   for (;;) {
-    const page = await next;
-    if (page.length === 0) return handled;
-    // Read ahead while the projections write: the next page does not depend on their work.
-    next = page.length === pageSize ? read(page[page.length - 1]!) : Promise.resolve([]);
-    const batchFrom = from;
-    await Promise.all(projections.map((projection) => projection.handle(page, { from: batchFrom, to: until })));
-    from = until;
+    const fresh = await next;
+    const more = fresh.length === pageSize;
+    // Read ahead while the projections work: the next page does not depend on it.
+    next = more ? read(fresh[fresh.length - 1]!) : Promise.resolve([]);
+    let page = carry.length > 0 ? carry.concat(fresh) : fresh;
+    carry = [];
+    if (more) {
+      let cut = page.length - 1;
+      while (cut > 0 && page[cut - 1]!.streamName === page[cut]!.streamName) cut -= 1;
+      if (cut > 0) [page, carry] = [page.slice(0, cut), page.slice(cut)];
+    }
+    if (page.length === 0) break;
+    if (first || !readByStream || page[0]!.revision > 0n) {
+      await writing;
+      await handle(page, first ? null : until);
+      first = false;
+    } else {
+      const work = handle(page, until);
+      // Not awaited yet: kept from being an unhandled rejection while the page before is awaited.
+      work.catch(() => undefined);
+      await writing;
+      writing = work;
+    }
     handled += page.length;
     onProgress?.(page.length);
   }
+  await writing;
+  return handled;
 }
 
 type Shadow = { name: string; projection: Projection; table: ShadowTable };

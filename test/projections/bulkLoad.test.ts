@@ -1,0 +1,103 @@
+/**
+ * The bulk load behind rebuild and verify: read by stream, pages cut where a stream ends, and the next
+ * page folded while the one before writes. Whatever the page size — a stream in one page, a stream
+ * longer than a page, pages of one event — every shadow read model equals the live one; a failing
+ * write stops the load with its error; and pages of whole streams really are in the projections' hands
+ * two at a time (the overlap this is for), while a page continuing a stream waits.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import type { Projection } from '../../src/projections/projection.js';
+import { bulkLoad } from '../../src/projections/replay.js';
+import { deviceRequestPool } from '../deviceDispenses/helpers.js';
+import { referenceData } from '../support/fixtures.js';
+import { createThenStop } from '../support/misClient.js';
+import { projectionsSettled } from '../support/projectionsSettled.js';
+import { newId, startTestServer, testBackends, type TestServer } from '../support/testServer.js';
+
+const COMPARED = ['device_dispenses', 'licenses'];
+
+describe.each(testBackends())('bulk load on %s', (backend) => {
+  let t: TestServer;
+
+  beforeAll(async () => {
+    const data = referenceData();
+    const nextRequest = deviceRequestPool(data, 50);
+    t = await startTestServer({ data, backend });
+    const auth = `Bearer ${await t.token()}`;
+    for (let i = 0; i < 5; i++) await createThenStop(t, auth, newId(), nextRequest());
+    await projectionsSettled(t);
+  });
+  afterAll(async () => t.close());
+
+  it.each([1, 2, 3, 5, 1000])('given pages of %i events, every shadow read model equals the live one', async (pageSize) => {
+    const { stores } = t.server.context;
+    const shadows = await Promise.all(t.server.context.projectionDefinitions.filter((p) => p.shadow).map((p) => p.shadow!('verify')));
+    let compared = 0;
+    try {
+      const head = (await stores.eventStore.headPosition())!;
+      await bulkLoad(
+        stores.eventStore,
+        shadows.map((s) => s.projection),
+        head,
+        { pageSize },
+      );
+      // The status table has no id to compare by; it is loaded beside the others all the same.
+      for (const { table } of shadows.filter((s) => COMPARED.includes(s.table.projection.split(':')[0]!))) {
+        await table.complete();
+        const { records, rows } = await table.differences(5);
+        expect({ table: table.table, rows }).toEqual({ table: table.table, rows: [] });
+        expect(records).toBeGreaterThan(0);
+        compared += 1;
+      }
+      expect(compared).toBe(COMPARED.length);
+    } finally {
+      for (const { table } of shadows) await table.drop();
+    }
+  });
+
+  /** A projection that records when each page is in its hands, and can fail one. */
+  function recorder(failAt?: number) {
+    const spans: Array<{ first: RecordedEvent; start: number; end: number }> = [];
+    let clock = 0;
+    const projection: Projection = {
+      name: 'recorder',
+      streamPrefixes: ['device_dispense-'],
+      readCheckpoint: async () => null,
+      reset: async () => undefined,
+      async handle(events) {
+        const span = { first: events[0]!, start: clock++, end: -1 };
+        spans.push(span);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (spans.length === failAt) throw new Error(`page ${failAt} failed`);
+        span.end = clock++;
+        return true;
+      },
+    };
+    return { projection, spans };
+  }
+
+  it('hands a page of whole streams over while the one before still writes; a page continuing a stream waits for it', async () => {
+    const { stores } = t.server.context;
+    const head = (await stores.eventStore.headPosition())!;
+    const whole = recorder();
+    await bulkLoad(stores.eventStore, [whole.projection], head, { pageSize: 3 });
+    // Each dispense is a stream of two events: pages of 3 are cut to whole streams, and after the first
+    // (which creates the checkpoints) each starts before the one before has ended.
+    expect(whole.spans.length).toBeGreaterThan(2);
+    expect(whole.spans.every((s) => s.first.revision === 0n)).toBe(true);
+    expect(whole.spans.slice(2).some((s, i) => s.start < whole.spans[i + 1]!.end)).toBe(true);
+    const halves = recorder();
+    await bulkLoad(stores.eventStore, [halves.projection], head, { pageSize: 1 });
+    // Pages of one event: every second page continues a stream and starts only after the one before ended.
+    for (let i = 1; i < halves.spans.length; i++)
+      if (halves.spans[i]!.first.revision > 0n) expect(halves.spans[i]!.start).toBeGreaterThan(halves.spans[i - 1]!.end);
+  });
+
+  it('stops at a failing page with its error', async () => {
+    const { stores } = t.server.context;
+    const head = (await stores.eventStore.headPosition())!;
+    const failing = recorder(3);
+    await expect(bulkLoad(stores.eventStore, [failing.projection], head, { pageSize: 2 })).rejects.toThrow('page 3 failed');
+  });
+});
