@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { loadConfig } from '../src/config.js';
+import { STREAM_ORDER_PLAN } from '../src/eventStore/postgresEventStore.js';
 import { createLogger } from '../src/logger.js';
 import { openStores } from '../src/stores.js';
 
@@ -26,7 +27,10 @@ async function main() {
             done();
           },
         });
+        // The plan export reads with (off the log's index, no sort), so the ceiling is the same walk.
+        await client.query(`begin; ${STREAM_ORDER_PLAN}`);
         await pipeline(client.query(copyTo('copy (select * from es_events order by transaction_id, global_position) to stdout')), sink);
+        await client.query('commit');
         events = rows;
       } finally {
         client.release();

@@ -49,4 +49,26 @@ describe.each(databaseFactories())('stream-order reads on $name', (factory) => {
       ['device_dispense-1', 0n],
     ]);
   });
+
+  it('walks the log-order index for the whole log in log order (export, verify --history), where the default plan sorts it', async () => {
+    await createPostgresEventStore(database);
+    await database.pool.query('alter table es_events set (autovacuum_enabled = false)');
+    await database.pool.query(
+      `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
+       select 'device_dispense-' || (g / 2), g % 2, gen_random_uuid(), 'DeviceDispenseCreated', jsonb_build_object('text', repeat('x', 800)), '{}'
+       from generate_series(0, 4999) g`,
+    );
+    const logOrder = async (settings: string | null) =>
+      database.withTransaction(async (client) => {
+        if (settings) await client.query(settings);
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+          `explain select stream_name, data from es_events where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) order by transaction_id, global_position`,
+        );
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    expect(await logOrder(null)).toMatch(/Sort/);
+    const chosen = await logOrder(STREAM_ORDER_PLAN);
+    expect(chosen).toMatch(/Index Scan using es_events_global_order/);
+    expect(chosen).not.toMatch(/Sort/);
+  });
 });

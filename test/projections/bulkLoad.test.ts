@@ -56,8 +56,12 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
     }
   });
 
-  /** A projection that records when each page is in its hands, and can fail one. */
-  function recorder(failAt?: number) {
+  /**
+   * A projection that records when each page is in its hands, and can fail one. With `holdUntilNext`
+   * a page's work lasts until the next page is handed over (at most 500 ms), so an overlap shows
+   * whatever the database's read time; otherwise 5 ms.
+   */
+  function recorder({ failAt, holdUntilNext = false }: { failAt?: number; holdUntilNext?: boolean } = {}) {
     const spans: Array<{ first: RecordedEvent; start: number; end: number }> = [];
     let clock = 0;
     const projection: Projection = {
@@ -68,8 +72,10 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
       async handle(events) {
         const span = { first: events[0]!, start: clock++, end: -1 };
         spans.push(span);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        if (spans.length === failAt) throw new Error(`page ${failAt} failed`);
+        const mine = spans.length;
+        if (holdUntilNext) for (let waited = 0; spans.length === mine && waited < 500; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+        else await new Promise((resolve) => setTimeout(resolve, 5));
+        if (mine === failAt) throw new Error(`page ${failAt} failed`);
         span.end = clock++;
         return true;
       },
@@ -80,7 +86,7 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
   it('hands a page of whole streams over while the one before still writes; a page continuing a stream waits for it', async () => {
     const { stores } = t.server.context;
     const head = (await stores.eventStore.headPosition())!;
-    const whole = recorder();
+    const whole = recorder({ holdUntilNext: true });
     await bulkLoad(stores.eventStore, [whole.projection], head, { pageSize: 3 });
     // Each dispense is a stream of two events: pages of 3 are cut to whole streams, and after the first
     // (which creates the checkpoints) each starts before the one before has ended.
@@ -97,7 +103,7 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
   it('stops at a failing page with its error', async () => {
     const { stores } = t.server.context;
     const head = (await stores.eventStore.headPosition())!;
-    const failing = recorder(3);
+    const failing = recorder({ failAt: 3 });
     await expect(bulkLoad(stores.eventStore, [failing.projection], head, { pageSize: 2 })).rejects.toThrow('page 3 failed');
   });
 });
