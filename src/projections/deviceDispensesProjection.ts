@@ -54,15 +54,21 @@ export function createDeviceDispensesProjection(store: DeviceDispenseStore, name
       const relevant = events.filter(isDeviceDispenseEvent);
       const ids = [...new Set(relevant.map((e) => e.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length)))];
       const stored = await store.getMany(ids);
+      // A stored document is parsed only when an event is folded onto it: live, the commands have
+      // written most rows inline already, and parsing each just to skip it was most of this pass.
       const working = new Map(
         ids.map((id) => {
           const record = stored.get(id);
-          return [id, { document: record ? deviceDispenseDocumentSchema.parse(record.document) : null, revision: record?.revision ?? -1, changed: false }];
+          return [id, { document: null as DeviceDispenseDocument | null, raw: record?.document, revision: record?.revision ?? -1, changed: false }];
         }),
       );
       for (const event of relevant) {
         const entry = working.get(event.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length))!;
         if (Number(event.revision) <= entry.revision) continue; // already in the read model
+        if (entry.raw !== undefined) {
+          entry.document = deviceDispenseDocumentSchema.parse(entry.raw);
+          entry.raw = undefined;
+        }
         entry.document = deviceDispenseDecider.evolve(entry.document, parseDeviceDispenseEvent(event));
         entry.revision = Number(event.revision);
         entry.changed = true;
