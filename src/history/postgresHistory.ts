@@ -227,6 +227,16 @@ async function lineOf(client: pg.PoolClient, globalPosition: string): Promise<nu
 
 const COPY_CHUNK = 1 << 20;
 
+/** A line's values for es_events (stream_name, revision, event_id, event_type, data, metadata), as text. */
+const eventColumns = ({ line, data, metadata }: ChainedLine): string[] => [
+  line.stream_name,
+  String(line.revision),
+  line.metadata.event_id,
+  line.event_type,
+  data,
+  metadata,
+];
+
 async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
   const numbers: number[] = [];
@@ -236,18 +246,9 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, 
   async function* rows() {
     let chunk = Buffer.allocUnsafe(COPY_CHUNK);
     let at = 0;
-    for await (const { line, number, data, metadata } of lines) {
-      numbers.push(number);
-      const texts = [
-        line.stream_name,
-        String(line.revision),
-        line.metadata.event_id,
-        line.event_type,
-        data,
-        metadata,
-        `\\x${line.prev_hash}`,
-        `\\x${line.hash}`,
-      ];
+    for await (const chained of lines) {
+      numbers.push(chained.number);
+      const texts = [...eventColumns(chained), `\\x${chained.line.prev_hash}`, `\\x${chained.line.hash}`];
       // UTF-8 takes at most 3 bytes per UTF-16 unit; 8 separators.
       const bound = 3 * texts.reduce((n, text) => n + text.length, 0) + 8;
       if (at + bound > chunk.length) {
@@ -325,17 +326,14 @@ async function insertBatches(client: pg.PoolClient, lines: AsyncIterable<Chained
 
 /** Finds the line of a failed batch by inserting its rows one by one (rare: only on bad input). */
 async function pinpoint(client: pg.PoolClient, batch: ChainedLine[], cause: unknown): Promise<HistoryFileError> {
-  for (const { line, number, data, metadata } of batch) {
+  for (const chained of batch) {
+    const { number } = chained;
     await client.query('savepoint one');
     try {
-      await client.query('insert into es_events (stream_name, revision, event_id, event_type, data, metadata) values ($1, $2, $3, $4, $5, $6)', [
-        line.stream_name,
-        String(line.revision),
-        line.metadata.event_id,
-        line.event_type,
-        data,
-        metadata,
-      ]);
+      await client.query(
+        'insert into es_events (stream_name, revision, event_id, event_type, data, metadata) values ($1, $2, $3, $4, $5, $6)',
+        eventColumns(chained),
+      );
       await client.query('release savepoint one');
     } catch (error) {
       await client.query('rollback to savepoint one');
