@@ -240,7 +240,7 @@ const eventColumns = ({ line, data, metadata }: ChainedLine): string[] => [
 
 async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, onProgress?: (n: number) => void): Promise<number> {
   let count = 0;
-  const numbers: number[] = [];
+  let reported = 0;
   // Rows are written into byte chunks as they come (each text encoded once, straight into place): a
   // megabyte string built with += was a rope of thousands of pieces that the stream flattened, then
   // encoded, the import's largest single cost.
@@ -248,15 +248,14 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, 
     let chunk = Buffer.allocUnsafe(COPY_CHUNK);
     let at = 0;
     for await (const chained of lines) {
-      numbers.push(chained.number);
       const texts = [...eventColumns(chained), `\\x${chained.line.prev_hash}`, `\\x${chained.line.hash}`];
       // UTF-8 takes at most 3 bytes per UTF-16 unit; 8 separators.
       const bound = 3 * texts.reduce((n, text) => n + text.length, 0) + 8;
       if (at + bound > chunk.length) {
         if (at > 0) {
           yield chunk.subarray(0, at);
-          onProgress?.(numbers.length - 1);
-          numbers.splice(0, numbers.length - 1);
+          onProgress?.(count - reported);
+          reported = count;
         }
         chunk = Buffer.allocUnsafe(Math.max(COPY_CHUNK, bound));
         at = 0;
@@ -268,11 +267,11 @@ async function copyIn(client: pg.PoolClient, lines: AsyncIterable<ChainedLine>, 
       count += 1;
     }
     if (at > 0) yield chunk.subarray(0, at);
-    if (numbers.length) onProgress?.(numbers.length);
+    if (count > reported) onProgress?.(count - reported);
   }
   try {
     await pipeline(
-      // One chunk ahead at most (object mode would hold 16 megabyte chunks).
+      // One chunk ahead at most (object mode would queue 16).
       Readable.from(rows(), { highWaterMark: 1 }),
       client.query(copyFrom(`copy es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash) from stdin with ${RAW_CSV}`)),
     );
