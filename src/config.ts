@@ -60,6 +60,11 @@ export const configSchema = z
      * 2-core server busy at 16 clients (bench), where 10 made requests queue for connections.
      */
     DATABASE_POOL_SIZE: z.coerce.number({ error: 'must be a number' }).int().min(2).max(200).default(20),
+    /**
+     * Streams whose last state this process keeps (device dispenses, licences), so a command on one it
+     * has just written skips reading it; each entry costs about 2 KB. 0 turns the cache off.
+     */
+    AGGREGATE_CACHE_SIZE: z.coerce.number({ error: 'must be a number' }).int().min(0).max(1_000_000).default(10_000),
     /** Jobs processed at the same time by this process. */
     JOB_CONCURRENCY: z.coerce.number({ error: 'must be a number' }).int().min(1).max(32).default(2),
     /** A running job's lease, renewed every third of it; a crashed process's job is taken over after it. */

@@ -26,6 +26,7 @@ import { createJobWatch, type JobWatch } from './jobs/jobWatch.js';
 import { deviceDispenseJobHandlers } from './jobs/deviceDispenseJobs.js';
 import { expireDeviceDispenses } from './commands/expireDeviceDispense.js';
 import type { CommandDeps } from './commands/shared/commandContext.js';
+import { createAggregateCache } from './commands/shared/aggregateCache.js';
 import { createFilesystemMediaStorage } from './media/mediaStorage.js';
 import type { Projection } from './projections/projection.js';
 import { createProjections } from './projections/registry.js';
@@ -166,7 +167,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
     const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections) });
-    const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock };
+    const commandDeps: CommandDeps = {
+      eventStore: metrics.instrumentEventStore(eventStore),
+      referenceData,
+      trustedCAs,
+      media,
+      clock,
+      aggregates: createAggregateCache(config.AGGREGATE_CACHE_SIZE),
+    };
     const definitions = await createProjections(stores);
     // One reader of the log feeds every projection of this process.
     const feed = createLogFeed(eventStore);

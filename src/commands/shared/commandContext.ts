@@ -1,6 +1,7 @@
 /** What every command runs with: the ports it reads and writes, and who is acting. */
 import type { X509Certificate } from 'node:crypto';
 import type { Actor } from '../../domain/shared/decider.js';
+import type { AggregateCache } from './aggregateCache.js';
 import type { AppendResult, EventStore, StreamAppend } from '../../eventStore/eventStore.js';
 import type { MediaStorage } from '../../media/mediaStorage.js';
 import type { ReferenceData } from '../../referenceData/referenceData.js';
@@ -16,6 +17,8 @@ export type CommandDeps = {
    * (inline read models, the job's outcome). Absent: each append commits on its own.
    */
   commit?: CommandCommit;
+  /** The aggregates this process last loaded or wrote (absent: every command reads its stream). */
+  aggregates?: AggregateCache;
 };
 
 /** An append of a command; `state` is its aggregate's state after the events (the command's own stream). */

@@ -4,6 +4,10 @@
  *   retry on conflict → load the stream → already handled by this caller? → the command's checks and
  *   the decider → append with the revision it read.
  *
+ * "Load" starts from this process's aggregate cache when it holds the stream (see aggregateCache.ts):
+ * only an append guarded by the cached revision is kept from such an attempt; a refusal, a no-op or a
+ * lost race runs the command again on the stream as read.
+ *
  * A command file keeps only its seed-ordered checks and its decider call (`decide` below). When another
  * writer appends between our read and our append, the whole block runs again on the new state, so the
  * loser of a race gets the answer the new state gives (e.g. 409). Whatever `decide` does besides
@@ -11,11 +15,12 @@
  * signed content is keyed by the causation id, see completeDeviceDispense / markDeviceDispenseInError).
  */
 import type { Decider } from '../../domain/shared/decider.js';
-import { readStreamsTogether, type ExpectedRevision, type RecordedEvent, type StreamReader } from '../../eventStore/eventStore.js';
+import { readStreamsTogether, type AppendResult, type ExpectedRevision, type RecordedEvent, type StreamReader } from '../../eventStore/eventStore.js';
 import type { Caller, CommandDeps } from './commandContext.js';
+import type { CachedAggregate } from './aggregateCache.js';
 import {
-  alreadyHandled,
   appendEvents,
+  causationsOf,
   foldAggregate,
   loadAggregate,
   retryOnConflict,
@@ -54,50 +59,89 @@ export type HandledCommand<Event> = CommandResult & {
   events: Event[];
 };
 
+/** A cached attempt's answer when the command must run again on the stream as read. */
+const REREAD = Symbol('reread');
+
 export async function handleCommand<State, Event extends DomainEvent>(
-  deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit'>,
+  deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit' | 'aggregates'>,
   stream: CommandStream<State, Event>,
   caller: Caller<string | null>,
   /** `reader` serves the streams of `alsoRead` as read with the command's own (the store for any other). */
   decide: (state: State, now: Date, reader: StreamReader) => Decision<Event> | Promise<Decision<Event>>,
   { skipIfAlreadyHandled = true }: HandleCommandOptions = {},
 ): Promise<HandledCommand<Event>> {
+  const cache = deps.aggregates;
+  const { streamName, decider } = stream;
+  // Only the first attempt may start from the cache: a retry (the stream moved) reads the stream.
+  let cacheable = cache !== undefined && !stream.alsoRead?.length;
+
+  /** Decides on `aggregate` and appends; on a cached one, REREAD when the answer must come from the stream as read. */
+  async function attempt(aggregate: CachedAggregate<State>, reader: StreamReader, cached: boolean): Promise<HandledCommand<Event> | typeof REREAD> {
+    const handled = skipIfAlreadyHandled ? aggregate.causations.get(caller.causationId) : undefined;
+    if (handled !== undefined) return { position: handled, events: [] };
+
+    const { state, revision } = aggregate;
+    const now = deps.clock();
+    let decision: Decision<Event>;
+    try {
+      decision = await decide(state, now, reader);
+    } catch (error) {
+      // A refusal is given only on the stream as read: the cached state may be behind another process.
+      if (cached) return REREAD;
+      throw error;
+    }
+    const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
+    if (cached && events.length === 0) return REREAD;
+    const after = events.reduce(decider.evolve, state);
+    const remember = (appended: AppendResult) =>
+      cache?.set(streamName, decider, {
+        state: after,
+        revision: appended.nextExpectedRevision,
+        causations: new Map(aggregate.causations).set(caller.causationId, appended.position),
+      });
+    try {
+      if (deps.commit) {
+        // One transaction for every append and what commits with them (inline read models, the job).
+        const others = appendFirst.filter((other) => other.events.length > 0);
+        const own = events.length ? [{ streamName, events: toEventsToAppend(events, caller, now), expectedRevision: revision, state: after }] : [];
+        if (others.length + own.length === 0) return { position: null, events };
+        const results = await deps.commit([...others.map((o) => ({ ...o, events: toEventsToAppend(o.events, caller, now) })), ...own]);
+        if (!own.length) return { position: null, events };
+        remember(results[results.length - 1]!);
+        return { position: results[results.length - 1]!.position, events };
+      }
+      for (const other of appendFirst)
+        if (other.events.length) await appendEvents(deps.eventStore, other.streamName, other.events, other.expectedRevision, caller, now);
+      if (events.length === 0) return { position: null, events };
+      const appended = await appendEvents(deps.eventStore, streamName, events, revision, caller, now);
+      remember(appended);
+      return { position: appended.position, events };
+    } catch (error) {
+      // Lost a race, or the outcome is unknown: whatever this process holds of the stream may be behind.
+      cache?.delete(streamName);
+      throw error;
+    }
+  }
+
   return retryOnConflict(async () => {
+    const cached = cacheable ? cache!.get<State>(streamName, decider) : undefined;
+    cacheable = false;
+    if (cached) {
+      const outcome = await attempt(cached, deps.eventStore, true);
+      if (outcome !== REREAD) return outcome;
+    }
     let reader: StreamReader = deps.eventStore;
     let loaded: LoadedAggregate<State>;
     if (stream.alsoRead?.length) {
-      const together = await readStreamsTogether(deps.eventStore, [stream.streamName, ...stream.alsoRead]);
+      const together = await readStreamsTogether(deps.eventStore, [streamName, ...stream.alsoRead]);
       reader = together.reader;
-      loaded = foldAggregate(together.events.get(stream.streamName) ?? [], stream.decider, stream.parse);
-    } else loaded = await loadAggregate(deps.eventStore, stream.streamName, stream.decider, stream.parse);
-    const { state, revision, events: recorded } = loaded;
-    const handled = skipIfAlreadyHandled ? alreadyHandled(recorded, caller) : undefined;
-    if (handled) return { position: handled.position, events: [] };
-
-    const now = deps.clock();
-    const decision = await decide(state, now, reader);
-    const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
-    if (deps.commit) {
-      // One transaction for every append and what commits with them (inline read models, the job).
-      const others = appendFirst.filter((other) => other.events.length > 0);
-      const own = events.length
-        ? [
-            {
-              streamName: stream.streamName,
-              events: toEventsToAppend(events, caller, now),
-              expectedRevision: revision,
-              state: events.reduce(stream.decider.evolve, state),
-            },
-          ]
-        : [];
-      if (others.length + own.length === 0) return { position: null, events };
-      const results = await deps.commit([...others.map((o) => ({ ...o, events: toEventsToAppend(o.events, caller, now) })), ...own]);
-      return { position: own.length ? results[results.length - 1]!.position : null, events };
-    }
-    for (const other of appendFirst)
-      if (other.events.length) await appendEvents(deps.eventStore, other.streamName, other.events, other.expectedRevision, caller, now);
-    if (events.length === 0) return { position: null, events };
-    const appended = await appendEvents(deps.eventStore, stream.streamName, events, revision, caller, now);
-    return { position: appended.position, events };
+      loaded = foldAggregate(together.events.get(streamName) ?? [], decider, stream.parse);
+    } else loaded = await loadAggregate(deps.eventStore, streamName, decider, stream.parse);
+    const aggregate: CachedAggregate<State> = { state: loaded.state, revision: loaded.revision, causations: causationsOf(loaded.events) };
+    cache?.set(streamName, decider, aggregate);
+    const outcome = await attempt(aggregate, reader, false);
+    // Not reachable: only a cached attempt answers REREAD.
+    if (outcome === REREAD) throw new Error('a command on the stream as read asked to be re-read');
+    return outcome;
   });
 }

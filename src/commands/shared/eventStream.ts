@@ -13,6 +13,7 @@ import {
   type EventToAppend,
   type ExpectedRevision,
   type JsonObject,
+  type Position,
   type RecordedEvent,
   type StreamReader,
 } from '../../eventStore/eventStore.js';
@@ -73,9 +74,15 @@ export function toEventsToAppend(events: DomainEvent[], caller: Caller<string | 
   }));
 }
 
-/** True when this job (or request) already wrote to the stream: a re-run after a crash must not write twice. */
-export const alreadyHandled = (events: RecordedEvent[], caller: Caller<string | null>): RecordedEvent | undefined =>
-  events.findLast((event) => event.metadata.causationId === caller.causationId);
+/**
+ * Each causation id that wrote to the stream, and the position of its last event: a job re-run after
+ * a crash whose id is there already wrote, and must not write twice.
+ */
+export function causationsOf(events: readonly RecordedEvent[]): Map<string, Position> {
+  const causations = new Map<string, Position>();
+  for (const { metadata, position } of events) if (metadata.causationId !== null) causations.set(metadata.causationId, position);
+  return causations;
+}
 
 /**
  * Runs a command again when another writer got in between our read and our append: the checks run

@@ -1,0 +1,153 @@
+/**
+ * The command handler's aggregate cache, on every event store of the adapter table: two "processes"
+ * are two command contexts with caches of their own on one store. A command on a stream its process
+ * has just written does not read it; no answer ever comes from a stale cached state (another process's
+ * write makes the cached append lose, and a refusal or no-op is checked on the stream as read).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { v4 as uuidv4 } from 'uuid';
+import { createAggregateCache, type AggregateCache } from '../../src/commands/shared/aggregateCache.js';
+import type { Caller } from '../../src/commands/shared/commandContext.js';
+import { handleCommand, type CommandStream } from '../../src/commands/shared/commandHandler.js';
+import { conflict, EsozError } from '../../src/domain/shared/esozError.js';
+import { readWholeStream, type EventStore, type RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { eventStoreAdapters } from '../support/storeCombinations.js';
+import { uniqueStream } from '../support/events.js';
+
+// A counter that must be opened first and counts up to a limit: enough to refuse, accept and no-op.
+type CounterEvent = { type: 'Opened'; data: { limit: number } } | { type: 'Counted'; data: { by: string } };
+type Counter = { limit: number; count: number } | null;
+const evolve = (state: Counter, event: CounterEvent): Counter =>
+  event.type === 'Opened' ? { limit: event.data.limit, count: 0 } : state && { ...state, count: state.count + 1 };
+const counterDecider = { initialState: (): Counter => null, evolve };
+const stream = (streamName: string): CommandStream<Counter, CounterEvent> => ({
+  streamName,
+  decider: counterDecider,
+  parse: (event: RecordedEvent) => ({ type: event.type, data: event.data }) as CounterEvent,
+});
+const open = (state: Counter): CounterEvent[] => (state ? [] : [{ type: 'Opened', data: { limit: 1 } }]);
+const count =
+  (by: string) =>
+  (state: Counter): CounterEvent[] => {
+    if (!state) throw conflict('counter is not open');
+    if (state.count >= state.limit) throw conflict('counter is full');
+    return [{ type: 'Counted', data: { by } }];
+  };
+
+/** One process: its own cache on the shared store, and the streams it read. */
+function processOn(store: EventStore, cache: AggregateCache = createAggregateCache(100)) {
+  const reads: string[] = [];
+  const eventStore = new Proxy(store, {
+    get(target, key) {
+      if (key === 'readStream')
+        return (name: string, options?: Parameters<EventStore['readStream']>[1]) => {
+          reads.push(name);
+          return target.readStream(name, options);
+        };
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const deps = { eventStore, clock: () => new Date(), aggregates: cache };
+  const caller = (causationId = uuidv4()): Caller => ({ userId: 'user-1', legalEntityId: 'legal-entity-1', correlationId: uuidv4(), causationId });
+  return {
+    reads,
+    cache,
+    run: (name: string, decide: (state: Counter) => CounterEvent[], causationId?: string) =>
+      handleCommand(deps, stream(name), caller(causationId), (state) => decide(state)),
+  };
+}
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'accepted',
+    (error: unknown) => (error instanceof EsozError ? error.message : `unexpected ${String(error)}`),
+  );
+
+describe.each(eventStoreAdapters().map((adapter) => [adapter.name, adapter] as const))('aggregate cache on %s', (_name, adapter) => {
+  let store: EventStore;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ store, close } = await adapter.open());
+  });
+  afterAll(async () => close?.());
+
+  const typesOf = async (name: string) => (await readWholeStream(store, name)).map((e) => `${e.revision}:${e.type}`);
+
+  it('Given a stream this process just wrote, When it runs another command on it, Then it appends without reading the stream', async () => {
+    const a = processOn(store);
+    const name = uniqueStream('counter');
+    await a.run(name, open);
+    expect(a.reads).toEqual([name]);
+    await a.run(name, count('a'));
+    expect(a.reads).toEqual([name]);
+    expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+  });
+
+  it('Given another process wrote since, When this one runs a command from its cache, Then its append loses and the answer is the one the stream as read gives', async () => {
+    const [a, b] = [processOn(store), processOn(store)];
+    const name = uniqueStream('counter');
+    await a.run(name, open); // a holds { count: 0 }
+    await b.run(name, count('b')); // the counter is full now
+    expect(await refusal(a.run(name, count('a')))).toBe('counter is full');
+    expect(a.reads).toEqual([name, name]);
+    expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+    // And the cache now holds the stream as read: the next refusal needs one more read, nothing is written.
+    expect(await refusal(a.run(name, count('a')))).toBe('counter is full');
+    expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+  });
+
+  it('Given a cached state that refuses a command, When another process has made it acceptable, Then it is accepted (a refusal is never given from the cache)', async () => {
+    const [a, b] = [processOn(store), processOn(store)];
+    const name = uniqueStream('counter');
+    expect(await refusal(a.run(name, count('a')))).toBe('counter is not open'); // a caches "no stream"
+    await b.run(name, open);
+    expect(await refusal(a.run(name, count('a')))).toBe('accepted');
+    expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+  });
+
+  it('Given a job that already wrote, When it runs again in this process or another, Then nothing is written and the answer is its first write', async () => {
+    const [a, b] = [processOn(store), processOn(store)];
+    const name = uniqueStream('counter');
+    await a.run(name, open);
+    const job = uuidv4();
+    const first = await a.run(name, count('a'), job);
+    const readsBefore = a.reads.length;
+    expect((await a.run(name, count('a'), job)).position).toBe(first.position);
+    expect(a.reads.length).toBe(readsBefore);
+    expect((await b.run(name, count('b'), job)).position).toBe(first.position);
+    expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+  });
+
+  it('Given a cache of size 0, When commands run, Then each reads its stream', async () => {
+    const a = processOn(store, createAggregateCache(0));
+    const name = uniqueStream('counter');
+    await a.run(name, open);
+    await a.run(name, count('a'));
+    expect(a.reads).toEqual([name, name]);
+  });
+});
+
+describe('aggregate cache bounds', () => {
+  const owner = counterDecider;
+  const entry = (revision: bigint) => ({ state: null, revision, causations: new Map<string, string>() });
+
+  it('keeps the most recently used streams up to its capacity', () => {
+    const cache = createAggregateCache(2);
+    cache.set('s1', owner, entry(0n));
+    cache.set('s2', owner, entry(0n));
+    expect(cache.get('s1', owner)).toBeDefined(); // s1 used: s2 is the oldest now
+    cache.set('s3', owner, entry(0n));
+    expect([cache.get('s1', owner), cache.get('s2', owner), cache.get('s3', owner)].map(Boolean)).toEqual([true, false, true]);
+    expect(cache.size).toBe(2);
+  });
+
+  it('never puts an older state over a newer one, and answers only the decider that folded it', () => {
+    const cache = createAggregateCache(10);
+    cache.set('s', owner, entry(3n));
+    cache.set('s', owner, entry(2n));
+    cache.set('s', owner, { ...entry(0n), revision: 'no_stream' });
+    expect(cache.get('s', owner)?.revision).toBe(3n);
+    expect(cache.get('s', {})).toBeUndefined();
+  });
+});
