@@ -16,6 +16,14 @@ import { createLicenseStore, type LicenseStore } from './readModels/licenseStore
 import { createMongoDeviceDispenseStore } from './readModels/mongoDeviceDispenseStore.js';
 import { createPostgresDeviceDispenseStore } from './readModels/postgresDeviceDispenseStore.js';
 
+/**
+ * With the device_dispenses read model written inline (PostgreSQL/PGlite, no MongoDB), no job waits for
+ * the asynchronous projections (StatusChangeEvents, catch-up), so they gather 25 ms of appends per read
+ * instead of 5 ms: one client's Stop went from 5.3-6.2 to 3.2-3.3 SQL statements and from 4.9-6.7 to
+ * 3.6-4.4 ms of server CPU (bench, two runs each).
+ */
+const INLINE_BATCH_WINDOW_MS = 25;
+
 export type Stores = {
   database: Database;
   eventStore: EventStore;
@@ -58,7 +66,11 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
     if (!eventStore) {
       if (config.EVENT_STORE === 'eventstoredb')
         eventStore = await createEventStoreDbEventStore(config.EVENTSTORE_URL!, { onLog: (level, message, detail) => logger[level]({ detail }, message) });
-      else eventStore = atomic = await createPostgresEventStore(database, { logger });
+      else
+        eventStore = atomic = await createPostgresEventStore(database, {
+          logger,
+          ...(config.MONGO_URL ? {} : { batchWindowMs: INLINE_BATCH_WINDOW_MS }),
+        });
       const opened = eventStore;
       closers.unshift(() => opened.close());
     }
