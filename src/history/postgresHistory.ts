@@ -36,11 +36,14 @@ const LEGACY_METADATA_SQL = `jsonb_build_object(${[
 /**
  * The history line of one row, in SQL (fields as in historyLine.ts). Stored metadata goes out as the
  * database prints it (its key order), which costs next to nothing over the raw scan; only legacy rows
- * are rebuilt key by key.
+ * are rebuilt key by key. A row is current when its text has the key "event_id": a substring test, as
+ * `metadata->'event_id'` parses each row's metadata and took a tenth of the export's time in the database
+ * (1.16 s against 1.04 s for 200k rows). Inside a JSON string a quote is always escaped, so `"event_id":`
+ * occurs only at the end of a key (and metadata is flat: its schema is checked at every append).
  */
 export const LINE_SQL = `'{"stream_name":' || to_json(stream_name)::text || ',"revision":' || revision
   || ',"event_type":' || to_json(event_type)::text || ',"data":' || data::text
-  || ',"metadata":' || (case when metadata->'event_id' is not null then metadata::text else ${LEGACY_METADATA_SQL}::text end)
+  || ',"metadata":' || (case when strpos(metadata::text, '"event_id":') > 0 then metadata::text else ${LEGACY_METADATA_SQL}::text end)
   || coalesce(',"prev_hash":"' || encode(prev_hash, 'hex') || '","hash":"' || encode(hash, 'hex') || '"', '') || '}'`;
 
 /** Whether a row's stored hash is the SHA-256 of its prev_hash and stored bytes (null, not false, when a link is missing). */
