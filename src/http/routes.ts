@@ -60,7 +60,8 @@ const PLAIN_PARAM = '([A-Za-z0-9_-]{1,64})';
 
 /**
  * The plain requests answered in front of Express (app.ts answerFirst), as their routes below answer
- * them: the job GET that follows every command, Create (a small JSON body) and Stop (no body).
+ * them: the job GET that follows every command, the GET of the dispense it links to (an MIS shows what
+ * it changed), Create (a small JSON body) and Stop (no body).
  */
 export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[] {
   return [
@@ -72,6 +73,16 @@ export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[]
       async answer(principal, [id], { prefer }) {
         const answer = await answerJobGet(context.jobs, context.jobWatch, id!, principal.legalEntityId, prefer);
         return { code: answer.code, data: answer.data, headers: jobAnswerHeaders(answer) };
+      },
+    },
+    {
+      method: 'GET',
+      path: new RegExp(`^/api/patients/${PLAIN_PARAM}/device_dispenses/${PLAIN_PARAM}$`),
+      route: `${DISPENSES}/:id`,
+      scope: 'device_dispense:read',
+      async answer(principal, [patientId, id]) {
+        checkActiveEmployee(context.referenceData, principal); // 403 'User is not an active employee of the legal entity'
+        return { code: 200, data: await getDeviceDispense(context.deviceDispenses, principal.legalEntityId, patientId!, id!) };
       },
     },
     {

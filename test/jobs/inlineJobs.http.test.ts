@@ -151,7 +151,7 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
     expect(answer.status).toBe(404);
   });
 
-  it('plain job GETs and Stops (answered in front of Express) get what Express answers: status, headers, envelope', async () => {
+  it('plain job GETs, dispense GETs and Stops (answered in front of Express) get what Express answers: status, headers, envelope', async () => {
     const id = newId();
     const created = hrefOf(await postCreate(id));
     const failed = hrefOf(await postCreate(id)); // the same id again: a failed job
@@ -179,6 +179,17 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
     const stranger = `Bearer ${await t.token({ client_id: newId() })}`;
     expect((await request(t.app).get(created).set('authorization', stranger)).status).toBe(404);
     expect((await request(t.app).get(created).set('authorization', 'Bearer nope')).status).toBe(401);
+    // A plain GET of a dispense: found, unknown, on another patient's path, not an id, another legal entity's token.
+    for (const path of [`${base}/${id}`, `${base}/${newId()}`, `/api/patients/${newId()}/device_dispenses/${id}`, `${base}/not-a-uuid`])
+      expect(shape(await plain(path))).toEqual(shape(await viaExpress(path)));
+    const dismissed = `Bearer ${await t.token({ sub: ids.dismissedUser })}`;
+    for (const bearer of [stranger, dismissed]) {
+      const as = () => request(t.app).get(`${base}/${id}`).set('authorization', bearer);
+      expect(shape(await as())).toEqual(shape(await as().set('x-idempotency-key', 'k')));
+    }
+    expect((await request(t.app).get(`${base}/${id}`).set('authorization', dismissed)).body.error.message).toBe(
+      'User is not an active employee of the legal entity',
+    );
     // A plain Stop too: its 202 as Express gives it (another job, the same shape), its job processed.
     const other = newId();
     hrefOf(await postCreate(other));
