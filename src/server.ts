@@ -166,15 +166,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     };
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
-    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections) });
-    const commandDeps: CommandDeps = {
-      eventStore: metrics.instrumentEventStore(eventStore),
-      referenceData,
-      trustedCAs,
-      media,
-      clock,
-      aggregates: createAggregateCache(config.AGGREGATE_CACHE_SIZE),
-    };
+    const aggregates = createAggregateCache(config.AGGREGATE_CACHE_SIZE);
+    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections), aggregates });
+    const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock, aggregates };
     const definitions = await createProjections(stores);
     // One reader of the log feeds every projection of this process.
     const feed = createLogFeed(eventStore);

@@ -10,8 +10,15 @@ import { WrongExpectedRevisionError, type EventStore } from '../eventStore/event
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { EsozError } from '../domain/shared/esozError.js';
 import type { JobHandlers } from '../jobs/jobWorker.js';
+import type { AggregateCache } from '../commands/shared/aggregateCache.js';
 
-export type MetricsSources = { database: Database; eventStore: EventStore; projections: () => ProjectionRunner[] };
+export type MetricsSources = {
+  database: Database;
+  eventStore: EventStore;
+  projections: () => ProjectionRunner[];
+  /** The command handler's aggregate cache (its counts are read at scrape time). */
+  aggregates?: AggregateCache;
+};
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -81,6 +88,30 @@ export function createMetrics(sources: MetricsSources) {
       }
     },
   });
+  const aggregates = sources.aggregates;
+  if (aggregates) {
+    // Counted by the cache itself (a hot path); a scrape copies the totals.
+    new Counter({
+      name: 'esoz_aggregate_cache_lookups_total',
+      help: "Commands that looked for their stream in this process's aggregate cache, by result (hit: no read of the stream)",
+      labelNames: ['result'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, aggregates.counts.hits);
+        this.inc({ result: 'miss' }, aggregates.counts.misses);
+      },
+    });
+    new Counter({
+      name: 'esoz_aggregate_cache_rereads_total',
+      help: 'Commands started from a cached aggregate that ran again on the stream as read (another process wrote it, or a refusal)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(aggregates.counts.rereads);
+      },
+    });
+  }
   // The event-manager log is the durable record of deliveries: read it, so restarts lose nothing.
   const deliveryRow = async () => {
     const { rows } = await sources.database.pool.query<{ backlog: string; attempts: string; failing: string }>(

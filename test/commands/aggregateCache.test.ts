@@ -82,6 +82,7 @@ describe.each(eventStoreAdapters().map((adapter) => [adapter.name, adapter] as c
     await a.run(name, count('a'));
     expect(a.reads).toEqual([name]);
     expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+    expect(a.cache.counts).toEqual({ hits: 1, misses: 1, rereads: 0 });
   });
 
   it('Given another process wrote since, When this one runs a command from its cache, Then its append loses and the answer is the one the stream as read gives', async () => {
@@ -91,6 +92,7 @@ describe.each(eventStoreAdapters().map((adapter) => [adapter.name, adapter] as c
     await b.run(name, count('b')); // the counter is full now
     expect(await refusal(a.run(name, count('a')))).toBe('counter is full');
     expect(a.reads).toEqual([name, name]);
+    expect(a.cache.counts.rereads).toBe(1); // the lost race
     expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
     // And the cache now holds the stream as read: the next refusal needs one more read, nothing is written.
     expect(await refusal(a.run(name, count('a')))).toBe('counter is full');
@@ -103,6 +105,7 @@ describe.each(eventStoreAdapters().map((adapter) => [adapter.name, adapter] as c
     expect(await refusal(a.run(name, count('a')))).toBe('counter is not open'); // a caches "no stream"
     await b.run(name, open);
     expect(await refusal(a.run(name, count('a')))).toBe('accepted');
+    expect(a.cache.counts).toEqual({ hits: 1, misses: 1, rereads: 1 }); // the cached refusal, checked on the stream as read
     expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
   });
 

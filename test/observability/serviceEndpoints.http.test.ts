@@ -46,12 +46,18 @@ describe('service endpoints', () => {
       ).status,
     ).toBe(403);
 
+    const id = newId();
     const accepted = await request(t.app)
       .post(dispensesPath())
       .set('authorization', `Bearer ${await t.token()}`)
-      .send(createBody(newId(), basedOn(nextRequest())));
+      .send(createBody(id, basedOn(nextRequest())));
     expect(accepted.status).toBe(202);
     expect((await t.waitForJob(accepted.body.data.links[0].href)).status).toBe(303);
+    // A Stop right after: its stream comes from the aggregate cache (one hit).
+    const stopped = await request(t.app)
+      .patch(`${dispensesPath()}/${id}/actions/stop`)
+      .set('authorization', `Bearer ${await t.token()}`);
+    expect((await t.waitForJob(stopped.body.data.links[0].href)).status).toBe(303);
 
     const res = await request(t.app)
       .get('/metrics')
@@ -61,7 +67,7 @@ describe('service endpoints', () => {
     const text = res.text;
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/patients\/:patient_id\/device_dispenses",status="202"\} 1/);
-    expect(text).toMatch(/esoz_jobs\{status="processed"\} 1/);
+    expect(text).toMatch(/esoz_jobs\{status="processed"\} 2/);
     expect(text).toMatch(/esoz_job_latency_seconds_count\{kind="[^"]+",outcome="processed"\} 1/);
     expect(text).toMatch(/esoz_projection_lag_events\{projection="device_dispenses"\} \d+/);
     expect(text).toMatch(/esoz_projection_lag_seconds\{projection="licenses"\} [\d.]+/);
@@ -70,6 +76,9 @@ describe('service endpoints', () => {
     expect(text).toMatch(/esoz_status_change_event_delivery_failing \d+/);
     expect(text).toMatch(/esoz_event_store_append_duration_seconds_count [1-9]/);
     expect(text).toMatch(/esoz_event_store_concurrency_conflicts_total \d+/);
+    expect(text).toMatch(/esoz_aggregate_cache_lookups_total\{result="hit"\} 1\n/);
+    expect(text).toMatch(/esoz_aggregate_cache_lookups_total\{result="miss"\} \d+/);
+    expect(text).toMatch(/esoz_aggregate_cache_rereads_total 0\n/);
   });
 
   it('readiness answers 503 naming the failing parts once the server stops', async () => {

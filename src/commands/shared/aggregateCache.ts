@@ -23,17 +23,26 @@ export type AggregateCache = {
   get<State>(streamName: string, owner: object): CachedAggregate<State> | undefined;
   set<State>(streamName: string, owner: object, aggregate: CachedAggregate<State>): void;
   delete(streamName: string): void;
+  /** A command started from the cache had to run again on the stream as read (another process wrote it, or a refusal). */
+  noteReread(): void;
   readonly size: number;
+  /** Since start: lookups that found the stream, those that did not, and cached attempts run again. */
+  readonly counts: Readonly<{ hits: number; misses: number; rereads: number }>;
 };
 
 /** A least-recently-used map of at most `capacity` streams; 0 keeps nothing. */
 export function createAggregateCache(capacity: number): AggregateCache {
   const entries = new Map<string, Entry>();
+  const counts = { hits: 0, misses: 0, rereads: 0 };
   return {
     get<State>(streamName: string, owner: object) {
       const entry = entries.get(streamName);
       // Another decider's fold of the same stream is not this one's state.
-      if (!entry || entry.owner !== owner) return undefined;
+      if (!entry || entry.owner !== owner) {
+        counts.misses += 1;
+        return undefined;
+      }
+      counts.hits += 1;
       entries.delete(streamName);
       entries.set(streamName, entry);
       return entry as CachedAggregate<State>;
@@ -50,9 +59,13 @@ export function createAggregateCache(capacity: number): AggregateCache {
     delete(streamName) {
       entries.delete(streamName);
     },
+    noteReread() {
+      counts.rereads += 1;
+    },
     get size() {
       return entries.size;
     },
+    counts,
   };
 }
 

@@ -15,7 +15,14 @@
  * signed content is keyed by the causation id, see completeDeviceDispense / markDeviceDispenseInError).
  */
 import type { Decider } from '../../domain/shared/decider.js';
-import { readStreamsTogether, type AppendResult, type ExpectedRevision, type RecordedEvent, type StreamReader } from '../../eventStore/eventStore.js';
+import {
+  readStreamsTogether,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type ExpectedRevision,
+  type RecordedEvent,
+  type StreamReader,
+} from '../../eventStore/eventStore.js';
 import type { Caller, CommandDeps } from './commandContext.js';
 import type { CachedAggregate } from './aggregateCache.js';
 import {
@@ -119,6 +126,7 @@ export async function handleCommand<State, Event extends DomainEvent>(
     } catch (error) {
       // Lost a race, or the outcome is unknown: whatever this process holds of the stream may be behind.
       cache?.delete(streamName);
+      if (cached && error instanceof WrongExpectedRevisionError) cache?.noteReread();
       throw error;
     }
   }
@@ -129,6 +137,7 @@ export async function handleCommand<State, Event extends DomainEvent>(
     if (cached) {
       const outcome = await attempt(cached, deps.eventStore, true);
       if (outcome !== REREAD) return outcome;
+      cache!.noteReread();
     }
     let reader: StreamReader = deps.eventStore;
     let loaded: LoadedAggregate<State>;
