@@ -60,6 +60,8 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
   const close = async () => {
     for (const closer of closers) await closer().catch((error: unknown) => logger.error({ err: error }, 'error while closing a store'));
   };
+  // The device_dispenses rows commit with the events where they live in the event store's database.
+  const inline = !config.MONGO_URL;
   try {
     let eventStore = eventStoreOverride;
     let atomic: PostgresEventStore | null = null;
@@ -69,7 +71,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
       else
         eventStore = atomic = await createPostgresEventStore(database, {
           logger,
-          ...(config.MONGO_URL ? {} : { batchWindowMs: INLINE_BATCH_WINDOW_MS }),
+          ...(inline ? { batchWindowMs: INLINE_BATCH_WINDOW_MS } : {}),
         });
       const opened = eventStore;
       closers.unshift(() => opened.close());
@@ -80,7 +82,7 @@ export async function openStores(config: Config, logger: Logger, overrides: Stor
     return {
       database,
       eventStore,
-      atomic: config.MONGO_URL ? null : atomic,
+      atomic: inline ? atomic : null,
       deviceDispenses,
       licenses,
       async openScratch() {
