@@ -83,21 +83,42 @@ export async function createPostgresDeviceDispenseStore(
     return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', params };
   }
 
-  /** Each record replaces the stored one only when its revision is newer (replays change nothing). */
-  const upsert = (records: DeviceDispenseRecord[]) => ({
-    text: `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
-           select r.id, r.revision, r.idx->>'patient_id', r.idx->>'legal_entity_id', r.idx->>'status', r.idx->>'inserted_at', r.idx, r.document
-           from json_to_recordset($1::json) as r(id text, revision bigint, idx jsonb, document json)
-           on conflict (id) do update set
-             revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
-             status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
-           where ${table}.revision < excluded.revision`,
-    // One JSON parameter: no per-element array escaping of large documents (a rebuild's hot spot);
-    // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is. Sent as
-    // bytes (a binary json parameter is its UTF-8 text): the driver would measure a string of megabytes,
-    // then encode it, two passes where one does.
-    values: [Buffer.from(JSON.stringify(records.map((r) => ({ id: r.id, revision: r.revision, idx: r.index, document: r.document }))))],
-  });
+  /**
+   * Each record replaces the stored one only when its revision is newer (replays change nothing). A
+   * multi-row VALUES with each value its own parameter: the server only checks each document's JSON
+   * (json_in). A batch as one JSON parameter unpacked by json_to_recordset made the server parse it
+   * field by field (2.2–2.6 s of server CPU per 20,000 documents against 0.55 s, statements alone),
+   * and the driver encoded a megabyte string in one slow piece (3.3 ms per 600 KB, 1 ms written per document).
+   */
+  const upsert = (records: DeviceDispenseRecord[]) => {
+    const values: unknown[] = [];
+    const rows = records.map(({ id, revision, index, document }) => {
+      const n = values.push(
+        id,
+        revision,
+        index.patient_id,
+        index.legal_entity_id,
+        index.status,
+        index.inserted_at,
+        JSON.stringify(index),
+        // `json`, not `jsonb`: the server only checks it, the document is stored as the text it is.
+        JSON.stringify(document),
+      );
+      return `($${n - 7}::text, $${n - 6}::bigint, $${n - 5}::text, $${n - 4}::text, $${n - 3}::text, $${n - 2}::text, $${n - 1}::jsonb, $${n}::json)`;
+    });
+    return {
+      text: `insert into ${table} (id, revision, patient_id, legal_entity_id, status, inserted_at, idx, document)
+             values ${rows.join(', ')}
+             on conflict (id) do update set
+               revision = excluded.revision, patient_id = excluded.patient_id, legal_entity_id = excluded.legal_entity_id,
+               status = excluded.status, inserted_at = excluded.inserted_at, idx = excluded.idx, document = excluded.document
+             where ${table}.revision < excluded.revision`,
+      values,
+    };
+  };
+  // Records per statement: the server plans each VALUES row and copies its constants, and big statements
+  // cost it page faults (rebuild of 94k dispenses, server CPU: 4,000 rows 15.9 s, 100 rows 11.5 s, 25 rows 13.7 s).
+  const UPSERT_ROWS = 100;
 
   return {
     description: `${database.kind} table ${table}`,
@@ -109,8 +130,8 @@ export async function createPostgresDeviceDispenseStore(
     async applyBatch(batch, checkpoint) {
       const records = newestPerId(batch);
       await database.withTransaction(async (client) => {
-        if (records.length > 0) {
-          const { text, values } = upsert(records);
+        for (let i = 0; i < records.length; i += UPSERT_ROWS) {
+          const { text, values } = upsert(records.slice(i, i + UPSERT_ROWS));
           await client.query(text, values);
         }
         await storeCheckpoint(client, checkpoint);

@@ -61,6 +61,17 @@ describe.each(adapters)('device_dispenses store contract: $name', (adapter) => {
     expect(many.get('dd-2')!.index.status).toBe('completed');
   });
 
+  it('stores hostile text exactly as given, in batches larger than one statement takes', async () => {
+    const hostile = `$1 $2::json '); drop table x; -- "quoted" \\ back\\slash \u2028 ї 😀 \u0001 {"a":1}`;
+    const records = Array.from({ length: 250 }, (_, i) => {
+      const r = record(`hostile-${i}-'"$1`, 0, { patient_id: hostile, based_on: hostile });
+      return { ...r, document: { ...r.document, note: hostile, nested: { [hostile]: [hostile, i] } } };
+    });
+    await apply(records);
+    for (const i of [0, 99, 100, 249]) expect(await store.get(`hostile-${i}-'"$1`)).toEqual(records[i]);
+    expect((await store.search({ patient_id: hostile }, { page: 1, pageSize: 1 })).total).toBe(250);
+  });
+
   it('replaces a record only with a newer revision, so a replayed batch changes nothing', async () => {
     await apply([record('dd-1', 2, { status: 'stopped' })]);
     await apply([record('dd-1', 1, { status: 'completed' }), record('dd-1', 2, { status: 'entered_in_error' })]);
