@@ -1,5 +1,6 @@
 /**
- * A realistic history for the read-side benchmark, written as an export file: device dispenses of many
+ * A realistic history for the read-side benchmark, written as an export writes it (canonical JSON,
+ * hash-chained, the lines' keys in the export's order): device dispenses of many
  * legal entities created, completed, stopped and marked in error, and licences created and updated.
  * Events are cloned from ones the real commands recorded (bench/fixtures/templates.json).
  */
@@ -8,6 +9,7 @@ import { once } from 'node:events';
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 import templates from './fixtures/templates.json' with { type: 'json' };
 import type { HistoryLine } from '../src/history/historyLine.js';
+import { canonicalEvent, GENESIS_HASH } from '../src/eventStore/hashChain.js';
 
 const LEGAL_ENTITIES = 400;
 
@@ -27,6 +29,8 @@ export async function writeHistory(path: string, events: number): Promise<number
   const legalEntities = Array.from({ length: LEGAL_ENTITIES }, () => uuidv4());
   let clock = Date.parse('2025-01-01T00:00:00Z');
   let written = 0;
+  // Each stream's events are written one after another: the chain needs the last hash only.
+  let [lastStream, lastHash] = ['', GENESIS_HASH];
   const emit = async (stream: string, revision: number, type: string, data: HistoryLine['data'], legalEntity: string) => {
     clock += 1_000;
     const at = new Date(clock).toISOString();
@@ -46,7 +50,12 @@ export async function writeHistory(path: string, events: number): Promise<number
       },
     };
     written += 1;
-    if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');
+    // As an export writes it (LINE_SQL): canonical data and metadata, the stream's hash chain.
+    const prev = stream === lastStream ? lastHash : GENESIS_HASH;
+    const link = canonicalEvent(prev, stream, revision, type, line.data, line.metadata);
+    [lastStream, lastHash] = [stream, link.hash];
+    const text = `{"stream_name":${JSON.stringify(stream)},"revision":${revision},"event_type":${JSON.stringify(type)},"data":${link.data},"metadata":${link.metadata},"prev_hash":"${prev}","hash":"${link.hash}"}\n`;
+    if (!out.write(text)) await once(out, 'drain');
   };
 
   // Licences first: each legal entity creates one and updates it a few times (about 3 % of events).

@@ -24,6 +24,24 @@ describe('canonical JSON', () => {
     );
   });
 
+  it('gives the library output for JSON parsed from canonical text too (the exported history: its fast path)', () => {
+    const json = fc.jsonValue({ maxDepth: 4, noUnicodeString: false }) as fc.Arbitrary<JsonValue>;
+    fc.assert(
+      fc.property(json, (value) => {
+        const canonical = canonicalize(value)!;
+        expect(fastCanonicalJson(JSON.parse(canonical) as JsonValue)).toBe(canonical);
+      }),
+      { seed: 8785, numRuns: Number(process.env.FUZZ_RUNS ?? 500) },
+    );
+    // Integer-like keys enumerate in numeric order, not in UTF-16 order: never taken as canonical as they stand.
+    const numericKeys = JSON.parse('{"10":1,"9":{"b":[-0,1e21,"\\ud800"],"a":null},"a":"x"}') as JsonValue;
+    expect(fastCanonicalJson(numericKeys)).toBe(canonicalize(numericKeys));
+    expect(fastCanonicalJson(numericKeys)).toBe('{"10":1,"9":{"a":null,"b":[0,1e+21,"\\ud800"]},"a":"x"}');
+    // Sorted but with what JSON.stringify writes otherwise: a Date (toJSON) and undefined members.
+    const built = { a: new Date(0), b: undefined, c: [undefined, 2] } as unknown as JsonValue;
+    expect(fastCanonicalJson(built)).toBe(canonicalize(built));
+  });
+
   it('follows RFC 8785 on its examples: key order by UTF-16 code units, ES number form, minimal escapes', () => {
     const value = {
       '\u20ac': 'Euro Sign',
