@@ -66,6 +66,11 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     ['bad event id', `${JSON.stringify({ ...good[0], metadata: { ...good[0]!.metadata, event_id: 'nope' } })}\n`, /^line 1: metadata\.event_id: /],
     ['duplicate event id', `${JSON.stringify(good[0])}\n${JSON.stringify({ ...good[1], metadata: good[0]!.metadata })}\n`, /^line 2: .*(duplicate|unique)/],
     [
+      'duplicate revision',
+      `${JSON.stringify(good[0])}\n${JSON.stringify(good[1])}\n${JSON.stringify(line('s-1', 0, { other: true }))}\n`,
+      /^line 3: .*duplicate/,
+    ],
+    [
       'a hash its content does not give',
       `${JSON.stringify({ ...good[0], prev_hash: '0'.repeat(64), hash: 'a'.repeat(64) })}\n`,
       /^line 1: stream s-1 revision 0 \(event .*\): hash a{64} differs from its content's [0-9a-f]{64}$/,
