@@ -56,7 +56,8 @@ describe.each(testBackends())('audit API on %s', (backend) => {
     const stopped = (events: Array<{ event_type: string }>) => events.some((e) => e.event_type === 'DeviceDispenseStopped');
     let all = [...first.body.data.events];
     let checkpoint: string = first.body.data.checkpoint;
-    for (const deadline = Date.now() + 10_000; !stopped(all) && Date.now() < deadline;) {
+    // At least one page after the first, as before; more while the Stop is not visible yet.
+    for (let reads = 0, deadline = Date.now() + 10_000; reads === 0 || (!stopped(all) && Date.now() < deadline); reads++) {
       const next = await get(`/api/audit/events?limit=1000&after=${encodeURIComponent(checkpoint)}`);
       all = [...all, ...next.body.data.events];
       checkpoint = next.body.data.checkpoint;
