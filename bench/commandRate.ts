@@ -33,7 +33,12 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const LATENCY_N = 200;
 /** Operations of the passes that count critical statements (with the request context on: see bench/server.ts). */
 const COUNT_N = Math.max(200, Math.round(N / 10));
-const WARM_UP = 50;
+/**
+ * Operations before each measured line, at the line's concurrency: the JIT compiles the hot paths over
+ * the first few hundred (with 50, a fifth of the first HTTP line's CPU was TurboFan compiling), and a
+ * running server is measured in its steady state.
+ */
+const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2000);
 const url = process.env.DATABASE_URL;
 
 type Sample = { cpu: NodeJS.CpuUsage; sql: SqlCounts };
@@ -70,7 +75,7 @@ async function drive(count: number, clients: number, op: (i: number) => Promise<
 }
 
 async function measureInProcess(label: string, sql: ReturnType<typeof countSql>, op: (i: number) => Promise<void>): Promise<Row> {
-  for (let i = 0; i < WARM_UP; i++) await op(-1 - i);
+  await drive(WARM_UP, CLIENTS, (i) => op(-1 - i));
   const [cpu0, sql0] = [process.cpuUsage(), sql.read()];
   const { seconds, latencies } = await drive(N, CLIENTS, op);
   const counts = diff(sql0, sql.read());
@@ -119,7 +124,12 @@ function startServer(env: NodeJS.ProcessEnv): Promise<BenchServer> {
   // BENCH_CPU_PROFILE=<dir>: V8 CPU profiles of the server process, one per phase (bench/server.ts), to find the costs.
   const child = fork(join(import.meta.dirname, 'server.ts'), [], {
     env,
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
+      ...(process.env.BENCH_PERF ? ['--perf-basic-prof'] : []),
+    ],
     // BENCH_SERVER_LOG=<file>: keep the server's log lines.
     stdio: ['ignore', process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'w') : 'ignore', 'inherit', 'ipc'],
   });
@@ -258,7 +268,7 @@ async function main() {
         sysMs: sysMs(before.cpu, after.cpu),
       });
     };
-    for (let i = 0; i < WARM_UP; i++) await create(i).then(() => stop(i));
+    await drive(WARM_UP, CLIENTS, (i) => create(i).then(() => stop(i)));
     await overHttp('Create over HTTP (202 → job → 303)', WARM_UP, create);
     await overHttp('Stop over HTTP (202 → job → 303)', WARM_UP, stop);
 

@@ -4,6 +4,7 @@
  * path) and its CPU time, reported to the parent over IPC.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
@@ -49,6 +50,26 @@ async function nextProfile() {
   await profiler.post('Profiler.start');
 }
 
+// BENCH_PERF=<dir>: `perf record` of this process between each two samples, on-CPU only (the V8 profile
+// counts the time this process is descheduled inside writev as writev). Needs the parent's BENCH_PERF
+// to start this process with --perf-basic-prof, so that JS frames have names.
+const perfDir = process.env.BENCH_PERF;
+let perf: ChildProcess | null = null;
+let perfPhase = 0;
+async function nextPerf() {
+  if (!perfDir) return;
+  if (perf) {
+    const stopped = perf;
+    await new Promise((resolve) => stopped.once('exit', resolve).kill('SIGINT'));
+  }
+  perfPhase += 1;
+  perf = spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(process.pid), '-o', join(perfDir, `phase-${perfPhase}-${perfPhase + 1}.perf.data`)], {
+    stdio: 'ignore',
+  });
+  // perf needs a moment to attach before the phase starts.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
 type Message = { type: 'sample' } | { type: 'stop' } | { type: 'counting'; on: boolean };
 process.on('message', (message: Message) => {
   if (message.type === 'counting') {
@@ -59,7 +80,9 @@ process.on('message', (message: Message) => {
   }
   if (message.type === 'sample') {
     const reply = { type: 'sample', cpu: process.cpuUsage(), sql: sql.read() };
-    void nextProfile().then(() => process.send!(reply));
+    void nextProfile()
+      .then(nextPerf)
+      .then(() => process.send!(reply));
   }
   if (message.type === 'stop') {
     http.closeAllConnections();
