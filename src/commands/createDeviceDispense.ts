@@ -157,8 +157,13 @@ export async function createDeviceDispense(
   { patient_id: patientId, body }: CreateDeviceDispenseInput,
 ): Promise<CreateResult> {
   const { referenceData } = deps;
-  // The device request's dispensing stream is read with the dispense's own: one round trip.
-  const stream = { ...deviceDispenseCommandStream(body.id), alsoRead: [deviceRequestDispensingStream(body.based_on.identifier.value)] };
+  // The device request's dispensing stream is read with the dispense's own: one round trip. Both are
+  // new on a request's first dispense (the dispense id is the MIS's): decided on as empty first, no read.
+  const stream = {
+    ...deviceDispenseCommandStream(body.id),
+    alsoRead: [deviceRequestDispensingStream(body.based_on.identifier.value)],
+    usuallyNew: true,
+  };
   const handled = await handleCommand(deps, stream, caller, async (state, now, reader) => {
     const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityActive(legalEntity);

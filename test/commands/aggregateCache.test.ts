@@ -2,15 +2,17 @@
  * The command handler's aggregate cache, on every event store of the adapter table: two "processes"
  * are two command contexts with caches of their own on one store. A command on a stream its process
  * has just written does not read it; no answer ever comes from a stale cached state (another process's
- * write makes the cached append lose, and a refusal or no-op is checked on the stream as read).
+ * write makes the cached append lose, and a refusal or no-op is checked on the stream as read). A
+ * command on streams that are usually new (a Create) decides on them as empty first, guarded the same way.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { v4 as uuidv4 } from 'uuid';
 import { createAggregateCache, type AggregateCache } from '../../src/commands/shared/aggregateCache.js';
-import type { Caller } from '../../src/commands/shared/commandContext.js';
+import type { Caller, CommandCommit } from '../../src/commands/shared/commandContext.js';
 import { handleCommand, type CommandStream } from '../../src/commands/shared/commandHandler.js';
 import { conflict, EsozError } from '../../src/domain/shared/esozError.js';
 import { readWholeStream, type EventStore, type RecordedEvent } from '../../src/eventStore/eventStore.js';
+import type { PostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { eventStoreAdapters } from '../support/storeCombinations.js';
 import { uniqueStream } from '../support/events.js';
 
@@ -34,8 +36,11 @@ const count =
     return [{ type: 'Counted', data: { by } }];
   };
 
-/** One process: its own cache on the shared store, and the streams it read. */
-function processOn(store: EventStore, cache: AggregateCache = createAggregateCache(100)) {
+/**
+ * One process: its own cache on the shared store, and the streams it read. `atomic`: its commands'
+ * appends commit together (as the server's on PostgreSQL/PGlite) where the store can.
+ */
+function processOn(store: EventStore, cache: AggregateCache = createAggregateCache(100), atomic = false) {
   const reads: string[] = [];
   const eventStore = new Proxy(store, {
     get(target, key) {
@@ -44,17 +49,36 @@ function processOn(store: EventStore, cache: AggregateCache = createAggregateCac
           reads.push(name);
           return target.readStream(name, options);
         };
+      if (key === 'readStreams' && target.readStreams)
+        return (names: readonly string[]) => {
+          reads.push(...names);
+          return target.readStreams!(names);
+        };
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const deps = { eventStore, clock: () => new Date(), aggregates: cache };
+  const together = (store as Partial<PostgresEventStore>).appendAtomically?.bind(store);
+  const commit: CommandCommit | undefined = atomic && together ? (appends) => together(appends) : undefined;
+  const deps = { eventStore, clock: () => new Date(), aggregates: cache, ...(commit ? { commit } : {}) };
   const caller = (causationId = uuidv4()): Caller => ({ userId: 'user-1', legalEntityId: 'legal-entity-1', correlationId: uuidv4(), causationId });
   return {
     reads,
     cache,
     run: (name: string, decide: (state: Counter) => CounterEvent[], causationId?: string) =>
       handleCommand(deps, stream(name), caller(causationId), (state) => decide(state)),
+    /**
+     * Opens counter `name` and claims `registry` for it (a Create and its device request): refused when
+     * the registry is claimed already; `guard: false` leaves the registry unwritten (read, not appended to).
+     */
+    claim: (name: string, registry: string, { causationId, guard = true }: { causationId?: string; guard?: boolean } = {}) =>
+      handleCommand(deps, { ...stream(name), alsoRead: [registry], usuallyNew: true }, caller(causationId), async (state, _now, reader) => {
+        const claims = await readWholeStream(reader, registry);
+        if (claims.length > 0) throw conflict('registry is claimed');
+        const events = open(state);
+        const claimed = { type: 'Counted', data: { by: name } };
+        return { events, appendFirst: guard ? [{ streamName: registry, events: [claimed], expectedRevision: 'no_stream' as const }] : [] };
+      }),
   };
 }
 
@@ -120,6 +144,66 @@ describe.each(eventStoreAdapters().map((adapter) => [adapter.name, adapter] as c
     expect(a.reads.length).toBe(readsBefore);
     expect((await b.run(name, count('b'), job)).position).toBe(first.position);
     expect(await typesOf(name)).toEqual(['0:Opened', '1:Counted']);
+  });
+
+  // Where a command's appends commit together (PostgreSQL/PGlite); one at a time (EventStoreDB) it reads.
+  const atomic = () => 'appendAtomically' in store;
+  const atomicProcess = () => processOn(store, createAggregateCache(100), true);
+
+  it('Given new streams, When a command marked usuallyNew runs, Then it appends to both without reading either', async () => {
+    const a = atomicProcess();
+    const [name, registry] = [uniqueStream('counter'), uniqueStream('registry')];
+    await a.claim(name, registry);
+    expect(a.reads).toEqual(atomic() ? [] : [name, registry]);
+    expect(await typesOf(name)).toEqual(['0:Opened']);
+    expect(await typesOf(registry)).toEqual(['0:Counted']);
+  });
+
+  it('Given appends that commit one at a time, When a usuallyNew command runs, Then it reads its streams first', async () => {
+    const a = processOn(store);
+    const [name, registry] = [uniqueStream('counter'), uniqueStream('registry')];
+    await a.claim(name, registry);
+    expect(a.reads).toEqual([name, registry]);
+    expect(await typesOf(registry)).toEqual(['0:Counted']);
+  });
+
+  it('Given the other stream exists, When a usuallyNew command runs, Then its append against "no_stream" loses and the answer is the one the streams as read give', async () => {
+    const [a, b] = [atomicProcess(), atomicProcess()];
+    const [first, second, registry] = [uniqueStream('counter'), uniqueStream('counter'), uniqueStream('registry')];
+    await b.claim(first, registry);
+    expect(await refusal(a.claim(second, registry))).toBe('registry is claimed');
+    expect(a.reads).toEqual([second, registry]);
+    expect(await typesOf(second)).toEqual([]);
+    expect(await typesOf(registry)).toEqual(['0:Counted']);
+  });
+
+  it('Given its own stream exists, When a usuallyNew command runs, Then nothing it decided on the empty streams is written and it is decided on the streams as read', async () => {
+    const a = atomicProcess();
+    const [name, registry] = [uniqueStream('counter'), uniqueStream('registry')];
+    await a.run(name, open);
+    await a.claim(name, registry);
+    expect(await typesOf(name)).toEqual(['0:Opened']);
+    expect(await typesOf(registry)).toEqual(['0:Counted']);
+    expect(a.reads).toEqual([name, name, registry]);
+  });
+
+  it('Given a usuallyNew command that does not append to a stream it took as empty, When it runs, Then it reads the streams first (nothing guards that one)', async () => {
+    const a = atomicProcess();
+    const [name, registry] = [uniqueStream('counter'), uniqueStream('registry')];
+    await a.claim(name, registry, { guard: false });
+    expect(a.reads).toEqual([name, registry]);
+    expect(await typesOf(name)).toEqual(['0:Opened']);
+    expect(await typesOf(registry)).toEqual([]);
+  });
+
+  it('Given a usuallyNew job that already wrote, When it runs again in another process, Then nothing is written and the answer is its first write', async () => {
+    const [a, b] = [atomicProcess(), atomicProcess()];
+    const [name, registry] = [uniqueStream('counter'), uniqueStream('registry')];
+    const job = uuidv4();
+    const first = await a.claim(name, registry, { causationId: job });
+    expect((await b.claim(name, registry, { causationId: job })).position).toBe(first.position);
+    expect(await typesOf(name)).toEqual(['0:Opened']);
+    expect(await typesOf(registry)).toEqual(['0:Counted']);
   });
 
   it('Given a cache of size 0, When commands run, Then each reads its stream', async () => {

@@ -8,6 +8,11 @@
  * only an append guarded by the cached revision is kept from such an attempt; a refusal, a no-op or a
  * lost race runs the command again on the stream as read.
  *
+ * A stream marked `usuallyNew` (a Create: its id is the client's, new in almost every call) is first
+ * decided on as empty, without a read, where the appends commit together: its append, guarded by
+ * 'no_stream' on every stream it assumed empty, fails if any was not, and the command then runs on the
+ * streams as read (a refusal or no-op on the assumed state, too, as for a cached attempt).
+ *
  * A command file keeps only its seed-ordered checks and its decider call (`decide` below). When another
  * writer appends between our read and our append, the whole block runs again on the new state, so the
  * loser of a race gets the answer the new state gives (e.g. 409). Whatever `decide` does besides
@@ -44,6 +49,12 @@ export type CommandStream<State, Event extends DomainEvent> = {
   parse: (event: RecordedEvent) => Event;
   /** Other streams `decide` reads: read with this one in one round trip where the store can. */
   alsoRead?: readonly string[];
+  /**
+   * This stream and those of `alsoRead` are new in almost every call: decide on them as empty first,
+   * without reading (the attempt counts only if it appends to each of them against 'no_stream', in
+   * one transaction: with `commit` only).
+   */
+  usuallyNew?: boolean;
 };
 
 /** Events for another stream, appended (with the revision the command read it at) before the command's own. */
@@ -69,6 +80,8 @@ export type HandledCommand<Event> = CommandResult & {
 /** A cached attempt's answer when the command must run again on the stream as read. */
 const REREAD = Symbol('reread');
 
+async function* noEvents(): AsyncGenerator<RecordedEvent> {}
+
 export async function handleCommand<State, Event extends DomainEvent>(
   deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit' | 'aggregates'>,
   stream: CommandStream<State, Event>,
@@ -82,8 +95,17 @@ export async function handleCommand<State, Event extends DomainEvent>(
   // Only the first attempt may start from the cache: a retry (the stream moved) reads the stream.
   let cacheable = cache !== undefined && !stream.alsoRead?.length;
 
-  /** Decides on `aggregate` and appends; on a cached one, REREAD when the answer must come from the stream as read. */
-  async function attempt(aggregate: CachedAggregate<State>, reader: StreamReader, cached: boolean): Promise<HandledCommand<Event> | typeof REREAD> {
+  /**
+   * Decides on `aggregate` and appends. On a proposed one (cached, or assumed new), REREAD when the
+   * answer must come from the stream as read; `assumedEmpty`: the other streams it took as empty.
+   */
+  async function attempt(
+    aggregate: CachedAggregate<State>,
+    reader: StreamReader,
+    proposal: 'cached' | 'assumedNew' | null,
+    assumedEmpty: readonly string[] = [],
+  ): Promise<HandledCommand<Event> | typeof REREAD> {
+    const proposed = proposal !== null;
     const handled = skipIfAlreadyHandled ? aggregate.causations.get(caller.causationId) : undefined;
     if (handled !== undefined) return { position: handled, events: [] };
 
@@ -93,12 +115,15 @@ export async function handleCommand<State, Event extends DomainEvent>(
     try {
       decision = await decide(state, now, reader);
     } catch (error) {
-      // A refusal is given only on the stream as read: the cached state may be behind another process.
-      if (cached) return REREAD;
+      // A refusal is given only on the stream as read: the proposed state may be behind another process.
+      if (proposed) return REREAD;
       throw error;
     }
     const { events, appendFirst } = Array.isArray(decision) ? { events: decision, appendFirst: [] } : decision;
-    if (cached && events.length === 0) return REREAD;
+    if (proposed && events.length === 0) return REREAD;
+    // Only an append against 'no_stream' proves a stream taken as empty was empty.
+    const guarded = (name: string) => appendFirst.some((o) => o.streamName === name && o.expectedRevision === 'no_stream' && o.events.length > 0);
+    if (!assumedEmpty.every(guarded)) return REREAD;
     const after = events.reduce(decider.evolve, state);
     const remember = (appended: AppendResult) =>
       cache?.set(streamName, decider, {
@@ -126,8 +151,25 @@ export async function handleCommand<State, Event extends DomainEvent>(
     } catch (error) {
       // Lost a race, or the outcome is unknown: whatever this process holds of the stream may be behind.
       cache?.delete(streamName);
-      if (cached && error instanceof WrongExpectedRevisionError) cache?.noteReread();
+      if (proposal === 'cached' && error instanceof WrongExpectedRevisionError) cache?.noteReread();
       throw error;
+    }
+  }
+
+  // Only where all of a command's appends commit together: one at a time, the first could land
+  // before the second finds its stream not new.
+  if (stream.usuallyNew && deps.commit) {
+    const others = new Set(stream.alsoRead);
+    const assumedEmpty: StreamReader = {
+      readStream: (name, options) => (others.has(name) ? noEvents() : deps.eventStore.readStream(name, options)),
+    };
+    const empty: CachedAggregate<State> = { state: decider.initialState(), revision: 'no_stream', causations: new Map() };
+    try {
+      const outcome = await attempt(empty, assumedEmpty, 'assumedNew', [...others]);
+      if (outcome !== REREAD) return outcome;
+    } catch (error) {
+      // Not new after all (or a job run again): decide on the streams as read, below.
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
     }
   }
 
@@ -135,7 +177,7 @@ export async function handleCommand<State, Event extends DomainEvent>(
     const cached = cacheable ? cache!.get<State>(streamName, decider) : undefined;
     cacheable = false;
     if (cached) {
-      const outcome = await attempt(cached, deps.eventStore, true);
+      const outcome = await attempt(cached, deps.eventStore, 'cached');
       if (outcome !== REREAD) return outcome;
       cache!.noteReread();
     }
@@ -148,8 +190,8 @@ export async function handleCommand<State, Event extends DomainEvent>(
     } else loaded = await loadAggregate(deps.eventStore, streamName, decider, stream.parse);
     const aggregate: CachedAggregate<State> = { state: loaded.state, revision: loaded.revision, causations: causationsOf(loaded.events) };
     cache?.set(streamName, decider, aggregate);
-    const outcome = await attempt(aggregate, reader, false);
-    // Not reachable: only a cached attempt answers REREAD.
+    const outcome = await attempt(aggregate, reader, null);
+    // Not reachable: only a proposed attempt (cached, assumed new) answers REREAD.
     if (outcome === REREAD) throw new Error('a command on the stream as read asked to be re-read');
     return outcome;
   });
