@@ -95,25 +95,6 @@ export class MerkleTree {
     return Buffer.from(this.levels[level]!.get(0));
   }
 
-  /**
-   * The root over the first `count` leaves (the tree as it was before later streams appeared): nodes
-   * whose leaves all lie in the prefix are the full tree's, only its right edge is hashed again, so
-   * O(log n) instead of a tree from scratch.
-   */
-  rootOfFirst(count: number): Buffer | null {
-    if (count > this.size) throw new Error(`Merkle prefix ${count} beyond ${this.size}`);
-    if (count === 0) return null;
-    this.root();
-    const node = (level: number, index: number): Buffer => {
-      if ((index + 1) << level <= count || level === 0) return this.levels[level]!.get(index);
-      const left = node(level - 1, 2 * index);
-      return (2 * index + 1) << (level - 1) < count ? nodeHash(left, node(level - 1, 2 * index + 1)) : left;
-    };
-    let top = 0;
-    while (1 << top < count) top++;
-    return Buffer.from(node(top, 0));
-  }
-
   /** Every node, level by level (the leaves first). */
   nodes(): TreeNode[] {
     this.root();

@@ -146,8 +146,6 @@ describe('Merkle tree', () => {
           const root = specRoot(model);
           expect(tree.root()!.toString('hex')).toBe(root);
           for (let i = start % 7; i < model.length; i += 7) expect(rootFromPath(model[i]!, tree.path(i)).toString('hex')).toBe(root);
-          const k = 1 + (steps[0]![0] % model.length);
-          expect(tree.rootOfFirst(k)!.toString('hex')).toBe(specRoot(model.slice(0, k)));
           expect(tree.root()!.toString('hex')).toBe(root);
         },
       ),
@@ -196,15 +194,6 @@ describe('Merkle tree', () => {
       ),
       { seed: 1612, numRuns: 25 },
     );
-  });
-
-  it('gives the root over any prefix of its leaves as a tree built from that prefix alone', () => {
-    for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33]) {
-      const tree = new MerkleTree();
-      leaves(n).forEach((leaf, i) => tree.set(i, leaf));
-      expect(tree.rootOfFirst(0)).toBeNull();
-      for (let k = 1; k <= n; k++) expect(tree.rootOfFirst(k)!.toString('hex')).toBe(merkleRoot(leaves(n).slice(0, k))!.toString('hex'));
-    }
   });
 });
 
