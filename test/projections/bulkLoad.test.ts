@@ -6,6 +6,8 @@
  * two at a time (the overlap this is for), while a page continuing a stream waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Database } from '../../src/database/database.js';
+import { createStatusChangeEventsProjection } from '../../src/eventManager/statusChangeEventsProjection.js';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { bulkLoad } from '../../src/projections/replay.js';
@@ -55,6 +57,52 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
       for (const { table } of shadows) await table.drop();
     }
   });
+
+  it.each([
+    [1000, 'holds whole streams', false],
+    [1, 'continues streams', true],
+  ])(
+    'given pages of %i events (each %s), the status-change projection reads stored statuses only for streams it has seen before, and derives the live statuses',
+    async (pageSize, _what, looksUp) => {
+      const { database, stores } = t.server.context;
+      // The projection's database, recording its lookups of stored statuses.
+      const lookups: string[] = [];
+      const recording: Database = {
+        ...database,
+        withTransaction: (work) =>
+          database.withTransaction((client) =>
+            work(
+              new Proxy(client, {
+                get(target, key) {
+                  if (key !== 'query') return Reflect.get(target, key, target) as unknown;
+                  return (text: unknown, ...rest: unknown[]) => {
+                    if (typeof text === 'string' && text.startsWith('select entity_id, status from')) lookups.push(text);
+                    return (target.query as (...args: unknown[]) => unknown).call(target, text, ...rest);
+                  };
+                },
+              }),
+            ),
+          ),
+      };
+      const { projection, table } = await (await createStatusChangeEventsProjection(recording)).shadow!('verify');
+      const logSize = async () => Number((await database.pool.query<{ n: string }>('select count(*) as n from event_manager_log')).rows[0]!.n);
+      try {
+        const entries = await logSize();
+        await bulkLoad(stores.eventStore, [projection], (await stores.eventStore.headPosition())!, { pageSize });
+        // A rebuild's table is new and never analyzed: a lookup there was a full scan per page.
+        expect(lookups.length > 0).toBe(looksUp);
+        const { rows } = await database.pool.query<{ n: string; differ: string }>(
+          `select count(*) as n, count(*) filter (where l.status is distinct from s.status) as differ
+           from event_manager_entity_status l full join ${table.table} s using (entity_type, entity_id)`,
+        );
+        expect({ differ: Number(rows[0]!.differ), some: Number(rows[0]!.n) > 0 }).toEqual({ differ: 0, some: true });
+        // The live projection derived every change already: the shadow's derivations are the same ids.
+        expect(await logSize()).toBe(entries);
+      } finally {
+        await table.drop();
+      }
+    },
+  );
 
   /**
    * A projection that records when each page is in its hands, and can fail one. With `holdUntilNext`
