@@ -58,13 +58,17 @@ let perf: ChildProcess | null = null;
 let perfPhase = 0;
 async function nextPerf() {
   if (!perfDir) return;
-  if (perf) {
-    const stopped = perf;
-    await new Promise((resolve) => stopped.once('exit', resolve).kill('SIGINT'));
-  }
+  const stopped = perf;
+  if (stopped && stopped.exitCode === null && stopped.signalCode === null) await new Promise((resolve) => stopped.once('exit', resolve).kill('SIGINT'));
   perfPhase += 1;
   perf = spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(process.pid), '-o', join(perfDir, `phase-${perfPhase}-${perfPhase + 1}.perf.data`)], {
     stdio: 'ignore',
+  });
+  // No perf here (or not allowed): say so once per phase and go on measuring without it.
+  const started = perf;
+  started.once('error', (error) => {
+    process.stderr.write(`BENCH_PERF: ${error.message}\n`);
+    if (perf === started) perf = null;
   });
   // perf needs a moment to attach before the phase starts.
   await new Promise((resolve) => setTimeout(resolve, 300));
