@@ -19,7 +19,7 @@ export type ShadowTable = {
   /** Commands also write the live table in their append's transaction (inline projection). */
   readonly writtenInline: boolean;
   readonly table: string;
-  /** Creates what a bulk load is faster without (secondary indexes); call before serving from it. */
+  /** Creates what a bulk load is faster without (secondary indexes, statistics); call before serving from it. */
   complete(): Promise<void>;
   /**
    * Swaps the shadow in if its checkpoint is at or past the live one and `caughtUp` (asked inside the
@@ -73,6 +73,9 @@ export async function createShadowTable(database: Database, spec: ShadowTableSpe
     writtenInline: spec.writtenInline ?? false,
     async complete() {
       if (spec.indexDdl) await database.pool.query(spec.indexDdl(shadow));
+      // A new table has no statistics until autovacuum's analyze (up to a minute after the swap); until
+      // then the planner guesses, and a guess scanned a growing shadow whole for every lookup.
+      await database.pool.query(`analyze ${shadow}`);
     },
 
     async trySwap(comparePositions, caughtUp) {

@@ -91,6 +91,11 @@ describe.each(testBackends())('bulk load on %s', (backend) => {
         await bulkLoad(stores.eventStore, [projection], (await stores.eventStore.headPosition())!, { pageSize });
         // A rebuild's table is new and never analyzed: a lookup there was a full scan per page.
         expect(lookups.length > 0).toBe(looksUp);
+        // Completed, it has statistics before it serves (the catch-up's lookups, the queries after a swap).
+        const statistics = () => database.pool.query(`select 1 from pg_stats where schemaname = current_schema() and tablename = $1`, [table.table]);
+        expect((await statistics()).rows).toEqual([]);
+        await table.complete();
+        expect((await statistics()).rows.length).toBeGreaterThan(0);
         const { rows } = await database.pool.query<{ n: string; differ: string }>(
           `select count(*) as n, count(*) filter (where l.status is distinct from s.status) as differ
            from event_manager_entity_status l full join ${table.table} s using (entity_type, entity_id)`,
