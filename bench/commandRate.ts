@@ -34,9 +34,9 @@ const LATENCY_N = 200;
 /** Operations of the passes that count critical statements (with the request context on: see bench/server.ts). */
 const COUNT_N = Math.max(200, Math.round(N / 10));
 /**
- * Operations before each measured line, at the line's concurrency: the JIT compiles the hot paths over
- * the first few hundred (with 50, a fifth of the first HTTP line's CPU was TurboFan compiling), and a
- * running server is measured in its steady state.
+ * Operations before each measured line, at the line's concurrency: the JIT kept compiling the hot
+ * paths for about 10 s of load (with 50, a fifth of the first HTTP line's CPU was TurboFan compiling),
+ * and a running server is measured in its steady state.
  */
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2000);
 const url = process.env.DATABASE_URL;

@@ -164,16 +164,19 @@ export async function readStreamsTogether(
     events = new Map();
     for (const name of streamNames) events.set(name, await readWholeStream(store, name));
   }
-  async function* fromMemory(read: RecordedEvent[]) {
-    yield* read;
-  }
+  return { events, reader: readerWith(store, events) };
+}
+
+async function* fromMemory(read: RecordedEvent[]) {
+  yield* read;
+}
+
+/** A reader that serves these whole streams (read already, or known empty) from memory; the rest, and paged reads, from the store. */
+export function readerWith(store: StreamReader, events: ReadonlyMap<string, RecordedEvent[]>): StreamReader {
   return {
-    events,
-    reader: {
-      readStream: (streamName, options) => {
-        const read = options ? undefined : events.get(streamName);
-        return read ? fromMemory(read) : store.readStream(streamName, options);
-      },
+    readStream: (streamName, options) => {
+      const read = options ? undefined : events.get(streamName);
+      return read ? fromMemory(read) : store.readStream(streamName, options);
     },
   };
 }

@@ -21,6 +21,7 @@
  */
 import type { Decider } from '../../domain/shared/decider.js';
 import {
+  readerWith,
   readStreamsTogether,
   WrongExpectedRevisionError,
   type AppendResult,
@@ -80,8 +81,6 @@ export type HandledCommand<Event> = CommandResult & {
 /** A cached attempt's answer when the command must run again on the stream as read. */
 const REREAD = Symbol('reread');
 
-async function* noEvents(): AsyncGenerator<RecordedEvent> {}
-
 export async function handleCommand<State, Event extends DomainEvent>(
   deps: Pick<CommandDeps, 'eventStore' | 'clock' | 'commit' | 'aggregates'>,
   stream: CommandStream<State, Event>,
@@ -97,15 +96,16 @@ export async function handleCommand<State, Event extends DomainEvent>(
 
   /**
    * Decides on `aggregate` and appends. On a proposed one (cached, or assumed new), REREAD when the
-   * answer must come from the stream as read; `assumedEmpty`: the other streams it took as empty.
+   * answer must come from the stream as read.
    */
   async function attempt(
     aggregate: CachedAggregate<State>,
     reader: StreamReader,
     proposal: 'cached' | 'assumedNew' | null,
-    assumedEmpty: readonly string[] = [],
   ): Promise<HandledCommand<Event> | typeof REREAD> {
     const proposed = proposal !== null;
+    // The other streams an assumed-new attempt took as empty.
+    const assumedEmpty = proposal === 'assumedNew' ? (stream.alsoRead ?? []) : [];
     const handled = skipIfAlreadyHandled ? aggregate.causations.get(caller.causationId) : undefined;
     if (handled !== undefined) return { position: handled, events: [] };
 
@@ -159,13 +159,10 @@ export async function handleCommand<State, Event extends DomainEvent>(
   // Only where all of a command's appends commit together: one at a time, the first could land
   // before the second finds its stream not new.
   if (stream.usuallyNew && deps.commit) {
-    const others = new Set(stream.alsoRead);
-    const assumedEmpty: StreamReader = {
-      readStream: (name, options) => (others.has(name) ? noEvents() : deps.eventStore.readStream(name, options)),
-    };
+    const assumedEmpty = readerWith(deps.eventStore, new Map((stream.alsoRead ?? []).map((name) => [name, []])));
     const empty: CachedAggregate<State> = { state: decider.initialState(), revision: 'no_stream', causations: new Map() };
     try {
-      const outcome = await attempt(empty, assumedEmpty, 'assumedNew', [...others]);
+      const outcome = await attempt(empty, assumedEmpty, 'assumedNew');
       if (outcome !== REREAD) return outcome;
     } catch (error) {
       // Not new after all (or a job run again): decide on the streams as read, below.
