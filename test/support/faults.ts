@@ -31,15 +31,27 @@ export async function openInterruptiblePGlite(): Promise<{ database: Database; i
   };
 }
 
-/** Terminates every session of the installation in `schema` (application_name esoz-registry/<schema>). */
+/**
+ * Terminates every session of the installation in `schema` (application_name esoz-registry/<schema>)
+ * and returns once those backends have exited. pg_terminate_backend only signals: until a backend
+ * has gone, a request can still be handed its dying connection, and that request is part of the
+ * outage (503), not of what follows it.
+ */
 export async function terminateBackends(connectionString: string, schema: string): Promise<number> {
   const client = new pg.Client({ connectionString });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>(`select count(pg_terminate_backend(pid)) as n from pg_stat_activity where application_name = $1`, [
-      `esoz-registry/${schema}`,
-    ]);
-    return Number(rows[0]!.n);
+    // Two statements: in one, the planner may call pg_terminate_backend before filtering by name.
+    const { rows } = await client.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = $1`, [`esoz-registry/${schema}`]);
+    const pids = rows.map((row) => row.pid);
+    await client.query(`select pg_terminate_backend(pid) from unnest($1::int[]) as pid`, [pids]);
+    for (let waited = 0; ; waited += 10) {
+      const { rows: left } = await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where pid = any($1::int[])`, [pids]);
+      if (left[0]!.n === 0) break;
+      if (waited > 10_000) throw new Error(`${left[0]!.n} terminated backends still running after 10 s`);
+      await sleep(10);
+    }
+    return pids.length;
   } finally {
     await client.end();
   }
