@@ -3,8 +3,8 @@
  * PostgreSQL server (DATABASE_URL), in one run per size: a generated history is imported (the compiled
  * CLI, as operators run it), then the database's own ceilings (a raw ordered COPY scan of the log, and
  * a COPY of its rows into a table like es_events), export, the rebuild of each projection and of all,
- * and verify. Each phase runs in its own process, after a CHECKPOINT; it prints events/s, the ratio to the raw scan and
- * the phase's peak RSS. Default sizes: 200,000 and 1,000,000 events.
+ * and verify. Each phase runs in its own process, after a CHECKPOINT; it prints events/s, the ratio to
+ * the raw scan and the phase's peak RSS. Default sizes: 200,000 and 1,000,000 events.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
