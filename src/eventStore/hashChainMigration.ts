@@ -1,7 +1,8 @@
 /**
  * Chains the history written before the hash chain existed (rows with no hash), once: every such row
  * gets its prev_hash and hash, in one transaction that keeps appenders out,
- * and the log says how many events were chained. Later starts find nothing to do (one indexed probe).
+ * and the log says how many events were chained. Later starts find nothing to do (one probe of a
+ * partial index that is empty once everything is chained).
  */
 import type { Database } from '../database/database.js';
 import type { Logger } from '../logger.js';
@@ -12,8 +13,11 @@ const PAGE = 5_000;
 
 type Row = { stream_name: string; revision: string; event_type: string; data: JsonObject; metadata: JsonObject };
 
+/** Is any row still unchained? Answered by the partial index es_events_unchained, whatever the log's size. */
+export const UNCHAINED_PROBE = 'select 1 from es_events where hash is null limit 1';
+
 export async function chainUnhashedHistory(database: Database, logger?: Logger): Promise<number> {
-  const probe = await database.pool.query('select 1 from es_events where hash is null limit 1');
+  const probe = await database.pool.query(UNCHAINED_PROBE);
   if (probe.rows.length === 0) return 0;
   const { events, streams } = await database.withTransaction(async (client) => {
     await client.query(`select pg_advisory_xact_lock(hashtextextended(current_schema() || '/migrate:hash_chain', 0))`);

@@ -57,6 +57,9 @@ create table if not exists es_events (
 create unique index if not exists es_events_event_id on es_events (event_id);
 create index if not exists es_events_global_order on es_events (transaction_id, global_position);
 alter table es_events add column if not exists prev_hash bytea, add column if not exists hash bytea;
+-- Holds only rows written before the hash chain existed (none once chained), so every start's probe
+-- for them is an index lookup: without it the probe read the whole log (0.25 s at 200k events).
+create index if not exists es_events_unchained on es_events (stream_name, revision) where hash is null;
 `;
 
 const READ_PAGE = 500;

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { v4 as uuidv4 } from 'uuid';
 import type { Database } from '../../src/database/database.js';
+import { UNCHAINED_PROBE } from '../../src/eventStore/hashChainMigration.js';
 import { createPostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
 import { verifyStoredHistory } from '../../src/history/verifyStore.js';
 import { databaseFactories } from '../support/databases.js';
@@ -70,5 +71,20 @@ describe.each(databaseFactories())('hash chain migration on $name', (factory) =>
     // Once: a later start finds nothing to chain and says nothing.
     await createPostgresEventStore(database, { logger });
     expect(logged).toHaveLength(1);
+  });
+
+  it('every start looks for unchained rows in a partial index, not by reading the whole log', async () => {
+    await createPostgresEventStore(database);
+    // Enough chained rows that reading them costs more than the index, before and after statistics.
+    await database.pool.query(
+      `insert into es_events (stream_name, revision, event_id, event_type, data, metadata, prev_hash, hash)
+       select 'bulk-' || (i / 10), i % 10, gen_random_uuid(), 'Bulk', '{}', '{}', '\\x00', '\\x01' from generate_series(0, 19999) as i`,
+    );
+    for (const analyzed of [false, true]) {
+      if (analyzed) await database.pool.query('analyze es_events');
+      const { rows } = await database.pool.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${UNCHAINED_PROBE}`);
+      const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+      expect([analyzed, plan]).toEqual([analyzed, expect.stringContaining('"Index Name":"es_events_unchained"')]);
+    }
   });
 });
