@@ -56,3 +56,19 @@ export async function readEventManagerLog(database: Database, { entityId }: { en
     lastError: r.last_error,
   }));
 }
+
+/** The undelivered entries' SQL (an index scan of event_manager_log_pending, exported for its plan test). */
+export const PENDING_DELIVERY_SQL = `select count(*) as backlog, coalesce(sum(attempts), 0) as attempts, count(*) filter (where last_error is not null) as failing
+  from event_manager_log where delivered_at is null`;
+
+export type PendingDelivery = { backlog: number; attempts: number; failing: number };
+
+/**
+ * What is still to deliver: entries, the attempts recorded on them, and those whose last attempt
+ * failed. Reads only the undelivered entries (the partial index): the log itself grows with the history.
+ */
+export async function readPendingDelivery(database: Database): Promise<PendingDelivery> {
+  const { rows } = await database.pool.query<{ backlog: string; attempts: string; failing: string }>(PENDING_DELIVERY_SQL);
+  const row = rows[0]!;
+  return { backlog: Number(row.backlog), attempts: Number(row.attempts), failing: Number(row.failing) };
+}

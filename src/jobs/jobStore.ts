@@ -54,6 +54,14 @@ create unique index if not exists jobs_pending_request on jobs (request_hash) wh
 create index if not exists jobs_runnable on jobs (run_after) where status = 'pending';
 `;
 
+/** Jobs not finished yet, through the partial index of pending jobs (the table keeps every job ever accepted). */
+export const PENDING_JOBS_SQL = `select count(*) as n from jobs where status = 'pending'`;
+
+export async function countPendingJobs(database: Database): Promise<number> {
+  const { rows } = await database.pool.query<{ n: string }>(PENDING_JOBS_SQL);
+  return Number(rows[0]!.n);
+}
+
 type Row = {
   id: string;
   kind: string;

@@ -10,7 +10,9 @@ import { WrongExpectedRevisionError, type EventStore } from '../eventStore/event
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import { EsozError } from '../domain/shared/esozError.js';
 import type { JobHandlers } from '../jobs/jobWorker.js';
+import { countPendingJobs } from '../jobs/jobStore.js';
 import type { AggregateCache } from '../commands/shared/aggregateCache.js';
+import { readPendingDelivery, type PendingDelivery } from '../eventManager/eventManagerLog.js';
 
 export type MetricsSources = {
   database: Database;
@@ -52,15 +54,14 @@ export function createMetrics(sources: MetricsSources) {
     registers: [registry],
   });
 
+  // Pending only: counting every status read the whole jobs table, which keeps every job ever accepted;
+  // finished jobs are counted where they finish (esoz_job_latency_seconds_count, per outcome).
   new Gauge({
-    name: 'esoz_jobs',
-    help: 'Jobs by status (all processes of the installation)',
-    labelNames: ['status'] as const,
+    name: 'esoz_jobs_pending',
+    help: 'Jobs accepted and not finished yet (all processes of the installation)',
     registers: [registry],
     async collect() {
-      const { rows } = await sources.database.pool.query<{ status: string; n: string }>('select status, count(*) as n from jobs group by status');
-      this.reset();
-      for (const status of ['pending', 'processed', 'failed']) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
+      this.set(await countPendingJobs(sources.database));
     },
   });
   new Gauge({
@@ -112,29 +113,25 @@ export function createMetrics(sources: MetricsSources) {
       },
     });
   }
-  // The event-manager log is the durable record of deliveries: read it, so restarts lose nothing.
-  const deliveryRow = async () => {
-    const { rows } = await sources.database.pool.query<{ backlog: string; attempts: string; failing: string }>(
-      `select count(*) filter (where delivered_at is null) as backlog, coalesce(sum(attempts), 0) as attempts,
-              count(*) filter (where delivered_at is null and last_error is not null) as failing
-         from event_manager_log`,
-    );
-    return rows[0]!;
-  };
+  // The event-manager log is the durable record of deliveries: read it, so restarts lose nothing. One
+  // read per scrape for the three gauges (prom-client collects them together), of the undelivered
+  // entries only: each of the three had read the whole log, which grows with the history.
+  let pendingRead: Promise<PendingDelivery> | null = null;
+  const pendingDelivery = () => (pendingRead ??= readPendingDelivery(sources.database).finally(() => (pendingRead = null)));
   new Gauge({
     name: 'esoz_status_change_events_backlog',
     help: 'StatusChangeEvents not yet delivered to the event manager',
     registers: [registry],
     async collect() {
-      this.set(Number((await deliveryRow()).backlog));
+      this.set((await pendingDelivery()).backlog);
     },
   });
   new Gauge({
-    name: 'esoz_status_change_event_delivery_attempts',
-    help: 'Delivery attempts recorded in the event-manager log (all entries)',
+    name: 'esoz_status_change_event_pending_attempts',
+    help: 'Delivery attempts recorded on the StatusChangeEvents not yet delivered',
     registers: [registry],
     async collect() {
-      this.set(Number((await deliveryRow()).attempts));
+      this.set((await pendingDelivery()).attempts);
     },
   });
   new Gauge({
@@ -142,7 +139,7 @@ export function createMetrics(sources: MetricsSources) {
     help: 'Undelivered StatusChangeEvents whose last attempt failed',
     registers: [registry],
     async collect() {
-      this.set(Number((await deliveryRow()).failing));
+      this.set((await pendingDelivery()).failing);
     },
   });
 

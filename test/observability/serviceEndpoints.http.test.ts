@@ -67,12 +67,12 @@ describe('service endpoints', () => {
     const text = res.text;
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/patients\/:patient_id\/device_dispenses",status="202"\} 1/);
-    expect(text).toMatch(/esoz_jobs\{status="processed"\} 2/);
+    expect(text).toMatch(/^esoz_jobs_pending 0$/m);
     expect(text).toMatch(/esoz_job_latency_seconds_count\{kind="[^"]+",outcome="processed"\} 1/);
     expect(text).toMatch(/esoz_projection_lag_events\{projection="device_dispenses"\} \d+/);
     expect(text).toMatch(/esoz_projection_lag_seconds\{projection="licenses"\} [\d.]+/);
     expect(text).toMatch(/esoz_status_change_events_backlog \d+/);
-    expect(text).toMatch(/esoz_status_change_event_delivery_attempts \d+/);
+    expect(text).toMatch(/esoz_status_change_event_pending_attempts \d+/);
     expect(text).toMatch(/esoz_status_change_event_delivery_failing \d+/);
     expect(text).toMatch(/esoz_event_store_append_duration_seconds_count [1-9]/);
     expect(text).toMatch(/esoz_event_store_concurrency_conflicts_total \d+/);

@@ -1,0 +1,56 @@
+/**
+ * The delivery gauges read only the StatusChangeEvents still to deliver: one indexed read per scrape,
+ * whatever the size of the event-manager log (it keeps every entry ever derived).
+ */
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import type { Database } from '../../src/database/database.js';
+import { eventManagerSchema, PENDING_DELIVERY_SQL, readPendingDelivery } from '../../src/eventManager/eventManagerLog.js';
+import { createPostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
+import { createJobStore } from '../../src/jobs/jobStore.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { databaseFactories } from '../support/databases.js';
+
+describe.each(databaseFactories())('pending StatusChangeEvent deliveries on $name', (factory) => {
+  let database: Database;
+  beforeEach(async () => {
+    database = await factory.open();
+    await database.migrate('event_manager', eventManagerSchema);
+    // 20,000 delivered entries, then three still to deliver: one not tried yet, two whose last attempt failed.
+    await database.pool.query(
+      `insert into event_manager_log (id, entity_type, entity_id, payload, attempts, delivered_at)
+       select gen_random_uuid(), 'DeviceDispense', 'e' || i, '{}', 1, now() from generate_series(1, 20000) as i`,
+    );
+    await database.pool.query(
+      `insert into event_manager_log (id, entity_type, entity_id, payload, attempts, last_error) values
+       (gen_random_uuid(), 'DeviceDispense', 'p1', '{}', 0, null),
+       (gen_random_uuid(), 'DeviceDispense', 'p2', '{}', 1, 'HTTP 503'),
+       (gen_random_uuid(), 'DeviceDispense', 'p3', '{}', 2, 'timeout')`,
+    );
+  });
+  afterEach(async () => database.close());
+
+  it('counts the undelivered entries, their attempts and the failing ones', async () => {
+    expect(await readPendingDelivery(database)).toEqual({ backlog: 3, attempts: 3, failing: 2 });
+  });
+
+  it('reads them through the partial index of undelivered entries, before and after statistics', async () => {
+    for (const analyzed of [false, true]) {
+      if (analyzed) await database.pool.query('analyze event_manager_log');
+      const { rows } = await database.pool.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${PENDING_DELIVERY_SQL}`);
+      const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+      expect([analyzed, plan]).toEqual([analyzed, expect.stringContaining('"Index Name":"event_manager_log_pending"')]);
+    }
+  });
+
+  it('a scrape reads them once for its three gauges', async () => {
+    await createJobStore(database); // the jobs gauge reads its table
+    const metrics = createMetrics({ database, eventStore: await createPostgresEventStore(database), projections: () => [] });
+    const query = jest.spyOn(database.pool, 'query');
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^esoz_status_change_events_backlog 3$/m);
+    expect(text).toMatch(/^esoz_status_change_event_pending_attempts 3$/m);
+    expect(text).toMatch(/^esoz_status_change_event_delivery_failing 2$/m);
+    expect(query.mock.calls.filter(([sql]) => sql === PENDING_DELIVERY_SQL)).toHaveLength(1);
+    query.mockRestore();
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * The pending-jobs gauge counts through the partial index of pending jobs: the jobs table keeps every
+ * job ever accepted, and a scrape must not read all of them.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Database } from '../../src/database/database.js';
+import { countPendingJobs, createJobStore, PENDING_JOBS_SQL } from '../../src/jobs/jobStore.js';
+import { databaseFactories } from '../support/databases.js';
+
+describe.each(databaseFactories())('pending jobs on $name', (factory) => {
+  let database: Database;
+  beforeEach(async () => {
+    database = await factory.open();
+    await createJobStore(database);
+    // 20,000 finished jobs and two still pending.
+    await database.pool.query(
+      `insert into jobs (id, kind, legal_entity_id, user_id, request_hash, request, request_id, status, eta)
+       select gen_random_uuid(), 'k', 'le', 'u', 'h' || i, '{}', 'r', case when i <= 2 then 'pending' else 'processed' end, now()
+       from generate_series(1, 20002) as i`,
+    );
+  });
+  afterEach(async () => database.close());
+
+  it('counts only the pending ones', async () => {
+    expect(await countPendingJobs(database)).toBe(2);
+  });
+
+  it('through a partial index of pending jobs, before and after statistics', async () => {
+    for (const analyzed of [false, true]) {
+      if (analyzed) await database.pool.query('analyze jobs');
+      const { rows } = await database.pool.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${PENDING_JOBS_SQL}`);
+      const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+      expect([analyzed, plan]).toEqual([analyzed, expect.stringMatching(/"Index Name":"(jobs_runnable|jobs_pending_request)"/)]);
+    }
+  });
+});
