@@ -21,28 +21,6 @@ type Result = { phase: string; events: number; seconds: number; peakRssMb: numbe
 /** The heap bound operators run the CLI with (README): V8 otherwise lets garbage pile up to gigabytes. */
 export const CLI_NODE_OPTIONS = ['--max-old-space-size=160'];
 
-/** The database's own ceilings (raw scan, copy-in), measured by a small script of their own. */
-async function ceiling(name: string, env: NodeJS.ProcessEnv): Promise<Result> {
-  const { stdout } = await run(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/readSidePhase.ts', name], { env, maxBuffer: 1 << 20 });
-  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as Omit<Result, 'peakRssMb'>), peakRssMb: null };
-}
-
-/**
- * One operator command, exactly as operators run it (the compiled CLI, README's heap bound), in its own
- * process: its time is the one it reports for the work (`<label>: N events, R events/s in S s`).
- */
-async function cli(name: string, label: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
-  const { stderr } = await run(process.execPath, [...CLI_NODE_OPTIONS, '--import', './bench/reportRss.mjs', 'dist/cli/main.js', ...args], {
-    env,
-    maxBuffer: 1 << 24,
-  });
-  // The last such line: a run without a total prints the same line every 5 s while it works.
-  const done = [...stderr.matchAll(new RegExp(`^${label}: ([\\d,]+) events, [\\d,]+ events/s in ([\\d.]+) s$`, 'gm'))].pop();
-  const rss = /@@peak-rss-mb (\d+)/.exec(stderr);
-  if (!done || !rss) throw new Error(`${name}: unexpected output\n${stderr}`);
-  return { phase: name, events: Number(done[1]!.replace(/,/g, '')), seconds: Number(done[2]), peakRssMb: Number(rss[1]) };
-}
-
 /**
  * Writes out the dirty buffers the phase before left (CHECKPOINT), so that a phase is not timed
  * while the server flushes an earlier phase's writes. At 1M events, the status_change_events rebuild
@@ -56,6 +34,30 @@ async function settle(url: string) {
   } finally {
     await admin.end();
   }
+}
+
+/** The database's own ceilings (raw scan, copy-in), measured by a small script of their own. */
+async function ceiling(name: string, env: NodeJS.ProcessEnv): Promise<Result> {
+  await settle(env.DATABASE_URL!);
+  const { stdout } = await run(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/readSidePhase.ts', name], { env, maxBuffer: 1 << 20 });
+  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as Omit<Result, 'peakRssMb'>), peakRssMb: null };
+}
+
+/**
+ * One operator command, exactly as operators run it (the compiled CLI, README's heap bound), in its own
+ * process: its time is the one it reports for the work (`<label>: N events, R events/s in S s`).
+ */
+async function cli(name: string, label: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  await settle(env.DATABASE_URL!);
+  const { stderr } = await run(process.execPath, [...CLI_NODE_OPTIONS, '--import', './bench/reportRss.mjs', 'dist/cli/main.js', ...args], {
+    env,
+    maxBuffer: 1 << 24,
+  });
+  // The last such line: a run without a total prints the same line every 5 s while it works.
+  const done = [...stderr.matchAll(new RegExp(`^${label}: ([\\d,]+) events, [\\d,]+ events/s in ([\\d.]+) s$`, 'gm'))].pop();
+  const rss = /@@peak-rss-mb (\d+)/.exec(stderr);
+  if (!done || !rss) throw new Error(`${name}: unexpected output\n${stderr}`);
+  return { phase: name, events: Number(done[1]!.replace(/,/g, '')), seconds: Number(done[2]), peakRssMb: Number(rss[1]) };
 }
 
 export async function readSideBench(sizes: number[]) {
@@ -72,20 +74,16 @@ export async function readSideBench(sizes: number[]) {
       const file = join(dir, `history-${size}.ndjson`);
       const events = await writeHistory(file, size);
       const results: Result[] = [];
-      const settled = async (phase: () => Promise<Result>) => {
-        await settle(url);
-        return phase();
-      };
       try {
         // import also rebuilds the read models (its second line); the first line is the load itself.
-        results.push(await settled(() => cli('import', 'import', ['import', file], env)));
-        results.push(await settled(() => ceiling('copy-in', env)));
-        results.push(await settled(() => ceiling('raw-scan', env)));
-        results.push(await settled(() => cli('export', 'export', ['export', '--out', '/dev/null'], env)));
+        results.push(await cli('import', 'import', ['import', file], env));
+        results.push(await ceiling('copy-in', env));
+        results.push(await ceiling('raw-scan', env));
+        results.push(await cli('export', 'export', ['export', '--out', '/dev/null'], env));
         for (const projection of ['device_dispenses', 'licenses', 'status_change_events'])
-          results.push(await settled(() => cli(`rebuild ${projection}`, `rebuild ${projection}`, ['rebuild', projection], env)));
-        results.push(await settled(() => cli('rebuild all', 'rebuild device_dispenses, licenses, status_change_events', ['rebuild', 'all'], env)));
-        results.push(await settled(() => cli('verify', 'verify \\(replaying\\)', ['verify'], env)));
+          results.push(await cli(`rebuild ${projection}`, `rebuild ${projection}`, ['rebuild', projection], env));
+        results.push(await cli('rebuild all', 'rebuild device_dispenses, licenses, status_change_events', ['rebuild', 'all'], env));
+        results.push(await cli('verify', 'verify \\(replaying\\)', ['verify'], env));
       } finally {
         const admin = new pg.Client({ connectionString: url });
         await admin.connect();
