@@ -4,11 +4,12 @@
  * CLI, as operators run it), then the database's own ceilings (a raw ordered COPY scan of the log, and
  * a COPY of its rows into a table like es_events), export, the rebuild of each projection and of all,
  * and verify. Each phase runs in its own process, after a CHECKPOINT; it prints events/s, the ratio to
- * the raw scan and the phase's peak RSS. Default sizes: 200,000 and 1,000,000 events.
+ * the raw scan, the phase's peak RSS and its CPU per event (the CLI's, and the whole machine's with the
+ * server's), with the rate that CPU would allow on every core. Default sizes: 200,000 and 1,000,000 events.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -16,7 +17,28 @@ import { v4 as uuidv4 } from 'uuid';
 import { writeHistory } from './readSideHistory.js';
 
 const run = promisify(execFile);
-type Result = { phase: string; events: number; seconds: number; peakRssMb: number | null };
+/**
+ * A phase's CPU: the CLI's own (Node, every thread) and the whole machine's busy time (the CLI, the
+ * server's backends and its background writers together), over its process less a start-up's.
+ */
+type Cpu = { nodeSeconds: number | null; machineSeconds: number };
+type Result = { phase: string; events: number; seconds: number; peakRssMb: number | null; cpu: Cpu | null };
+
+const CORES = availableParallelism();
+
+/** Busy CPU seconds of the whole machine so far, every core (/proc/stat: all but idle and iowait). */
+async function machineBusySeconds(): Promise<number> {
+  const [, ...ticks] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ: 100 on Linux
+}
+
+/** Runs `work`, with the machine's busy CPU seconds it took. */
+async function withMachineCpu<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const before = await machineBusySeconds();
+  const result = await work();
+  return [result, (await machineBusySeconds()) - before];
+}
 
 /** The heap bound operators run the CLI with (README): V8 otherwise lets garbage pile up to gigabytes. */
 export const CLI_NODE_OPTIONS = ['--max-old-space-size=160'];
@@ -40,24 +62,50 @@ async function settle(url: string) {
 async function ceiling(name: string, env: NodeJS.ProcessEnv): Promise<Result> {
   await settle(env.DATABASE_URL!);
   const { stdout } = await run(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/readSidePhase.ts', name], { env, maxBuffer: 1 << 20 });
-  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as Omit<Result, 'peakRssMb'>), peakRssMb: null };
+  const { phase, events, seconds } = JSON.parse(stdout.trim().split('\n').pop()!) as Pick<Result, 'phase' | 'events' | 'seconds'>;
+  // No CPU figures: this process's own start-up (tsx compiling the script) would be most of them.
+  return { phase, events, seconds, peakRssMb: null, cpu: null };
 }
+
+/** The compiled CLI with `args`: its stderr (with reportUsage's lines) and the machine's CPU seconds meanwhile. */
+async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<[string, number]> {
+  const [{ stderr }, machineSeconds] = await withMachineCpu(() =>
+    run(process.execPath, [...CLI_NODE_OPTIONS, '--import', './bench/reportUsage.mjs', 'dist/cli/main.js', ...args], { env, maxBuffer: 1 << 24 }),
+  );
+  return [stderr, machineSeconds];
+}
+
+/** What a CLI process costs without a phase's work (`status`: start-up, migrations checked, a few reads): about 1 s of CPU. */
+const startUps = new Map<string | undefined, Promise<Cpu>>();
+const startUpCpu = (env: NodeJS.ProcessEnv) => {
+  let cpu = startUps.get(env.DATABASE_SCHEMA);
+  if (!cpu) {
+    cpu = runCli(['status'], env).then(([stderr, machineSeconds]) => ({ nodeSeconds: Number(/@@cpu-s ([\d.]+)/.exec(stderr)![1]), machineSeconds }));
+    startUps.set(env.DATABASE_SCHEMA, cpu);
+  }
+  return cpu;
+};
 
 /**
  * One operator command, exactly as operators run it (the compiled CLI, README's heap bound), in its own
  * process: its time is the one it reports for the work (`<label>: N events, R events/s in S s`).
  */
-async function cli(name: string, label: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+async function cli(name: string, label: string, args: string[], env: NodeJS.ProcessEnv, { cpu = true } = {}): Promise<Result> {
   await settle(env.DATABASE_URL!);
-  const { stderr } = await run(process.execPath, [...CLI_NODE_OPTIONS, '--import', './bench/reportRss.mjs', 'dist/cli/main.js', ...args], {
-    env,
-    maxBuffer: 1 << 24,
-  });
+  const [stderr, machineSeconds] = await runCli(args, env);
   // The last such line: a run without a total prints the same line every 5 s while it works.
   const done = [...stderr.matchAll(new RegExp(`^${label}: ([\\d,]+) events, [\\d,]+ events/s in ([\\d.]+) s$`, 'gm'))].pop();
   const rss = /@@peak-rss-mb (\d+)/.exec(stderr);
-  if (!done || !rss) throw new Error(`${name}: unexpected output\n${stderr}`);
-  return { phase: name, events: Number(done[1]!.replace(/,/g, '')), seconds: Number(done[2]), peakRssMb: Number(rss[1]) };
+  const nodeCpu = /@@cpu-s ([\d.]+)/.exec(stderr);
+  if (!done || !rss || !nodeCpu) throw new Error(`${name}: unexpected output\n${stderr}`);
+  const startUp = await startUpCpu(env);
+  return {
+    phase: name,
+    events: Number(done[1]!.replace(/,/g, '')),
+    seconds: Number(done[2]),
+    peakRssMb: Number(rss[1]),
+    cpu: cpu ? { nodeSeconds: Number(nodeCpu[1]) - startUp.nodeSeconds!, machineSeconds: machineSeconds - startUp.machineSeconds } : null,
+  };
 }
 
 export async function readSideBench(sizes: number[]) {
@@ -66,7 +114,7 @@ export async function readSideBench(sizes: number[]) {
   await run('npm', ['run', 'build'], { maxBuffer: 1 << 24 }); // the CLI is measured compiled, as operators run it
   const dir = await mkdtemp(join(tmpdir(), 'bench-read-'));
   // Seconds per event of each phase, per size: the growth from the smallest size to the largest.
-  const perEvent: Array<{ size: number; seconds: Map<string, number> }> = [];
+  const perEvent: Array<{ size: number; seconds: Map<string, number>; cpu: Map<string, number> }> = [];
   try {
     for (const size of sizes) {
       const schema = `bench_${uuidv4().replace(/-/g, '').slice(0, 12)}`;
@@ -76,7 +124,7 @@ export async function readSideBench(sizes: number[]) {
       const results: Result[] = [];
       try {
         // import also rebuilds the read models (its second line); the first line is the load itself.
-        results.push(await cli('import', 'import', ['import', file], env));
+        results.push(await cli('import', 'import', ['import', file], env, { cpu: false }));
         results.push(await ceiling('copy-in', env));
         results.push(await ceiling('raw-scan', env));
         results.push(await cli('export', 'export', ['export', '--out', '/dev/null'], env));
@@ -96,21 +144,40 @@ export async function readSideBench(sizes: number[]) {
       process.stdout.write(
         `\nread side, PostgreSQL server, ${events.toLocaleString('en')} events (${raw.events === events ? 'all' : `${raw.events}`} in the log)\n`,
       );
-      process.stdout.write(`${'phase'.padEnd(30)} ${'events/s'.padStart(10)} ${'× raw scan'.padStart(11)} ${'peak RSS'.padStart(9)}\n`);
+      // CPU µs per event, Node's and the machine's; and the rate the machine's CPU allows on every core at once.
+      process.stdout.write(
+        `${'phase'.padEnd(30)} ${'events/s'.padStart(10)} ${'× raw scan'.padStart(11)} ${'peak RSS'.padStart(9)} ${'Node µs/ev'.padStart(11)} ${'all µs/ev'.padStart(10)} ${`CPU cap ${CORES} cores`.padStart(18)}\n`,
+      );
       for (const r of results) {
         const rate = events / r.seconds; // every phase covers the whole history (a projection reads only its streams)
         const rss = r.peakRssMb === null ? '—' : `${r.peakRssMb} MB`;
-        process.stdout.write(`${r.phase.padEnd(30)} ${rate.toFixed(0).padStart(10)} ${(rate / rawRate).toFixed(2).padStart(11)} ${rss.padStart(9)}\n`);
+        const micros = (seconds: number | null | undefined) => (seconds == null ? '—' : ((seconds * 1e6) / events).toFixed(0));
+        const cap = r.cpu ? ((CORES * events) / r.cpu.machineSeconds).toFixed(0) : '—';
+        process.stdout.write(
+          `${r.phase.padEnd(30)} ${rate.toFixed(0).padStart(10)} ${(rate / rawRate).toFixed(2).padStart(11)} ${rss.padStart(9)} ${micros(r.cpu?.nodeSeconds).padStart(11)} ${micros(r.cpu?.machineSeconds).padStart(10)} ${cap.padStart(18)}\n`,
+        );
       }
+      process.stdout.write(
+        `(CPU: each phase's process less a start-up's; none for import, whose process also rebuilds, nor for the ceilings. The cap: the rate at which the phase's CPU fills every core)\n`,
+      );
       const [imported, copyIn] = [results.find((r) => r.phase === 'import')!, results.find((r) => r.phase === 'copy-in')!];
       process.stdout.write(`import ÷ the database's own copy of the same rows (copy-in): ${(copyIn.seconds / imported.seconds).toFixed(2)}\n`);
-      perEvent.push({ size: events, seconds: new Map(results.map((r) => [r.phase, r.seconds / events])) });
+      perEvent.push({
+        size: events,
+        seconds: new Map(results.map((r) => [r.phase, r.seconds / events])),
+        cpu: new Map(results.flatMap((r) => (r.cpu ? [[r.phase, r.cpu.machineSeconds / events] as const] : []))),
+      });
     }
     if (perEvent.length > 1) {
       const [small, large] = [perEvent[0]!, perEvent[perEvent.length - 1]!];
-      process.stdout.write(`\ntime per event at ${large.size} ÷ at ${small.size} (1.00 = linear; issue 12 asks ≤ 1.2)\n`);
-      for (const [phase, seconds] of large.seconds)
-        process.stdout.write(`${phase.padEnd(30)} ${(seconds / small.seconds.get(phase)!).toFixed(2).padStart(10)}\n`);
+      // The machine's CPU per event as well: wall time on a shared machine moves with its neighbours, CPU less so.
+      process.stdout.write(`\nper event at ${large.size} ÷ at ${small.size} (1.00 = linear; issue 12 asks ≤ 1.2)\n`);
+      process.stdout.write(`${'phase'.padEnd(30)} ${'time'.padStart(10)} ${'all CPU'.padStart(10)}\n`);
+      for (const [phase, seconds] of large.seconds) {
+        const [cpuLarge, cpuSmall] = [large.cpu.get(phase), small.cpu.get(phase)];
+        const cpu = cpuLarge !== undefined && cpuSmall !== undefined ? (cpuLarge / cpuSmall).toFixed(2) : '—';
+        process.stdout.write(`${phase.padEnd(30)} ${(seconds / small.seconds.get(phase)!).toFixed(2).padStart(10)} ${cpu.padStart(10)}\n`);
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
