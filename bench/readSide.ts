@@ -26,11 +26,14 @@ type Result = { phase: string; events: number; seconds: number; peakRssMb: numbe
 
 const CORES = availableParallelism();
 
-/** Busy CPU seconds of the whole machine so far, every core (/proc/stat: all but idle and iowait). */
+/**
+ * Busy CPU seconds of the whole machine so far, every core (/proc/stat: user, nice, system, irq, softirq;
+ * not idle, iowait, nor steal, the time the hypervisor ran someone else while this machine waited).
+ */
 async function machineBusySeconds(): Promise<number> {
   const [, ...ticks] = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
-  return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ: 100 on Linux
+  const [user, nice, system, , , irq, softirq] = ticks as [number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq) / 100; // USER_HZ: 100 on Linux
 }
 
 /** Runs `work`, with the machine's busy CPU seconds it took. */
