@@ -18,25 +18,31 @@ describe.each(databaseFactories())('stream-order reads on $name', (factory) => {
   });
   afterEach(async () => database.close());
 
-  async function plan(settings: string | null): Promise<string> {
+  /** The text plan of `sql` in a transaction that first applies `settings` (none: the default plan). */
+  async function plan(settings: string | null, sql: string, values: unknown[] = []): Promise<string> {
     return database.withTransaction(async (client) => {
       if (settings) await client.query(settings);
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain ${READ_BY_STREAM_SQL}`, params);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain ${sql}`, values);
       return rows.map((r) => r['QUERY PLAN']).join('\n');
     });
   }
 
-  it('walks the primary key without statistics, where the default plan sorts the log', async () => {
+  /** A loaded log the way import writes it: many small streams, never analyzed. */
+  async function loadUnanalyzedLog() {
     const store = await createPostgresEventStore(database);
     await database.pool.query('alter table es_events set (autovacuum_enabled = false)');
-    // A loaded log the way import writes it: many small streams, never analyzed.
     await database.pool.query(
       `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
        select 'device_dispense-' || (g / 2), g % 2, gen_random_uuid(), 'DeviceDispenseCreated', jsonb_build_object('text', repeat('x', 800)), '{}'
        from generate_series(0, 4999) g`,
     );
-    expect(await plan(null)).toMatch(/Sort/); // the hazard is real on this database
-    const chosen = await plan(STREAM_ORDER_PLAN);
+    return store;
+  }
+
+  it('walks the primary key without statistics, where the default plan sorts the log', async () => {
+    const store = await loadUnanalyzedLog();
+    expect(await plan(null, READ_BY_STREAM_SQL, params)).toMatch(/Sort/); // the hazard is real on this database
+    const chosen = await plan(STREAM_ORDER_PLAN, READ_BY_STREAM_SQL, params);
     expect(chosen).toMatch(/Index Scan using es_events_pkey/);
     expect(chosen).not.toMatch(/Sort/);
 
@@ -51,23 +57,10 @@ describe.each(databaseFactories())('stream-order reads on $name', (factory) => {
   });
 
   it('walks the log-order index for the whole log in log order (export, verify --history), where the default plan sorts it', async () => {
-    await createPostgresEventStore(database);
-    await database.pool.query('alter table es_events set (autovacuum_enabled = false)');
-    await database.pool.query(
-      `insert into es_events (stream_name, revision, event_id, event_type, data, metadata)
-       select 'device_dispense-' || (g / 2), g % 2, gen_random_uuid(), 'DeviceDispenseCreated', jsonb_build_object('text', repeat('x', 800)), '{}'
-       from generate_series(0, 4999) g`,
-    );
-    const logOrder = async (settings: string | null) =>
-      database.withTransaction(async (client) => {
-        if (settings) await client.query(settings);
-        const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-          `explain select stream_name, data from es_events where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) order by transaction_id, global_position`,
-        );
-        return rows.map((r) => r['QUERY PLAN']).join('\n');
-      });
-    expect(await logOrder(null)).toMatch(/Sort/);
-    const chosen = await logOrder(STREAM_ORDER_PLAN);
+    await loadUnanalyzedLog();
+    const logOrder = `select stream_name, data from es_events where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) order by transaction_id, global_position`;
+    expect(await plan(null, logOrder)).toMatch(/Sort/);
+    const chosen = await plan(STREAM_ORDER_PLAN, logOrder);
     expect(chosen).toMatch(/Index Scan using es_events_global_order/);
     expect(chosen).not.toMatch(/Sort/);
   });
