@@ -79,15 +79,10 @@ async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<[string, 
 }
 
 /** What a CLI process costs without a phase's work (`status`: start-up, migrations checked, a few reads): about 1 s of CPU. */
-const startUps = new Map<string | undefined, Promise<Cpu>>();
-const startUpCpu = (env: NodeJS.ProcessEnv) => {
-  let cpu = startUps.get(env.DATABASE_SCHEMA);
-  if (!cpu) {
-    cpu = runCli(['status'], env).then(([stderr, machineSeconds]) => ({ nodeSeconds: Number(/@@cpu-s ([\d.]+)/.exec(stderr)![1]), machineSeconds }));
-    startUps.set(env.DATABASE_SCHEMA, cpu);
-  }
-  return cpu;
-};
+async function startUpCpu(env: NodeJS.ProcessEnv): Promise<Cpu> {
+  const [stderr, machineSeconds] = await runCli(['status'], env);
+  return { nodeSeconds: Number(/@@cpu-s ([\d.]+)/.exec(stderr)![1]), machineSeconds };
+}
 
 /**
  * One operator command, exactly as operators run it (the compiled CLI, README's heap bound), in its own
@@ -101,13 +96,12 @@ async function cli(name: string, label: string, args: string[], env: NodeJS.Proc
   const rss = /@@peak-rss-mb (\d+)/.exec(stderr);
   const nodeCpu = /@@cpu-s ([\d.]+)/.exec(stderr);
   if (!done || !rss || !nodeCpu) throw new Error(`${name}: unexpected output\n${stderr}`);
-  const startUp = await startUpCpu(env);
   return {
     phase: name,
     events: Number(done[1]!.replace(/,/g, '')),
     seconds: Number(done[2]),
     peakRssMb: Number(rss[1]),
-    cpu: cpu ? { nodeSeconds: Number(nodeCpu[1]) - startUp.nodeSeconds!, machineSeconds: machineSeconds - startUp.machineSeconds } : null,
+    cpu: cpu ? { nodeSeconds: Number(nodeCpu[1]), machineSeconds } : null,
   };
 }
 
@@ -135,6 +129,10 @@ export async function readSideBench(sizes: number[]) {
           results.push(await cli(`rebuild ${projection}`, `rebuild ${projection}`, ['rebuild', projection], env));
         results.push(await cli('rebuild all', 'rebuild device_dispenses, licenses, status_change_events', ['rebuild', 'all'], env));
         results.push(await cli('verify', 'verify \\(replaying\\)', ['verify'], env));
+        // Each phase's CPU less a start-up's.
+        const startUp = await startUpCpu(env);
+        for (const r of results)
+          if (r.cpu) r.cpu = { nodeSeconds: r.cpu.nodeSeconds! - startUp.nodeSeconds!, machineSeconds: r.cpu.machineSeconds - startUp.machineSeconds };
       } finally {
         const admin = new pg.Client({ connectionString: url });
         await admin.connect();
