@@ -22,6 +22,7 @@ import { openPGlite } from '../src/database/pglite.js';
 import { createPostgresEventStore } from '../src/eventStore/postgresEventStore.js';
 import { createFilesystemMediaStorage } from '../src/media/mediaStorage.js';
 import demo from '../src/referenceData/demoReferenceData.json' with { type: 'json' };
+import { memoryReferenceViews } from '../src/referenceData/memoryReferenceStore.js';
 import { parseReferenceData } from '../src/referenceData/referenceData.js';
 
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -75,7 +76,13 @@ async function main() {
     const template = demo.device_requests[0]!;
     const requests = Array.from({ length: 8 * N }, () => ({ ...template, id: uuidv4() }));
     const referenceData = parseReferenceData({ ...demo, device_requests: requests }, 'bench');
-    const deps: CommandDeps = { eventStore: store, referenceData, trustedCAs: [], media: createFilesystemMediaStorage(dir), clock: () => new Date() };
+    const deps: CommandDeps = {
+      eventStore: store,
+      reference: memoryReferenceViews(referenceData),
+      trustedCAs: [],
+      media: createFilesystemMediaStorage(dir),
+      clock: () => new Date(),
+    };
     const unhashedDeps: CommandDeps = { ...deps, eventStore: unhashedStore };
     const employee = demo.employees[0]!;
     const ref = (code: string, value: string) => ({ identifier: { type: { coding: [{ system: 'eHealth/resources', code }] }, value } });

@@ -50,6 +50,18 @@ export const configSchema = z
       .default(60),
     DS_TRUSTED_CA_FILE: optionalString,
     REFERENCE_DATA_FILE: optionalString,
+    /** Reference records (and lists of a party's employees) each process keeps; about 1 KB each. 0 turns the cache off. */
+    REFERENCE_CACHE_SIZE: z.coerce.number({ error: 'must be a number' }).int().min(0).max(1_000_000).default(20_000),
+    /** How often each process reads the reference change log even without a NOTIFY (a lost message waits at most this). */
+    REFERENCE_POLL_MS: z.coerce.number({ error: 'must be a number' }).int().min(50).max(60_000).default(500),
+    /** Lines of one POST /api/admin/reference batch, and its body limit. */
+    REFERENCE_BATCH_MAX_LINES: z.coerce.number({ error: 'must be a number' }).int().min(1).max(1_000_000).default(10_000),
+    REFERENCE_BATCH_BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must look like 512kb or 16mb')
+      .default('16mb'),
+    /** How far a time in signed content or a request (when_handed_over) may be ahead of this server's clock. */
+    DS_CLOCK_SKEW_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(0).max(3600).default(60),
     EVENT_MANAGER_URL: optionalUrl(/^https?:\/\//),
     /** First retry delay of a StatusChangeEvent delivery; doubles per attempt up to a minute. */
     EVENT_MANAGER_RETRY_MIN_MS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(500),

@@ -40,8 +40,10 @@ import { checkCheckpoints } from './projections/checkpointSanity.js';
 import { createRebuilds, type Rebuilds } from './projections/rebuilds.js';
 import type { Logger } from './logger.js';
 import type { DeviceDispenseStore } from './readModels/deviceDispenseStore.js';
-import { loadReferenceDataFile, parseReferenceData, type ReferenceData } from './referenceData/referenceData.js';
-import demoReferenceData from './referenceData/demoReferenceData.json' with { type: 'json' };
+import type { ParsedReferenceDataFile, ReferenceDataFile } from './referenceData/referenceData.js';
+import { demoReferenceFile, openReferenceData } from './referenceData/openReferenceData.js';
+import type { ReferenceService } from './referenceData/referenceService.js';
+import { REFERENCE_ROUTE } from './http/referenceRoutes.js';
 import { ensureDevPki, type Signer } from './signatures/devPki.js';
 import { loadTrustedCAFile } from './signatures/trustStore.js';
 import { loadAnchorKeys } from './audit/anchorKey.js';
@@ -67,7 +69,7 @@ export type Context = {
   jobs: JobStore;
   jobWatch: JobWatch;
   idempotencyKeys: IdempotencyKeyStore;
-  referenceData: ReferenceData;
+  reference: ReferenceService;
   projections: { deviceDispenses: ProjectionRunner; licenses: ProjectionRunner; statusChangeEvents: ProjectionRunner };
   projectionDefinitions: Projection[];
   rebuilds: Rebuilds;
@@ -83,8 +85,8 @@ export type DevCredentials = {
 export type ServerOptions = {
   config: Config;
   logger: Logger;
-  /** Replaces REFERENCE_DATA_FILE / the demo data (tests). */
-  referenceData?: ReferenceData;
+  /** Loaded at start instead of REFERENCE_DATA_FILE / the demo data (tests). */
+  referenceData?: ReferenceDataFile;
   clock?: Clock;
   /** Projections, job worker and sweeps; tests of the HTTP frame alone can leave them off. */
   background?: boolean;
@@ -108,10 +110,10 @@ export type RunningServer = {
 };
 
 /** The demo identity: the first user of the reference data, acting for their first employer. */
-function demoIdentity(referenceData: ReferenceData) {
-  const user = referenceData.file.users[0];
-  const party = user && referenceData.party(user.party_id);
-  const employee = user && referenceData.file.employees.find((e) => e.party_id === user.party_id);
+function demoIdentity(file: ParsedReferenceDataFile) {
+  const user = file.users[0];
+  const party = user && file.parties.find((p) => p.id === user.party_id);
+  const employee = user && file.employees.find((e) => e.party_id === user.party_id);
   if (!user || !party || !employee) throw new Error('Reference data needs a user with a party and an employee for the demo token');
   return { userId: user.id, legalEntityId: employee.legal_entity_id, taxId: party.tax_id.replace(/\s/g, '') };
 }
@@ -119,9 +121,6 @@ function demoIdentity(referenceData: ReferenceData) {
 export async function createServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options;
   const clock = options.clock ?? (() => new Date());
-  const referenceData =
-    options.referenceData ??
-    (config.REFERENCE_DATA_FILE ? await loadReferenceDataFile(config.REFERENCE_DATA_FILE) : parseReferenceData(demoReferenceData, 'demo reference data'));
 
   const stores = await openStores(config, logger, {
     ...(options.eventStore ? { eventStore: options.eventStore } : {}),
@@ -132,10 +131,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   try {
     const jobs = await createJobStore(database, { leaseSeconds: config.JOB_LEASE_SECONDS });
     const idempotencyKeys = await createIdempotencyKeyStore(database);
+    const reference = await openReferenceData({ config, database, logger, ...(options.referenceData ? { file: options.referenceData } : {}) });
+    closers.unshift(() => reference.close());
 
     // Development credentials only for what the configuration leaves open (the embedded default).
     const needsDevKey = !config.AUTH_JWKS_FILE && !config.AUTH_JWKS_URL;
-    const identity = needsDevKey || !config.DS_TRUSTED_CA_FILE ? demoIdentity(referenceData) : null;
+    const identity = needsDevKey || !config.DS_TRUSTED_CA_FILE ? demoIdentity(reference.file ?? demoReferenceFile()) : null;
     const devDir = join(config.DATA_DIR, 'dev');
     const devKey = needsDevKey ? await ensureDevSigningKey(join(devDir, 'auth')) : null;
     const devPki = identity && !config.DS_TRUSTED_CA_FILE ? await ensureDevPki(join(devDir, 'pki'), identity.taxId) : null;
@@ -168,7 +169,15 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
     const aggregates = createAggregateCache(config.AGGREGATE_CACHE_SIZE);
     const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections), aggregates });
-    const commandDeps: CommandDeps = { eventStore: metrics.instrumentEventStore(eventStore), referenceData, trustedCAs, media, clock, aggregates };
+    const commandDeps: CommandDeps = {
+      eventStore: metrics.instrumentEventStore(eventStore),
+      reference: reference.service,
+      trustedCAs,
+      media,
+      clock,
+      clockSkewMs: config.DS_CLOCK_SKEW_SECONDS * 1000,
+      aggregates,
+    };
     const definitions = await createProjections(stores);
     // One reader of the log feeds every projection of this process.
     const feed = createLogFeed(eventStore);
@@ -196,7 +205,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       jobs,
       jobWatch,
       idempotencyKeys,
-      referenceData,
+      reference: reference.service,
       projections,
       projectionDefinitions: Object.values(definitions),
       rebuilds: createRebuilds({ eventStore, database, logger, clock }),
@@ -235,6 +244,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       logger,
       verifier,
       bodyLimit: config.BODY_LIMIT,
+      ndjsonBatches: { pathPrefix: REFERENCE_ROUTE, limit: config.REFERENCE_BATCH_BODY_LIMIT },
       publicUrl: () => publicUrl,
       corsAllowedOrigins: config.CORS_ALLOWED_ORIGINS,
       idempotent: idempotency({ store: idempotencyKeys, ttlSeconds: config.IDEMPOTENCY_KEY_TTL_SECONDS, clock, logger }),
@@ -267,7 +277,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // Before anything is appended: a checkpoint past the log's head (event store wiped/replaced) must not skip events.
     await checkCheckpoints(eventStore, Object.values(definitions), config.ON_CHECKPOINT_AHEAD, logger);
     // Licences issued before this registry took over enter as events (appends nothing when done before).
-    const imported = await importLicenses(commandDeps, referenceData.file.licenses);
+    const imported = await importLicenses(commandDeps, reference.file?.licenses ?? []);
     if (imported.imported > 0) logger.info({ imported: imported.imported }, 'licences imported from the reference data');
     if (options.background ?? true) {
       for (const runner of Object.values(projections)) await runner.start();

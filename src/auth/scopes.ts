@@ -17,5 +17,9 @@ export const MIS_SCOPES = [
 /** The operator's scope: start a rebuild of the read models on the running server. */
 export const ADMIN_WRITE = 'admin:write';
 
+/** The upstream integration's (operator's) scopes: change and read the reference data. */
+export const REFERENCE_WRITE = 'reference:write';
+export const REFERENCE_READ = 'reference:read';
+
 /** Every scope this registry checks. */
-export const ALL_SCOPES = [...MIS_SCOPES, AUDIT_READ_ALL, ADMIN_WRITE];
+export const ALL_SCOPES = [...MIS_SCOPES, AUDIT_READ_ALL, ADMIN_WRITE, REFERENCE_WRITE, REFERENCE_READ];

@@ -20,6 +20,7 @@ import {
   type SignedActionInput,
 } from './shared/deviceDispenses.js';
 import { checkActiveEmployee } from './shared/employment.js';
+import { handedOverInPeriod } from './shared/handedOver.js';
 import type { CommandResult } from './shared/result.js';
 
 /** What completing changes in the signed content; the rest must equal the stored dispense. */
@@ -29,10 +30,15 @@ const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{
 const required = (property: string) => unprocessable(`Required property ${property} was not present`, `$.${property}`, 'required');
 
 export function completeDeviceDispense(deps: CommandDeps, caller: Caller, input: SignedActionInput): Promise<CommandResult> {
-  const { referenceData, eventStore } = deps;
+  const { eventStore } = deps;
   return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, async (state, now) => {
+    const referenceData = await deps.reference.view({
+      legal_entities: [caller.legalEntityId],
+      users: [caller.userId],
+      device_requests: state ? [state.based_on.identifier.value] : [],
+    });
     // Signature: signed (400 “Invalid signed content”), valid and not expired, DRFO = party.tax_id (422)
-    const signed = await verifySignatureOfUser(input.body.signed_data, deps, caller);
+    const signed = await verifySignatureOfUser(input.body.signed_data, deps, referenceData, caller);
 
     // Legal entity is active
     checkLegalEntityActive(referenceData.legalEntity(caller.legalEntityId)); // 409
@@ -63,8 +69,7 @@ export function completeDeviceDispense(deps: CommandDeps, caller: Caller, input:
     )
       throw unprocessable('when_handed_over must be a date-time', '$.when_handed_over');
     const handedOver = new Date(signed.when_handed_over);
-    // Not in the future (a minute of clock skew allowed) and not after the request's dispense_valid_to.
-    if (handedOver.getTime() > now.getTime() + 60_000 || (deviceRequest && handedOver.toISOString().slice(0, 10) > deviceRequest.dispense_valid_to))
+    if (!handedOverInPeriod(handedOver, { notBefore: new Date(dispense.inserted_at), now, skewMs: deps.clockSkewMs ?? 60_000, deviceRequest }))
       throw unprocessable('when_handed_over is not within the device request dispense period', '$.when_handed_over');
 
     // Device request is active
@@ -94,6 +99,8 @@ export function completeDeviceDispense(deps: CommandDeps, caller: Caller, input:
         ...(typeof signed.payment_id === 'string' ? { payment_id: signed.payment_id } : {}),
         ...(typeof signed.payment_amount === 'number' ? { payment_amount: signed.payment_amount } : {}),
         signed_content_link: link,
+        // A request with a quantity is dispensed once: completing its dispense completes it here.
+        ...(deviceRequest.quantity !== null ? { device_request_completed: deviceRequest.id } : {}),
         actor: actorOf(caller, now),
       },
       state,

@@ -8,11 +8,13 @@ import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { reference, type DeviceDispenseDetail, type DeviceDispenseDocument } from '../domain/deviceDispense/document.js';
 import { deviceRequestDispensingDecider, deviceRequestDispensingStream } from '../domain/deviceRequestDispensing/decider.js';
 import { conflict, forbidden, notFound, unprocessable } from '../domain/shared/esozError.js';
-import type { DeviceDefinition, DeviceRequest, ReferenceData } from '../referenceData/referenceData.js';
+import type { DeviceDefinition, DeviceRequest, ReferenceUse } from '../referenceData/records.js';
+import type { ReferenceView, ViewRequest } from '../referenceData/referenceView.js';
 import { actorOf, type Caller, type CommandDeps } from './shared/commandContext.js';
 import { handleCommand } from './shared/commandHandler.js';
 import { checkLegalEntityActive, isActive } from './shared/checks.js';
 import { checkActiveEmployee } from './shared/employment.js';
+import { handedOverInPeriod } from './shared/handedOver.js';
 import { deviceDispenseCommandStream, effectiveDeviceRequestStatus, loadDispensingOfDeviceRequest, type AttachedDispense } from './shared/deviceDispenses.js';
 import type { CommandResult } from './shared/result.js';
 
@@ -56,14 +58,14 @@ const fullName = (party: { last_name: string; first_name: string; second_name?: 
 
 // --- Validations, in the order of the method page -------------------------------------------------
 
-function checkPatient(referenceData: ReferenceData, patientId: string) {
+function checkPatient(referenceData: ReferenceView, patientId: string) {
   const person = referenceData.person(patientId);
   if (!person) throw notFound('not found');
   if (person.status.toLowerCase() !== 'active') throw conflict('Patient is not active');
   if (person.verification_status.toUpperCase() === 'NOT_VERIFIED') throw conflict('Patient is not verified');
 }
 
-function checkPerformer(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, caller: Caller, legalEntityId: string) {
+function checkPerformer(referenceData: ReferenceView, body: CreateDeviceDispenseRequest, caller: Caller, legalEntityId: string) {
   const employee = referenceData.employee(body.performer.identifier.value);
   const party = referenceData.partyOfUser(caller.userId);
   const entry = '$.performer.identifier.value';
@@ -73,7 +75,7 @@ function checkPerformer(referenceData: ReferenceData, body: CreateDeviceDispense
   return { employee, party: referenceData.party(employee.party_id)! };
 }
 
-function checkDivision(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, legalEntityId: string) {
+function checkDivision(referenceData: ReferenceView, body: CreateDeviceDispenseRequest, legalEntityId: string) {
   const division = referenceData.division(body.location.identifier.value);
   if (!division) throw conflict('Division not found');
   if (!isActive(division.status)) throw conflict('Division is not active');
@@ -94,7 +96,7 @@ function checkDeviceRequest(
   if (deviceRequest.dispense_valid_to < today) throw conflict('Device request is expired for dispense');
 }
 
-function checkProgram(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest) {
+function checkProgram(referenceData: ReferenceView, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest) {
   const programId = body.program?.identifier.value ?? null;
   if (programId !== deviceRequest.program_id) throw conflict("Program in dispense doesn't match the one in device request");
   if (programId === null) return undefined;
@@ -114,7 +116,7 @@ function checkNoOtherActiveDispense(attached: AttachedDispense[], dispenseId: st
   if (attached.some(active)) throw unprocessable('Other active device dispense already exist.', '$.based_on.identifier.value');
 }
 
-function checkDetails(referenceData: ReferenceData, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest): DeviceDefinition[] {
+function checkDetails(referenceData: ReferenceView, body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest): DeviceDefinition[] {
   return body.details.map((detail, i) => {
     const at = `$.details[${i}]`;
     if (!detail.device || resourceCode(detail.device) !== 'device_definition')
@@ -134,6 +136,33 @@ function checkDetails(referenceData: ReferenceData, body: CreateDeviceDispenseRe
       throw unprocessable('The quantity must be divisible to packaging_count of prescribed Device Definition', `${at}.quantity.value`);
     return definition;
   });
+}
+
+/**
+ * Not on the page (the contract's rule, docs/decisions): one dispense per request with a quantity, so
+ * the details together must not exceed it (their unit is the request's, checked above).
+ */
+function checkDispensedQuantity(body: CreateDeviceDispenseRequest, deviceRequest: DeviceRequest) {
+  if (deviceRequest.quantity === null) return;
+  let dispensed = 0;
+  body.details.forEach((detail, i) => {
+    dispensed += detail.quantity.value;
+    if (dispensed > deviceRequest.quantity!.value) throw unprocessable('Dispensed quantity exceeds the prescribed quantity', `$.details[${i}].quantity.value`);
+  });
+}
+
+/** The records a Create reads, named before its checks run (one lookup for all of them). */
+export function createViewRequest(caller: Caller, patientId: string, body: CreateDeviceDispenseRequest): ViewRequest {
+  return {
+    legal_entities: [caller.legalEntityId],
+    users: [caller.userId],
+    persons: [patientId],
+    employees: [body.performer.identifier.value],
+    divisions: [body.location.identifier.value],
+    device_requests: [body.based_on.identifier.value],
+    medical_programs: body.program ? [body.program.identifier.value] : [],
+    device_definitions: body.details.flatMap((d) => (d.device ? [d.device.identifier.value] : [])),
+  };
 }
 
 function checkProgramDevices(body: CreateDeviceDispenseRequest) {
@@ -156,7 +185,6 @@ export async function createDeviceDispense(
   caller: Caller,
   { patient_id: patientId, body }: CreateDeviceDispenseInput,
 ): Promise<CreateResult> {
-  const { referenceData } = deps;
   // The device request's dispensing stream is read with the dispense's own: one round trip. Both are
   // new on a request's first dispense (the dispense id is the MIS's): decided on as empty first, no read.
   const stream = {
@@ -165,6 +193,7 @@ export async function createDeviceDispense(
     usuallyNew: true,
   };
   const handled = await handleCommand(deps, stream, caller, async (state, now, reader) => {
+    const referenceData = await deps.reference.view(createViewRequest(caller, patientId, body));
     const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityActive(legalEntity);
     // Trust boundary (not on the page): right after its legal-entity check.
@@ -181,8 +210,23 @@ export async function createDeviceDispense(
     const program = checkProgram(referenceData, body, deviceRequest);
     checkNoOtherActiveDispense(dispensing.dispenses, body.id, now, referenceData.config.device_dispense_ttl_days);
     const definitions = checkDetails(referenceData, body, deviceRequest);
+    checkDispensedQuantity(body, deviceRequest);
     checkProgramDevices(body);
     checkVerificationCode(body, deviceRequest);
+    // Not on the page: a hand-over given at creation is now (within the clock-skew allowance) and in the request's period.
+    const skewMs = deps.clockSkewMs ?? 60_000;
+    if (body.when_handed_over !== undefined && !handedOverInPeriod(new Date(body.when_handed_over), { notBefore: now, now, skewMs, deviceRequest }))
+      throw unprocessable('when_handed_over is not within the device request dispense period', '$.when_handed_over');
+    // What the decision read, by version: an auditor re-checks it against the records as they were.
+    const provenance: ReferenceUse[] = [
+      { kind: 'legal_entities', id: legalEntity.id, version: legalEntity.version },
+      { kind: 'employees', id: employee.id, version: employee.version },
+      { kind: 'divisions', id: division.id, version: division.version },
+      { kind: 'persons', id: patientId, version: referenceData.person(patientId)!.version },
+      { kind: 'device_requests', id: deviceRequest.id, version: deviceRequest.version },
+      ...definitions.map((d): ReferenceUse => ({ kind: 'device_definitions', id: d.id, version: d.version })),
+      ...(program ? [{ kind: 'medical_programs' as const, id: program.id, version: program.version }] : []),
+    ];
 
     const actor = actorOf(caller, now);
     const at = actor.at;
@@ -225,7 +269,7 @@ export async function createDeviceDispense(
     );
     return {
       appendFirst: [{ streamName: deviceRequestDispensingStream(deviceRequest.id), events: attach, expectedRevision: dispensing.revision }],
-      events: deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, actor }, state),
+      events: deviceDispenseDecider.decide({ type: 'CreateDeviceDispense', dispense: document, patient_id: patientId, reference: provenance, actor }, state),
     };
   });
   return { id: body.id, patientId, position: handled.position };

@@ -30,7 +30,6 @@ const LICENSE_TYPES = 'LICENSE_TYPE';
 const additionalLicenseTypes = (legalEntityType: string) => `LEGAL_ENTITY_${legalEntityType}_ADDITIONAL_LICENSE_TYPES`;
 
 export async function createLicense(deps: CommandDeps, caller: Caller, body: CreateLicenseRequest): Promise<CommandResult & { id: string }> {
-  const { referenceData } = deps;
   const id = uuidv4();
   // A sync method: its causation id (the request id) is new on every call, nothing to skip.
   const options = { skipIfAlreadyHandled: false };
@@ -38,7 +37,8 @@ export async function createLicense(deps: CommandDeps, caller: Caller, body: Cre
     deps,
     legalEntityLicensesCommandStream(caller.legalEntityId),
     caller,
-    (state, now) => {
+    async (state, now) => {
+      const referenceData = await deps.reference.view({ legal_entities: [caller.legalEntityId] });
       const today = now.toISOString().slice(0, 10);
 
       // 3. Legal entity from the token is ACTIVE or SUSPENDED

@@ -15,8 +15,7 @@ import type { CommandResult } from './shared/result.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-export function expireDeviceDispense(deps: CommandDeps, system: Caller<null>, id: string): Promise<CommandResult> {
-  const ttlDays = deps.referenceData.config.device_dispense_ttl_days;
+export function expireDeviceDispense(deps: CommandDeps, system: Caller<null>, id: string, ttlDays: number): Promise<CommandResult> {
   // One sweep may meet a dispense twice (pages shift): the second time it is no longer in progress
   // and nothing is expired, so the sweep counts it once; hence no skipping by causation id.
   const options = { skipIfAlreadyHandled: false };
@@ -36,13 +35,15 @@ export function expireDeviceDispense(deps: CommandDeps, system: Caller<null>, id
 export async function expireDeviceDispenses(deps: CommandDeps, readModel: DeviceDispenseStore): Promise<number> {
   const runId = uuidv7();
   const system: Caller<null> = { userId: SYSTEM_USER_ID, legalEntityId: null, correlationId: runId, causationId: runId };
-  const cutoff = new Date(deps.clock().getTime() - deps.referenceData.config.device_dispense_ttl_days * DAY_MS).toISOString();
+  // One TTL for the whole sweep (device_dispense_ttl_days of the config, as of the sweep's start).
+  const ttlDays = (await deps.reference.view({})).config.device_dispense_ttl_days;
+  const cutoff = new Date(deps.clock().getTime() - ttlDays * DAY_MS).toISOString();
   let expired = 0;
   // Pages may shift as the projection catches up with our own expirations; whatever a sweep misses,
   // the next one finds.
   for (let page = 1; ; page++) {
     const { items } = await readModel.search({ status: 'in_progress', inserted_at_to: cutoff }, { page, pageSize: 100 });
     if (items.length === 0) return expired;
-    for (const record of items) if ((await expireDeviceDispense(deps, system, record.id)).position) expired += 1;
+    for (const record of items) if ((await expireDeviceDispense(deps, system, record.id, ttlDays)).position) expired += 1;
   }
 }

@@ -18,8 +18,8 @@ const MARK_IN_ERROR_REASONS = 'device_dispense_mark_in_error_reasons';
 const CHANGED_BY_SIGNER = ['status', 'status_reason'] as const;
 
 export function markDeviceDispenseInError(deps: CommandDeps, caller: Caller, input: SignedActionInput): Promise<CommandResult> {
-  const { referenceData } = deps;
   return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, async (state, now) => {
+    const referenceData = await deps.reference.view({ legal_entities: [caller.legalEntityId], users: [caller.userId] });
     // Validate Legal entity
     const legalEntity = referenceData.legalEntity(caller.legalEntityId);
     checkLegalEntityType(legalEntity, referenceData); // 409 “Invalid LegalEntity type“
@@ -31,7 +31,7 @@ export function markDeviceDispenseInError(deps: CommandDeps, caller: Caller, inp
     checkActiveEmployee(referenceData, caller, notPerformerOrApproved); // 409 "Employee is not performer of device dispense, …"
 
     // Validate digital signature: signed (400), valid and not expired (400), DRFO of the user (422)
-    const signed = await verifySignatureOfUser(input.body.signed_data, deps, caller);
+    const signed = await verifySignatureOfUser(input.body.signed_data, deps, referenceData, caller);
 
     // Validate transition: status != entered_in_error and != completed
     assertCanBeMarkedInError(dispense); // 409 ('Device dispense in status <status> cannot be marked in error')

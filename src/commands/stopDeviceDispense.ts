@@ -15,14 +15,15 @@ import type { CommandResult } from './shared/result.js';
 export type StopDeviceDispenseInput = { patient_id: string; device_dispense_id: string };
 
 export function stopDeviceDispense(deps: CommandDeps, caller: Caller, input: StopDeviceDispenseInput): Promise<CommandResult> {
-  return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, (state, now) => {
+  return handleCommand(deps, deviceDispenseCommandStream(input.device_dispense_id), caller, async (state, now) => {
+    const reference = await deps.reference.view({ legal_entities: [caller.legalEntityId], users: [caller.userId] });
     // Validate Legal entity (client_id from token)
-    const legalEntity = deps.referenceData.legalEntity(caller.legalEntityId);
-    checkLegalEntityType(legalEntity, deps.referenceData); // 409 “Invalid LegalEntity type“
+    const legalEntity = reference.legalEntity(caller.legalEntityId);
+    checkLegalEntityType(legalEntity, reference); // 409 “Invalid LegalEntity type“
     checkLegalEntityActive(legalEntity); // 409 “client_id refers to legal entity that is not active”
     if (state && state.performer_legal_entity.identifier.value !== caller.legalEntityId) throw conflict('Device dispense belongs to another legal entity'); // 409
     // Trust boundary (not in the seed): right after its legal-entity checks, so they keep their place.
-    checkActiveEmployee(deps.referenceData, caller); // 403 'User is not an active employee of the legal entity'
+    checkActiveEmployee(reference, caller); // 403 'User is not an active employee of the legal entity'
 
     // Validate Device dispense (id from the URL): exists (404 'not_found'). That it belongs to the
     // legal entity was answered above with the seed's 409, which comes first.

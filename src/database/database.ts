@@ -18,6 +18,9 @@ export interface SessionLock {
   release(): Promise<void>;
 }
 
+/** `onReconnect`: the listening connection was lost and is back (messages sent meanwhile are gone). */
+export type ListenOptions = { onReconnect?: () => void };
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
   readonly pool: pg.Pool;
@@ -30,7 +33,7 @@ export interface Database {
    * its own, outside the pool, reconnecting after a loss; in-process on PGlite, which one process owns).
    * Channels are qualified by the schema, like advisory locks.
    */
-  listen(channel: string, onMessage: (payload: string) => void): Promise<{ close(): Promise<void> }>;
+  listen(channel: string, onMessage: (payload: string) => void, options?: ListenOptions): Promise<{ close(): Promise<void> }>;
   notify(channel: string, payload: string): Promise<void>;
   /** DDL runs under a transaction-scoped advisory lock so concurrent starters don't race. */
   migrate(name: string, ddl: string): Promise<void>;
@@ -145,7 +148,7 @@ export function createDatabase({ kind, pool, connection, schema, onClose }: Opti
       };
     },
 
-    async listen(channel, onMessage) {
+    async listen(channel, onMessage, options = {}) {
       const name = qualified(channel);
       const local = (payload: string) => onMessage(payload);
       if (kind === 'pglite' || !connection) {
@@ -154,6 +157,7 @@ export function createDatabase({ kind, pool, connection, schema, onClose }: Opti
       }
       let closed = false;
       let client: pg.Client | null = null;
+      let connectedOnce = false;
       const connect = async (delayMs: number): Promise<void> => {
         if (closed) return;
         const next = new pg.Client(connection);
@@ -169,6 +173,8 @@ export function createDatabase({ kind, pool, connection, schema, onClose }: Opti
         try {
           await next.connect();
           await next.query(`listen "${name}"`);
+          if (connectedOnce) options.onReconnect?.();
+          connectedOnce = true;
         } catch {
           await next.end().catch(() => undefined);
           reconnect();

@@ -8,7 +8,7 @@ import type { Database } from '../database/database.js';
 export type StatusChangeEvent = {
   id: string;
   event_type: 'StatusChangeEvent';
-  entity_type: 'DeviceDispense';
+  entity_type: 'DeviceDispense' | 'DeviceRequest';
   entity_id: string;
   properties: { status: { new_value: string } };
   event_time: string;

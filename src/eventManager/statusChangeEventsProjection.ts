@@ -7,6 +7,7 @@
 import { writesAsCtes, type Database } from '../database/database.js';
 import { STATUS_AFTER } from '../domain/deviceDispense/decider.js';
 import { z } from 'zod';
+import { v5 as uuidv5 } from 'uuid';
 import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, type DeviceDispenseEventType } from '../domain/deviceDispense/events.js';
 import { entityStatusTableDdl, eventManagerSchema, type StatusChangeEvent } from './eventManagerLog.js';
 import { createShadowTable } from '../readModels/shadowTables.js';
@@ -19,6 +20,9 @@ export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
 // Only who and when are read here; the whole event is validated by the device_dispenses projection
 // (parsing every creation's document twice made this projection a replay's bottleneck).
 const actorSchema = z.object({ at: z.string(), by: z.string() });
+const completedRequestSchema = z.object({ device_request_completed: z.string().optional() });
+/** Namespace of the DeviceRequest StatusChangeEvents' ids (uuid v5 of the completion event's id). */
+const DEVICE_REQUEST_NAMESPACE = '6f0c2f3e-5b3a-4c1e-9a7d-2b8e4f1d0c11';
 
 const isDeviceDispenseEvent = (e: RecordedEvent) => e.streamName.startsWith(DEVICE_DISPENSE_STREAM_PREFIX) && DEVICE_DISPENSE_EVENT_TYPES.has(e.type);
 
@@ -85,6 +89,19 @@ export async function createStatusChangeEventsProjection(
               event_time: actor.at,
               changed_by: actor.by,
             });
+            // "StatusChangeEvent for DD and related Device Request" (spec §1.3.2): its id derived from the
+            // event's, so a rebuild derives the same one and the log keeps it once.
+            const completedRequest = event.type === 'DeviceDispenseCompleted' ? completedRequestSchema.parse(event.data).device_request_completed : undefined;
+            if (completedRequest)
+              derived.push({
+                id: uuidv5(`${event.metadata.eventId}/DeviceRequest`, DEVICE_REQUEST_NAMESPACE),
+                event_type: 'StatusChangeEvent',
+                entity_type: 'DeviceRequest',
+                entity_id: completedRequest,
+                properties: { status: { new_value: 'COMPLETED' } },
+                event_time: actor.at,
+                changed_by: actor.by,
+              });
           }
           if (derived.length > 0) {
             // The log entries, the statuses and the checkpoint as one statement (one round trip, not three).

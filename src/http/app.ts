@@ -52,6 +52,7 @@ export function createHttpApp({
   logger,
   verifier,
   bodyLimit = '1mb',
+  ndjsonBatches,
   publicUrl = () => 'http://localhost',
   corsAllowedOrigins = [],
   idempotent,
@@ -63,6 +64,8 @@ export function createHttpApp({
   logger: Logger;
   verifier: TokenVerifier;
   bodyLimit?: string;
+  /** POSTs under `pathPrefix` may send application/x-ndjson, up to `limit`. */
+  ndjsonBatches?: { pathPrefix: string; limit: string };
   /** Base of `meta.url` (PUBLIC_URL); a function because a PORT=0 server learns its port on listen. */
   publicUrl?: () => string;
   corsAllowedOrigins?: readonly string[];
@@ -98,13 +101,16 @@ export function createHttpApp({
   // A body must be JSON; a PATCH without a body (stop) is fine.
   app.use((req, res, next) => {
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json')) {
+    const ndjson = ndjsonBatches && req.method === 'POST' && req.path.startsWith(ndjsonBatches.pathPrefix) && req.is('application/x-ndjson');
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(req.method) && !req.is('application/json') && !ndjson) {
       sendError(req, res, new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid));
       return;
     }
     next();
   });
   app.use(express.json({ limit: bodyLimit, strict: false }));
+  // NDJSON batches (reference data) under their own, larger limit; read as text, split by their route.
+  if (ndjsonBatches) app.use(ndjsonBatches.pathPrefix, express.text({ type: 'application/x-ndjson', limit: ndjsonBatches.limit }));
   app.use(guardJsonBody);
 
   const authorize: Authorize = (scope) => async (req, res, next) => {

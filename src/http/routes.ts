@@ -25,7 +25,8 @@ import { notFound } from '../domain/shared/esozError.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
-import type { ReferenceData } from '../referenceData/referenceData.js';
+import type { ReferenceService } from '../referenceData/referenceService.js';
+import { registerReferenceRoutes } from './referenceRoutes.js';
 import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
 import { pathParam, principalOf, requestIdOf, type Authorize, type FastLane } from './app.js';
 import { paging, sendData } from './envelope.js';
@@ -42,7 +43,7 @@ export type RouteContext = {
   jobs: JobStore;
   /** Jobs this process finished lately and who waits for which (null: read the store every time). */
   jobWatch: JobWatch | null;
-  referenceData: ReferenceData;
+  reference: ReferenceService;
   commandDeps: CommandDeps;
   projections: Record<'deviceDispenses' | 'licenses' | 'statusChangeEvents', ProjectionRunner>;
   /** The projections themselves (what a server-side rebuild builds beside the live ones) and their rebuilds. */
@@ -81,7 +82,7 @@ export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[]
       route: `${DISPENSES}/:id`,
       scope: 'device_dispense:read',
       async answer(principal, [patientId, id]) {
-        checkActiveEmployee(context.referenceData, principal); // 403 'User is not an active employee of the legal entity'
+        checkActiveEmployee(await context.reference.view({ users: [principal.userId] }), principal); // 403 'User is not an active employee of the legal entity'
         return { code: 200, data: await getDeviceDispense(context.deviceDispenses, principal.legalEntityId, patientId!, id!) };
       },
     },
@@ -139,24 +140,24 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
   });
 
   /** Reads have no legal-entity checks before it: the employment check comes right after the scope. */
-  const employedReader = (res: Response) => {
+  const employedReader = async (res: Response) => {
     const principal = principalOf(res);
-    checkActiveEmployee(context.referenceData, principal); // 403 'User is not an active employee of the legal entity'
+    checkActiveEmployee(await context.reference.view({ users: [principal.userId] }), principal); // 403 'User is not an active employee of the legal entity'
     return principal;
   };
   router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
     const { patient_id, device_dispense_id } = target(req);
-    const reader = employedReader(res);
+    const reader = await employedReader(res);
     sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.legalEntityId, patient_id, device_dispense_id));
   });
   router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
-    const reader = employedReader(res);
+    const reader = await employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
     const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query, pathParam(req, 'patient_id'));
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
   router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
-    const reader = employedReader(res);
+    const reader = await employedReader(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
     const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
@@ -247,4 +248,6 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     }
     sendData(req, res, answer.code, answer.data);
   });
+
+  registerReferenceRoutes(router, authorize, context.reference);
 }

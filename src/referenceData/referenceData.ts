@@ -1,63 +1,22 @@
 /**
- * Reference data owned by other ЕСОЗ registries (legal entities, parties, employees, device requests…):
- * read, never changed here. Loaded once at start from REFERENCE_DATA_FILE (or the demo file) and
- * validated strictly, so a typo in a key is a clear start-up error rather than a silent default.
+ * The reference-data file of earlier set-ups (REFERENCE_DATA_FILE, and the demo data): one JSON object
+ * with an array per kind, a `config` object and a `dictionaries` object, plus the licences issued
+ * before this registry (which enter as events, not reference data). At start it is loaded through the
+ * same path as `cli reference import` (its records by the same version rules: a record without
+ * `version` is version 1), so a changed record needs a higher version to replace the stored one.
+ * Unknown keys are refused, so a typo is a clear start-up error rather than a silent default.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { calendarDateSchema } from '../domain/shared/calendarDate.js';
+import { KNOWN_CONFIG, REFERENCE_SCHEMAS, type ReferenceKind, type ReferenceRecord } from './records.js';
+import { checkRecord, importLineOf } from './referenceImport.js';
+import type { ImportLine } from './referenceStore.js';
 
-const id = z.string().min(1);
 const isoDate = calendarDateSchema;
-
-const legalEntity = z.strictObject({
-  id,
-  type: z.string().min(1),
-  status: z.string().min(1),
-  name: z.string(),
-  edrpou: z.string(),
-});
-const party = z.strictObject({
-  id,
-  tax_id: z.string(),
-  first_name: z.string(),
-  last_name: z.string(),
-  second_name: z.string().optional(),
-});
-const user = z.strictObject({ id, party_id: id });
-const employee = z.strictObject({
-  id,
-  party_id: id,
-  legal_entity_id: id,
-  status: z.string(),
-  is_active: z.boolean(),
-  employee_type: z.string(),
-});
-const division = z.strictObject({ id, legal_entity_id: id, status: z.string(), name: z.string(), dls_verified: z.boolean() });
-const person = z.strictObject({ id, status: z.string(), verification_status: z.string() });
-const deviceDefinition = z.strictObject({
-  id,
-  is_active: z.boolean(),
-  classification_type: z.string(),
-  packaging_unit: z.string(),
-  packaging_count: z.number().positive(),
-});
-const medicalProgram = z.strictObject({ id, is_active: z.boolean(), name: z.string() });
-const deviceRequest = z.strictObject({
-  id,
-  subject_id: id,
-  intent: z.string(),
-  status: z.string(),
-  dispense_valid_to: isoDate,
-  program_id: id.nullable(),
-  // Prescribed as a device definition (Reference) or as a classification type (CodeableConcept).
-  code: z.union([z.strictObject({ device_definition_id: id }), z.strictObject({ classification_type: z.string().min(1) })]),
-  quantity: z.strictObject({ value: z.number().positive(), code: z.string() }).nullable(),
-  verification_code: z.string().nullable(),
-});
 const license = z.strictObject({
-  id,
-  legal_entity_id: id,
+  id: z.string().min(1),
+  legal_entity_id: z.string().min(1),
   is_primary: z.boolean(),
   type: z.string().min(1),
   license_number: z.string().nullable(),
@@ -69,90 +28,68 @@ const license = z.strictObject({
   what_licensed: z.string().nullable(),
   is_active: z.boolean(),
 });
+export type ImportedLicense = z.infer<typeof license>;
+
+const ARRAY_KINDS = [
+  'legal_entities',
+  'parties',
+  'users',
+  'employees',
+  'divisions',
+  'persons',
+  'device_definitions',
+  'medical_programs',
+  'device_requests',
+] as const satisfies readonly ReferenceKind[];
+
+// Items of the array kinds: the record's own fields only (strict, unlike the bulk load, which drops others).
+const S = REFERENCE_SCHEMAS;
 
 export const referenceDataSchema = z.strictObject({
   config: z.strictObject({
-    me_allowed_transactions_le_types: z.array(z.string()),
-    device_dispense_ttl_days: z.number().int().positive(),
-    /** DEVICE_DISPENSE_DIVISION_DLS_VERIFY of the Create spec: require dls_verified divisions. */
-    device_dispense_division_dls_verify: z.boolean().default(false),
+    ...KNOWN_CONFIG,
+    device_dispense_division_dls_verify: KNOWN_CONFIG.device_dispense_division_dls_verify.default(false),
   }),
   dictionaries: z
     .record(z.string(), z.union([z.array(z.string()), z.record(z.string(), z.string())]))
     .refine((d) => ['device_dispense_mark_in_error_reasons', 'LICENSE_TYPE'].every((name) => name in d), {
       message: 'must hold device_dispense_mark_in_error_reasons and LICENSE_TYPE',
     }),
-  legal_entities: z.array(legalEntity),
-  parties: z.array(party),
-  users: z.array(user),
-  employees: z.array(employee),
-  divisions: z.array(division),
-  persons: z.array(person),
-  device_definitions: z.array(deviceDefinition),
-  medical_programs: z.array(medicalProgram),
-  device_requests: z.array(deviceRequest),
+  legal_entities: z.array(S.legal_entities.strict()),
+  parties: z.array(S.parties.strict()),
+  users: z.array(S.users.strict()),
+  employees: z.array(S.employees.strict()),
+  divisions: z.array(S.divisions.strict()),
+  persons: z.array(S.persons.strict()),
+  device_definitions: z.array(S.device_definitions.strict()),
+  medical_programs: z.array(S.medical_programs.strict()),
+  device_requests: z.array(S.device_requests.strict()),
   licenses: z.array(license),
 });
 
-export type ReferenceDataFile = z.infer<typeof referenceDataSchema>;
-export type LegalEntity = z.infer<typeof legalEntity>;
-export type Party = z.infer<typeof party>;
-export type Employee = z.infer<typeof employee>;
-export type Division = z.infer<typeof division>;
-export type Person = z.infer<typeof person>;
-export type DeviceDefinition = z.infer<typeof deviceDefinition>;
-export type MedicalProgram = z.infer<typeof medicalProgram>;
-export type DeviceRequest = z.infer<typeof deviceRequest>;
-export type ImportedLicense = z.infer<typeof license>;
-
-const byId = <T extends { id: string }>(items: T[]) => new Map(items.map((item) => [item.id, item]));
-
-export type ReferenceData = ReturnType<typeof indexReferenceData>;
-
-export function indexReferenceData(file: ReferenceDataFile) {
-  const legalEntities = byId(file.legal_entities);
-  const parties = byId(file.parties);
-  const users = byId(file.users);
-  const employees = byId(file.employees);
-  const divisions = byId(file.divisions);
-  const persons = byId(file.persons);
-  const deviceDefinitions = byId(file.device_definitions);
-  const medicalPrograms = byId(file.medical_programs);
-  const deviceRequests = byId(file.device_requests);
-  const employeesByParty = new Map<string, Employee[]>();
-  for (const e of file.employees) employeesByParty.set(e.party_id, [...(employeesByParty.get(e.party_id) ?? []), e]);
-  return {
-    file,
-    config: file.config,
-    legalEntity: (leId: string) => legalEntities.get(leId),
-    party: (partyId: string) => parties.get(partyId),
-    partyOfUser: (userId: string) => {
-      const found = users.get(userId);
-      return found ? parties.get(found.party_id) : undefined;
-    },
-    employee: (employeeId: string) => employees.get(employeeId),
-    employeesOfParty: (partyId: string): readonly Employee[] => employeesByParty.get(partyId) ?? [],
-    division: (divisionId: string) => divisions.get(divisionId),
-    person: (personId: string) => persons.get(personId),
-    deviceDefinition: (definitionId: string) => deviceDefinitions.get(definitionId),
-    medicalProgram: (programId: string) => medicalPrograms.get(programId),
-    deviceRequest: (requestId: string) => deviceRequests.get(requestId),
-    /** Codes of a dictionary (a list, or the keys of a code → description map). */
-    dictionaryCodes: (name: string): string[] => {
-      const dictionary = file.dictionaries[name];
-      return Array.isArray(dictionary) ? dictionary : Object.keys(dictionary ?? {});
-    },
-    /** Description of a code, when the dictionary is a map (e.g. device_unit: piece → шт). */
-    dictionaryDescription: (name: string, code: string): string | undefined => {
-      const dictionary = file.dictionaries[name];
-      return dictionary && !Array.isArray(dictionary) ? dictionary[code] : undefined;
-    },
-  };
-}
+/** The file as written (versions optional); `parseReferenceData` gives it with every default filled in. */
+export type ReferenceDataFile = z.input<typeof referenceDataSchema>;
+export type ParsedReferenceDataFile = z.output<typeof referenceDataSchema>;
 
 export class ReferenceDataError extends Error {}
 
-export function parseReferenceData(json: unknown, source: string): ReferenceData {
+/** The file's records as import lines (numbered in file order), each checked as a bulk-load line is. */
+export function legacyImportLines(file: ParsedReferenceDataFile, source: string): ImportLine[] {
+  const lines: ImportLine[] = [];
+  const add = (kind: ReferenceKind, value: unknown, where: string) => {
+    try {
+      lines.push(importLineOf(kind, checkRecord(kind, value, lines.length + 1), lines.length + 1));
+    } catch (error) {
+      throw new ReferenceDataError(`Invalid reference data in ${source}: ${where}: ${(error as Error).message.replace(/^line \d+: /, '')}`);
+    }
+  };
+  for (const [name, value] of Object.entries(file.config)) add('config', { name, value }, `config.${name}`);
+  for (const [name, values] of Object.entries(file.dictionaries)) add('dictionaries', { name, values }, `dictionaries.${name}`);
+  for (const kind of ARRAY_KINDS) file[kind].forEach((item, i) => add(kind, item, `${kind}.${i}`));
+  return lines;
+}
+
+export function parseReferenceData(json: unknown, source: string): ParsedReferenceDataFile {
   const result = referenceDataSchema.safeParse(json);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -161,10 +98,11 @@ export function parseReferenceData(json: unknown, source: string): ReferenceData
     });
     throw new ReferenceDataError(`Invalid reference data in ${source}: ${problems.slice(0, 10).join('; ')}`);
   }
-  return indexReferenceData(result.data);
+  legacyImportLines(result.data, source);
+  return result.data;
 }
 
-export async function loadReferenceDataFile(path: string): Promise<ReferenceData> {
+export async function loadReferenceDataFile(path: string): Promise<ParsedReferenceDataFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -179,3 +117,5 @@ export async function loadReferenceDataFile(path: string): Promise<ReferenceData
   }
   return parseReferenceData(json, path);
 }
+
+export type { ReferenceRecord };

@@ -92,9 +92,10 @@ describe('HTTP settings', () => {
 describe('reference data', () => {
   it('accepts the demo data', () => {
     const data = parseReferenceData(demo, 'demo');
-    expect(data.legalEntity(demo.legal_entities[0]!.id)?.type).toBe('PHARMACY');
-    expect(data.dictionaryCodes('device_dispense_mark_in_error_reasons')).toContain('incorrect_patient');
-    expect(data.dictionaryDescription('device_unit', 'piece')).toBe('шт');
+    expect(data.legal_entities.find((le) => le.id === demo.legal_entities[0]!.id)?.type).toBe('PHARMACY');
+    expect(data.legal_entities[0]!.version).toBe(1);
+    expect(data.dictionaries.device_dispense_mark_in_error_reasons).toContain('incorrect_patient');
+    expect(data.dictionaries.device_unit).toEqual({ piece: 'шт', pack: 'уп' });
   });
 
   it('rejects unknown keys, naming them', () => {

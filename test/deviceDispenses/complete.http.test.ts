@@ -43,6 +43,8 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
   const fresh = deviceRequestPool(data, 60);
   /** Under a program, without a quantity: stays active after a completed dispense. */
   const freshWithoutQuantity = deviceRequestPool(data, 5, { quantity: null });
+  // A dispense period that starts tomorrow (dispense_valid_from): a hand-over today is outside it.
+  const freshNotYetDispensable = deviceRequestPool(data, 2, { dispense_valid_from: new Date(Date.now() + 2 * 24 * 3600 * 1000).toISOString().slice(0, 10) });
   /** Without a program (no payment data required), no quantity, no verification code. */
   const freshWithoutProgram = deviceRequestPool(data, 5, { program_id: null, quantity: null, verification_code: null });
   let t: TestServer;
@@ -191,6 +193,19 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
   });
 
   describe('Validate when_handed_over', () => {
+    it(`422 "${NOT_WITHIN}" when it is before the dispense was created (0001-01-01, or beyond the clock-skew allowance)`, async () => {
+      const dispense = await api.createInProgress(fresh());
+      for (const when of ['0001-01-01T00:00:00Z', new Date(Date.parse(String(dispense.inserted_at)) - 61_000).toISOString()])
+        expectJobUnprocessable(await completeAs(dispense, await signed(dispense, { when_handed_over: when })), NOT_WITHIN, '$.when_handed_over');
+      expect(await statusOf(dispense.id)).toBe('in_progress');
+    });
+
+    it(`422 "${NOT_WITHIN}" when it is before the device request's dispense_valid_from`, async () => {
+      const dispense = await api.createInProgress(freshNotYetDispensable());
+      expectJobUnprocessable(await completeAs(dispense, await signed(dispense)), NOT_WITHIN, '$.when_handed_over');
+      expect(await statusOf(dispense.id)).toBe('in_progress');
+    });
+
     it(`422 "${NOT_WITHIN}" when it is in the future`, async () => {
       const dispense = await api.createInProgress(fresh());
       const tomorrow = new Date(Date.now() + DAY_MS).toISOString();
@@ -284,7 +299,7 @@ describe.each(testBackends())('Complete device dispense on %s', (backend) => {
   describe('Service logic', () => {
     it('completes: GET shows completed with when_handed_over, payment, updated_by/updated_at', async () => {
       const dispense = await api.createInProgress(fresh());
-      const handedOver = new Date(Date.now() - 3_600_000).toISOString();
+      const handedOver = new Date(Date.parse(String(dispense.inserted_at)) + 1000).toISOString();
       expectProcessed(
         await completeAs(dispense, await signed(dispense, { when_handed_over: handedOver, payment_amount: 12.5, payment_id: 'R-77' })),
         dispense.id,

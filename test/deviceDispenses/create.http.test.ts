@@ -45,7 +45,7 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
     verification_code: '5678',
   });
   /** Without a program, a quantity or a verification code. */
-  const freshWithoutProgram = deviceRequestPool(data, 3, { program_id: null, quantity: null, verification_code: null });
+  const freshWithoutProgram = deviceRequestPool(data, 5, { program_id: null, quantity: null, verification_code: null });
   /** Records that break two rules of one group at once (for the order within a group). */
   const both = {
     inactiveUnverifiedPatient: newId(),
@@ -371,6 +371,31 @@ describe.each(testBackends())('Create device dispense on %s', (backend) => {
         'The quantity must be divisible to packaging_count of prescribed Device Definition',
         '$.details[0].quantity.value',
       );
+    });
+
+    it("422 'Dispensed quantity exceeds the prescribed quantity' on the detail where the sum passes it (10 prescribed)", async () => {
+      const message = 'Dispensed quantity exceeds the prescribed quantity';
+      expectJobUnprocessable(await createAs({ details: [detail(ids.definition, { value: 1000000, code: 'piece' })] }), message, '$.details[0].quantity.value');
+      const details = [detail(ids.definition, { value: 6, code: 'piece' }), detail(ids.definition, { value: 5, code: 'piece' })];
+      expectJobUnprocessable(await createAs({ details }), message, '$.details[1].quantity.value');
+      // Exactly the prescribed quantity, in two details, is allowed; a request without a quantity is exempt.
+      const exact = await createAs({ details: [detail(ids.definition, { value: 4, code: 'piece' }), detail(ids.definition, { value: 6, code: 'piece' })] });
+      expectProcessed(exact, exact.dispenseId);
+      const unbounded = await createAs({
+        ...basedOn(freshWithoutProgram()),
+        program: undefined,
+        verification_code: undefined,
+        details: [detail(ids.definition, { value: 500, code: 'piece' })],
+      });
+      expectProcessed(unbounded, unbounded.dispenseId);
+    });
+
+    it("422 'when_handed_over is not within the device request dispense period' for a hand-over given at creation that is not now", async () => {
+      const message = 'when_handed_over is not within the device request dispense period';
+      for (const when of ['0001-01-01T00:00:00Z', new Date(Date.now() + DAY_MS).toISOString()])
+        expectJobUnprocessable(await createAs({ when_handed_over: when }), message, '$.when_handed_over');
+      const now = await createAs({ when_handed_over: new Date().toISOString() });
+      expectProcessed(now, now.dispenseId);
     });
 
     it('names the detail that breaks a rule: the second one here', async () => {

@@ -30,7 +30,7 @@ describe.each(testBackends())('device dispense auto-expiration on %s', (backend)
   let auth: string;
   beforeAll(async () => {
     t = await startTestServer({ backend, data: dataWith([toExpire, toStop, createdLater]) });
-    expect(t.server.context.referenceData.config.device_dispense_ttl_days).toBe(3);
+    expect((await t.server.context.reference.view({})).config.device_dispense_ttl_days).toBe(3);
     auth = `Bearer ${await t.token()}`;
   }, SETUP_TIMEOUT_MS);
   afterAll(async () => t?.close());

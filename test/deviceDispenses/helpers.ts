@@ -108,7 +108,8 @@ export function dispenseApi(t: TestServer) {
 export const completePayload = (current: Record<string, unknown>, overrides: Record<string, unknown> = {}) => ({
   ...current,
   status: 'completed',
-  when_handed_over: new Date().toISOString(),
+  // Handed over when it was created: never before inserted_at, never ahead of the server's clock.
+  when_handed_over: String(current.inserted_at),
   payment_amount: 50,
   payment_id: 'R-1239804',
   ...overrides,

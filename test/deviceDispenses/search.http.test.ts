@@ -87,8 +87,13 @@ describe.each(testBackends())('device dispense search and details on %s', (backe
     otherUserAuth = `Bearer ${await t.token({ sub: ids.otherUser })}`;
     otherLegalEntityAuth = `Bearer ${await t.token({ client_id: ids.otherLegalEntity })}`;
 
+    // A hand-over given at creation is the creation's moment (within the clock-skew allowance): the
+    // server's clock is set so that each of these is created when it was handed over (create adds a minute).
+    const handedOverAt = (iso: string) => t.setClock(new Date(Date.parse(iso) - MINUTE + 30_000));
+    handedOverAt('2024-03-01T10:00:00Z');
     d.first = await create(createBody(newId(), { based_on: ref('device_request', requests.first), when_handed_over: '2024-03-01T10:00:00Z' }));
     d.second = await create(createBody(newId(), { based_on: ref('device_request', requests.second), location: ref('division', secondDivision) }));
+    handedOverAt('2024-03-15T10:00:00Z');
     d.noProgram = await create(
       createBody(newId(), {
         based_on: ref('device_request', requests.noProgram),
@@ -99,6 +104,7 @@ describe.each(testBackends())('device dispense search and details on %s', (backe
       }),
       { bearer: otherUserAuth },
     );
+    t.setClock(new Date());
     d.packs = await create(
       createBody(newId(), {
         based_on: ref('device_request', requests.packs),

@@ -15,7 +15,8 @@ describe.each(testBackends())('licence import on %s', (backend) => {
   afterAll(async () => t.close());
 
   it('imported every licence at start, and a second and third import append nothing', async () => {
-    const { commandDeps, referenceData, eventStore } = t.server.context;
+    const { commandDeps, eventStore } = t.server.context;
+    const referenceData = { file: licenseReferenceData() };
     const stream = legalEntityLicensesStream(ids.otherLegalEntity);
     const before = await readWholeStream(eventStore, stream);
     expect(before.map((e) => [e.type, (e.data.license as { id: string }).id])).toEqual(
@@ -27,7 +28,8 @@ describe.each(testBackends())('licence import on %s', (backend) => {
   });
 
   it('imports a licence added to the reference data later, and only that one', async () => {
-    const { commandDeps, referenceData, eventStore } = t.server.context;
+    const { commandDeps, eventStore } = t.server.context;
+    const referenceData = { file: licenseReferenceData() };
     const added = { ...referenceData.file.licenses[0]!, id: '00000000-0000-4000-8000-0000000001aa', is_primary: false, type: 'PHARMACY' };
     expect((await importLicenses(commandDeps, [...referenceData.file.licenses, added])).imported).toBe(1);
     const events = await readWholeStream(eventStore, legalEntityLicensesStream(added.legal_entity_id));

@@ -10,7 +10,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/database/database.js';
 import { silentLogger } from '../../src/logger.js';
-import { indexReferenceData, referenceDataSchema, type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
+import { type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
 import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { createServer, type RunningServer } from '../../src/server.js';
 import { createCertificateAuthority, issueSignerCertificate, signPayload, type CertificateAuthority, type Signer } from '../../src/signatures/devPki.js';
@@ -32,6 +32,8 @@ export type TestServer = {
   waitForJob(href: string, token?: string): Promise<request.Response>;
   /** Moves the server's clock (ms added to real time). */
   advanceClock(ms: number): void;
+  /** Sets the server's clock to `at` now (it runs on from there). */
+  setClock(at: Date): void;
   /** Stops the server and starts a new one on the same data (a restart). */
   restart(): Promise<void>;
   /** Stops the server, keeping its data; `env` runs the CLI on that data. */
@@ -72,7 +74,7 @@ export async function startTestServer({
     createServer({
       config,
       logger: silentLogger(),
-      referenceData: indexReferenceData(referenceDataSchema.parse(data)),
+      referenceData: data,
       clock: () => new Date(Date.now() + offset),
       ...(database ? { database } : {}),
     });
@@ -102,6 +104,7 @@ export async function startTestServer({
       }
     },
     advanceClock: (ms) => void (offset += ms),
+    setClock: (at) => void (offset = at.getTime() - Date.now()),
     async restart() {
       await server.stop();
       server = await start();

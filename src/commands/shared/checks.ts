@@ -1,13 +1,14 @@
 /** Checks that several ЕСОЗ methods list with the same codes and messages. */
 import { conflict, forbidden, unprocessable } from '../../domain/shared/esozError.js';
-import type { LegalEntity, ReferenceData } from '../../referenceData/referenceData.js';
+import type { LegalEntity } from '../../referenceData/records.js';
+import type { ReferenceView } from '../../referenceData/referenceView.js';
 import { verifySignedContent } from '../../signatures/verifySignedContent.js';
 import type { Caller, CommandDeps } from './commandContext.js';
 
 export const isActive = (status: string) => status.toUpperCase() === 'ACTIVE';
 
 /** “Check that "type" in me_allowed_transactions_le_types config parameter” → 409 “Invalid LegalEntity type“. */
-export function checkLegalEntityType(legalEntity: LegalEntity | undefined, referenceData: ReferenceData): void {
+export function checkLegalEntityType(legalEntity: LegalEntity | undefined, referenceData: ReferenceView): void {
   // A legal entity we do not know has no type to judge; the next check ("exists") answers for it.
   if (legalEntity && !referenceData.config.me_allowed_transactions_le_types.includes(legalEntity.type)) throw conflict('Invalid LegalEntity type');
 }
@@ -24,9 +25,14 @@ const normaliseDrfo = (value: string) => value.replace(/\s/g, '').toUpperCase();
  * the reason), and DS belongs to the user: DRFO from DS equals the user's party tax_id (422 “Does not
  * match the signer drfo”). Returns the signed payload.
  */
-export async function verifySignatureOfUser(signedData: unknown, deps: CommandDeps, caller: Caller): Promise<Record<string, unknown>> {
+export async function verifySignatureOfUser(
+  signedData: unknown,
+  deps: CommandDeps,
+  reference: ReferenceView,
+  caller: Caller,
+): Promise<Record<string, unknown>> {
   const verified = await verifySignedContent(signedData, deps.trustedCAs, deps.clock());
-  const party = deps.referenceData.partyOfUser(caller.userId);
+  const party = reference.partyOfUser(caller.userId);
   if (!party) throw forbidden('User is not allowed to this action by client_id');
   if (verified.drfo === null) throw unprocessable('Invalid drfo', '$.signed_data');
   if (normaliseDrfo(party.tax_id) !== normaliseDrfo(verified.drfo)) throw unprocessable('Does not match the signer drfo', '$.signed_data');

@@ -4,14 +4,19 @@ import type { Actor } from '../../domain/shared/decider.js';
 import type { AggregateCache } from './aggregateCache.js';
 import type { AppendResult, EventStore, StreamAppend } from '../../eventStore/eventStore.js';
 import type { MediaStorage } from '../../media/mediaStorage.js';
-import type { ReferenceData } from '../../referenceData/referenceData.js';
+import type { ReferenceView, ViewRequest } from '../../referenceData/referenceView.js';
+
+export type ReferenceViews = { view(request: ViewRequest): Promise<ReferenceView> };
 
 export type CommandDeps = {
   eventStore: EventStore;
-  referenceData: ReferenceData;
+  /** Reference data: the records a command names, of one generation (referenceCache.ts). */
+  reference: ReferenceViews;
   trustedCAs: X509Certificate[];
   media: MediaStorage;
   clock: () => Date;
+  /** How far a time in the client's data (when_handed_over) may be ahead of ours (DS_CLOCK_SKEW_SECONDS). */
+  clockSkewMs?: number;
   /**
    * Commits all of a command's appends in one transaction together with what must commit with them
    * (inline read models, the job's outcome). Absent: each append commits on its own.

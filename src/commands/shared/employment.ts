@@ -4,7 +4,7 @@
  * is_active and APPROVED). A token alone is not enough: an MIS could hold a token of a former employee.
  */
 import { conflict, forbidden, type EsozError } from '../../domain/shared/esozError.js';
-import type { ReferenceData } from '../../referenceData/referenceData.js';
+import type { ReferenceView } from '../../referenceData/referenceView.js';
 
 export const NOT_AN_ACTIVE_EMPLOYEE = 'User is not an active employee of the legal entity';
 /** Mark in error's documented answer for a user who may not act on the dispense (spec §1.3.4). */
@@ -12,14 +12,14 @@ export const NOT_PERFORMER_OR_APPROVED = "Employee is not performer of device di
 
 export type Acting = { userId: string; legalEntityId: string };
 
-function isActiveEmployee(referenceData: ReferenceData, { userId, legalEntityId }: Acting): boolean {
+function isActiveEmployee(referenceData: ReferenceView, { userId, legalEntityId }: Acting): boolean {
   const party = referenceData.partyOfUser(userId);
   if (!party) return false;
   return referenceData.employeesOfParty(party.id).some((e) => e.legal_entity_id === legalEntityId && e.is_active && e.status.toUpperCase() === 'APPROVED');
 }
 
 /** 403 "User is not an active employee of the legal entity" (or `failure()`) unless the user is one. */
-export function checkActiveEmployee(referenceData: ReferenceData, acting: Acting, failure: () => EsozError = () => forbidden(NOT_AN_ACTIVE_EMPLOYEE)): void {
+export function checkActiveEmployee(referenceData: ReferenceView, acting: Acting, failure: () => EsozError = () => forbidden(NOT_AN_ACTIVE_EMPLOYEE)): void {
   if (!isActiveEmployee(referenceData, acting)) throw failure();
 }
 

@@ -6,7 +6,7 @@
 import { conflict } from '../shared/esozError.js';
 import type { Actor, Decider } from '../shared/decider.js';
 import type { CodeableConcept, DeviceDispenseDocument, DeviceDispenseStatus } from './document.js';
-import type { DeviceDispenseEvent } from './events.js';
+import type { DeviceDispenseEvent, ReferenceUse } from './events.js';
 
 /** The status each event leaves a dispense in (spec §1.1). */
 export const STATUS_AFTER: Record<DeviceDispenseEvent['type'], DeviceDispenseStatus> = {
@@ -20,13 +20,20 @@ export const STATUS_AFTER: Record<DeviceDispenseEvent['type'], DeviceDispenseSta
 export type DeviceDispenseState = DeviceDispenseDocument | null;
 
 export type DeviceDispenseCommand =
-  | { type: 'CreateDeviceDispense'; dispense: Omit<DeviceDispenseDocument, 'signed_content_links'>; patient_id: string; actor: Actor }
+  | {
+      type: 'CreateDeviceDispense';
+      dispense: Omit<DeviceDispenseDocument, 'signed_content_links'>;
+      patient_id: string;
+      reference?: ReferenceUse[];
+      actor: Actor;
+    }
   | {
       type: 'CompleteDeviceDispense';
       when_handed_over: string;
       payment_id?: string;
       payment_amount?: number;
       signed_content_link: string;
+      device_request_completed?: string;
       actor: Actor;
     }
   | { type: 'StopDeviceDispense'; actor: Actor }
@@ -54,7 +61,17 @@ function decide(command: DeviceDispenseCommand, state: DeviceDispenseState): Dev
   switch (command.type) {
     case 'CreateDeviceDispense':
       if (state) throw conflict('Device dispense with such id already exists');
-      return [{ type: 'DeviceDispenseCreated', data: { dispense: command.dispense, patient_id: command.patient_id, ...command.actor } }];
+      return [
+        {
+          type: 'DeviceDispenseCreated',
+          data: {
+            dispense: command.dispense,
+            patient_id: command.patient_id,
+            ...(command.reference ? { reference: command.reference } : {}),
+            ...command.actor,
+          },
+        },
+      ];
     case 'CompleteDeviceDispense': {
       const current = existing(state);
       assertCanBeCompleted(current);

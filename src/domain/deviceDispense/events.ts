@@ -4,10 +4,19 @@ import { codeableConceptSchema, deviceDispenseDocumentSchema } from './document.
 
 const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() };
 
+/** A reference record a decision read, by version (optional: events written before it was recorded have none). */
+export const referenceUseSchema = z.object({ kind: z.string(), id: z.string(), version: z.number().int() });
+export type ReferenceUse = z.infer<typeof referenceUseSchema>;
+
 const deviceDispenseEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('DeviceDispenseCreated'),
-    data: z.object({ dispense: deviceDispenseDocumentSchema.omit({ signed_content_links: true }), patient_id: z.string(), ...actor }),
+    data: z.object({
+      dispense: deviceDispenseDocumentSchema.omit({ signed_content_links: true }),
+      patient_id: z.string(),
+      reference: z.array(referenceUseSchema).optional(),
+      ...actor,
+    }),
   }),
   z.object({
     type: z.literal('DeviceDispenseCompleted'),
@@ -17,6 +26,8 @@ const deviceDispenseEventSchema = z.discriminatedUnion('type', [
       payment_id: z.string().optional(),
       payment_amount: z.number().optional(),
       signed_content_link: z.string(),
+      /** The device request (with a quantity) this completion completed here (spec §1.3.2). */
+      device_request_completed: z.string().optional(),
       ...actor,
     }),
   }),
