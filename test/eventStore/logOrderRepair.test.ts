@@ -7,12 +7,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import type { Database } from '../../src/database/database.js';
+import { openPostgres, type Database } from '../../src/database/database.js';
 import { READ_ALL_SQL, createPostgresEventStore } from '../../src/eventStore/postgresEventStore.js';
-import { findLogFromTheFuture, RESTAMPED_TRANSACTION_ID } from '../../src/eventStore/logOrderRepair.js';
+import { findLogFromTheFuture, repairLogOrder, RESTAMPED_TRANSACTION_ID } from '../../src/eventStore/logOrderRepair.js';
 import { verifyStoredHistory } from '../../src/history/verifyStore.js';
 import { checkpointsSchema, readCheckpoint } from '../../src/readModels/checkpoints.js';
-import { databaseFactories } from '../support/databases.js';
+import { databaseFactories, reportSkipped } from '../support/databases.js';
 import { newEvent } from '../support/events.js';
 
 const FUTURE = 1_000_000_000_000n;
@@ -99,5 +99,22 @@ describe.each(databaseFactories())('log order repair on $name', (factory) => {
     expect(await findLogFromTheFuture(database.pool)).toBeNull();
     const reopened = await createPostgresEventStore(database);
     expect((await reopened.readAll({ after: null, maxCount: 10 })).map((e) => e.position)).toEqual(positions);
+  });
+
+  it('two processes opening a log from the future at once: one re-stamps it, the other finds it done', async () => {
+    if (factory.name !== 'postgres')
+      return reportSkipped('concurrent log order repair needs two processes on one database (PostgreSQL server); not applicable to pglite');
+    const store = await createPostgresEventStore(database);
+    for (let i = 0; i < 3; i += 1) await store.appendToStream(`s-${i}`, [newEvent('E')], { expectedRevision: 'no_stream' });
+    await database.pool.query(`update es_events set transaction_id = ($1::bigint + global_position)::text::xid8`, [String(FUTURE)]);
+    const { rows } = await database.pool.query<{ schema: string }>('select current_schema() as schema');
+    const other = await openPostgres(process.env.DATABASE_URL!, { schema: rows[0]!.schema });
+    try {
+      const repairs = await Promise.all([repairLogOrder(database), repairLogOrder(other)]);
+      expect(repairs.filter((r) => r !== null).map((r) => r!.events)).toEqual([3]);
+    } finally {
+      await other.close();
+    }
+    expect((await store.readAll({ after: null, maxCount: 10 })).map((e) => e.position)).toEqual(['3:1', '3:2', '3:3']);
   });
 });
