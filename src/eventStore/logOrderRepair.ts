@@ -13,7 +13,7 @@
  * freshly initialised cluster has used only a few hundred; one id and the line number always fit.
  */
 import { z } from 'zod';
-import type { Database, Sql } from '../database/database.js';
+import { SQL_IDENTIFIER, type Database, type Sql } from '../database/database.js';
 import type { Logger } from '../logger.js';
 
 /** The id every re-stamped row carries: the smallest a real transaction can have, below any cluster's horizon. */
@@ -29,6 +29,7 @@ const probeRow = z.object({ newest: z.string().nullable(), next: z.string() });
  * while a row committed here during a long transaction can lie above xmin.
  */
 export async function findLogFromTheFuture(sql: Sql): Promise<FutureLog | null> {
+  // Ordered by the qualified column: the text it is selected as would sort 10000 before 9999.
   const { rows } = await sql.query(
     `select (select transaction_id::text from es_events order by es_events.transaction_id desc limit 1) as newest,
             pg_snapshot_xmax(pg_current_snapshot())::text as next`,
@@ -102,8 +103,10 @@ async function movePositions(client: Sql): Promise<{ positions: Record<string, n
      where table_schema = current_schema() and column_name = 'position' and data_type = 'text' and table_name <> 'es_events'
      order by table_name`,
   );
-  for (const { table_name: table } of tables.map((row) => positionTable.parse(row))) {
-    const { rows } = await client.query(`select ctid::text as row, position from "${table}" where position ~ '^[0-9]+:[0-9]+$'`);
+  // Only plain names (ours all are), so the name can go into the statements as it is.
+  const names = tables.map((row) => positionTable.parse(row).table_name).filter((name) => SQL_IDENTIFIER.test(name));
+  for (const table of names) {
+    const { rows } = await client.query(`select ctid::text as row, position from ${table} where position ~ '^[0-9]+:[0-9]+$'`);
     for (const { row, position } of rows.map((r) => storedPosition.parse(r))) {
       const [xid, globalPosition] = position.split(':');
       const { rows: lines } = await client.query(
@@ -116,7 +119,7 @@ async function movePositions(client: Sql): Promise<{ positions: Record<string, n
         beyondLog[table] = (beyondLog[table] ?? 0) + 1;
         continue;
       }
-      await client.query(`update "${table}" set position = $1 where ctid = $2::tid`, [`${RESTAMPED_TRANSACTION_ID}:${line}`, row]);
+      await client.query(`update ${table} set position = $1 where ctid = $2::tid`, [`${RESTAMPED_TRANSACTION_ID}:${line}`, row]);
       positions[table] = (positions[table] ?? 0) + 1;
     }
   }
