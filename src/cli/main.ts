@@ -133,7 +133,7 @@ const pick = (name: string | undefined, all: readonly string[]) => {
 };
 
 async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = await openStores(config, createLogger(process.env.LOG_LEVEL ?? 'warn'));
+  const stores = await openStores(config, createLogger(process.env.LOG_LEVEL ?? 'warn', { stderr: true }));
   try {
     return await work(stores);
   } finally {
@@ -243,7 +243,7 @@ async function run(argv: string[]): Promise<number> {
           eventStore: stores.eventStore,
           key: (await loadAnchorKeys(config)).signing,
           settings: { everyEvents: config.AUDIT_ANCHOR_EVERY_EVENTS, intervalSeconds: config.AUDIT_ANCHOR_INTERVAL_SECONDS },
-          logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+          logger: createLogger(process.env.LOG_LEVEL ?? 'warn', { stderr: true }),
         });
         const written = await anchorer.anchor({ force: true });
         process.stdout.write(

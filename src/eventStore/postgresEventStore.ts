@@ -30,6 +30,7 @@ import { fromStoredMetadata, toStoredMetadata } from './storedMetadata.js';
 import { runSubscriptionLoop } from './pollingSubscription.js';
 import { chainAppend } from './hashChain.js';
 import { chainUnhashedHistory } from './hashChainMigration.js';
+import { repairLogOrder } from './logOrderRepair.js';
 import type { Logger } from '../logger.js';
 
 // data and metadata are `json`, not `jsonb`: the store never looks inside an event, and json keeps
@@ -165,6 +166,8 @@ export type PostgresEventStoreOptions = {
 
 export async function createPostgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
   await database.migrate('event_store', eventStoreSchema);
+  // Before anything reads or appends: a log restored or moved from another cluster is put back in order.
+  await repairLogOrder(database, options.logger);
   await chainUnhashedHistory(database, options.logger);
   const hashing = options.hashChain ?? true;
   const appended = new EventEmitter();
