@@ -11,6 +11,7 @@
  *   status                                                        checkpoint and lag of each projection
  *   sign <payload.json>                                           sign with the development signer (demo)
  *   token [--sub ID] [--client-id ID] [--scope "a b"]             a development access token (demo)
+ *   reference import <FILE> [--replace KIND]                      bulk load of reference data (NDJSON)
  *   --help, <command> --help, --version                           exit codes: see EXIT_CODES
  */
 import { createWriteStream } from 'node:fs';
@@ -40,6 +41,7 @@ import { loadAnchorKeys } from '../audit/anchorKey.js';
 import { createAnchorer } from '../audit/anchors.js';
 import { fileLines, verifyHistoryLines, type HistoryVerification } from '../history/verifyHistory.js';
 import { verifyStoredHistory } from '../history/verifyStore.js';
+import { referenceCommand, REFERENCE_HELP, ReferenceUsageError } from './referenceCommand.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
@@ -50,9 +52,11 @@ const USAGE = `usage: npm run cli -- <command>
   anchor
   status
   sign <payload.json>
-  token [--sub ID] [--client-id ID] [--scope "a b"]`;
+  token [--sub ID] [--client-id ID] [--scope "a b"]
+  reference import <FILE> [--replace KIND]`;
 
 const HELP: Record<string, string> = {
+  reference: REFERENCE_HELP,
   export: `usage: npm run cli -- export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
 Writes the recorded history as NDJSON (one event a line, in global order) to stdout or FILE.
   --stream NAME   one stream only (e.g. device_dispense-<id>)
@@ -288,6 +292,8 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(`${token}\n`);
       return 0;
     }
+    case 'reference':
+      return referenceCommand(rest, (work) => withStores(config, (stores) => work(stores.database)));
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'no command');
   }
@@ -339,7 +345,7 @@ run(process.argv.slice(2)).then(
   (error: unknown) => {
     // node:util parseArgs rejects unknown options and stray arguments with ERR_PARSE_ARGS_* codes.
     const code = (error as { code?: unknown } | null)?.code;
-    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    if (error instanceof UsageError || error instanceof ReferenceUsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`${(error as Error).message}\n${USAGE}\n  --help for more\n`);
       process.exit(2);
     }
