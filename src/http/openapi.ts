@@ -12,8 +12,9 @@ import { asOfQuerySchema, historyQuerySchema, streamEventsQuerySchema } from '..
 import { searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import { listLicensesQuerySchema } from '../queries/licenses.js';
 import { packageInfo } from '../observability/packageInfo.js';
+import { REFERENCE_KINDS } from '../referenceData/records.js';
 
-type Method = 'get' | 'post' | 'patch';
+type Method = 'get' | 'post' | 'patch' | 'put';
 type Schema = z.ZodType;
 /** `scope`: the one scope required; an array: any one of them; null: any valid token; 'public': no token. */
 type Operation = {
@@ -28,7 +29,18 @@ type Operation = {
   answer: 202 | 201 | 200 | 'list' | 'job' | 'raw' | 'started';
   rawContent?: string;
   signed?: boolean;
+  /** The body is NDJSON (application/x-ndjson), one record a line. */
+  ndjson?: boolean;
 };
+
+/** One reference record: the fields of its kind (see the kinds in docs/reference-data.md) and its version. */
+const referenceRecordSchema = z.looseObject({
+  id: z.string().optional().describe('the record id (dictionaries and config: name)'),
+  name: z.string().optional(),
+  version: z.number().int().min(1).optional().describe('raised by every upstream change; absent means 1'),
+});
+const REFERENCE = '/api/admin/reference';
+const KINDS_TEXT = `Kinds: ${REFERENCE_KINDS.join(', ')}.`;
 
 const DISPENSES = '/api/patients/:patient_id/device_dispenses';
 const AUDIT = ['audit:read', 'audit:read_all'];
@@ -171,6 +183,50 @@ export const OPERATIONS: readonly Operation[] = [
     answer: 'started',
   },
   {
+    method: 'put',
+    path: `${REFERENCE}/:kind/:id`,
+    summary: `Upsert one reference record by its version (201 created, 200 updated or the same content; 409 an older version, or the same version with other content). ${KINDS_TEXT}`,
+    tag: 'Reference data',
+    scope: 'reference:write',
+    body: referenceRecordSchema,
+    answer: 200,
+  },
+  {
+    method: 'post',
+    path: `${REFERENCE}/:kind`,
+    summary: 'A batch of records of one kind (NDJSON, at most REFERENCE_BATCH_MAX_LINES lines), all or nothing; 422 names the failing line and field; older versions are skipped and counted',
+    tag: 'Reference data',
+    scope: 'reference:write',
+    ndjson: true,
+    answer: 200,
+  },
+  {
+    method: 'post',
+    path: REFERENCE,
+    summary: 'A batch of records of any kind (NDJSON, one {"kind", "record"} a line, as `cli reference import` reads), all or nothing',
+    tag: 'Reference data',
+    scope: 'reference:write',
+    ndjson: true,
+    answer: 200,
+  },
+  {
+    method: 'get',
+    path: `${REFERENCE}/:kind/:id`,
+    summary: 'A stored reference record, its version and when it changed here',
+    tag: 'Reference data',
+    scope: 'reference:read',
+    answer: 200,
+  },
+  {
+    method: 'get',
+    path: '/api/audit/reference/:kind/:id',
+    summary: 'A reference record as it stood at `as_of` (from the change log)',
+    tag: 'Audit',
+    scope: 'audit:read_all',
+    query: z.object({ as_of: z.iso.datetime({ offset: true }) }),
+    answer: 200,
+  },
+  {
     method: 'get',
     path: '/api/jobs/:id',
     summary: "A job's state (200 pending, 303 processed, the error's code when failed)",
@@ -278,7 +334,9 @@ function operationObject(op: Operation, metricsScope: string) {
   }
   if (op.answer !== 'raw') {
     if (op.body || op.query) responses['422'] = ref('Error');
-    if (op.body) Object.assign(responses, { '400': ref('Error'), '413': ref('Error'), '415': ref('Error') });
+    if (op.body || op.ndjson) Object.assign(responses, { '400': ref('Error'), '413': ref('Error'), '415': ref('Error') });
+    if (op.ndjson || op.method === 'put') responses['422'] = ref('Error');
+    if (op.method === 'put') Object.assign(responses, { '201': ref('Object'), '409': ref('Error') });
     if (op.answer === 'job' || op.answer === 200 || op.answer === 202) responses['404'] = ref('Error');
     responses['503'] = ref('Error');
   }
@@ -295,6 +353,7 @@ function operationObject(op: Operation, metricsScope: string) {
       ...(op.method === 'get' || op.answer === 'raw' ? [] : [{ $ref: '#/components/parameters/IdempotencyKey' }]),
     ],
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(op.body) } } } } : {}),
+    ...(op.ndjson ? { requestBody: { required: true, content: { 'application/x-ndjson': { schema: { type: 'string' } } } } } : {}),
     responses,
   };
 }
@@ -324,7 +383,7 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
     openapi: '3.1.0',
     info: { title: 'ЕСОЗ device-dispense and licence registry', version: packageInfo.version, description: packageInfo.description },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
-    tags: ['Device dispenses', 'Licences', 'Audit', 'Jobs', 'Operations', 'Service'].map((name) => ({ name })),
+    tags: ['Device dispenses', 'Licences', 'Audit', 'Jobs', 'Reference data', 'Operations', 'Service'].map((name) => ({ name })),
     security: [{ bearerAuth: [] }],
     paths,
     components: {
