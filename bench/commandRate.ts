@@ -12,10 +12,8 @@
  * run in this process, measured the same way. Ends with `verify` of the read models.
  * BENCH_N (default 2000) operations per measurement; needs DATABASE_URL (a PostgreSQL server).
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,10 +24,10 @@ import { benchEvent } from './benchEvent.js';
 import { openPostgres } from '../src/database/database.js';
 import { createPostgresEventStore } from '../src/eventStore/postgresEventStore.js';
 import demo from '../src/referenceData/demoReferenceData.json' with { type: 'json' };
-import { countSql, type SqlCounts } from './sqlCounter.js';
+import { countSql } from './sqlCounter.js';
+import { CLIENTS, cpuMs, diff, dispenseCalls, drive, httpClient, measureOverHttp, percentile, startServer, sysMs, type Row } from './harness.js';
 
 const N = Number(process.env.BENCH_N ?? 2000);
-const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const LATENCY_N = 200;
 /** Operations of the passes that count critical statements (with the request context on: see bench/server.ts). */
 const COUNT_N = Math.max(200, Math.round(N / 10));
@@ -40,39 +38,6 @@ const COUNT_N = Math.max(200, Math.round(N / 10));
  */
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2000);
 const url = process.env.DATABASE_URL;
-
-type Sample = { cpu: NodeJS.CpuUsage; sql: SqlCounts };
-/** `sqlOps`: the operations `sql` counts (a counting pass of its own over HTTP), when not `ops`. */
-type Row = { label: string; clients: number; ops: number; seconds: number; latencies: number[]; sql: SqlCounts; sqlOps?: number; cpuMs: number; sysMs: number };
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user - a.user + b.system - a.system) / 1000;
-/** The kernel's share (system calls, page faults): expensive on this kind of VM. */
-const sysMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.system - a.system) / 1000;
-const diff = (a: SqlCounts, b: SqlCounts): SqlCounts => ({
-  statements: b.statements - a.statements,
-  flushes: b.flushes - a.flushes,
-  criticalStatements: b.criticalStatements - a.criticalStatements,
-  criticalFlushes: b.criticalFlushes - a.criticalFlushes,
-});
-
-/** `count` operations by `clients` concurrent loops; latency of each. */
-async function drive(count: number, clients: number, op: (i: number) => Promise<void>) {
-  let next = 0;
-  const latencies: number[] = [];
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < count) {
-        const i = next++;
-        const t0 = performance.now();
-        await op(i);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - started) / 1000, latencies: latencies.sort((a, b) => a - b) };
-}
 
 async function measureInProcess(label: string, sql: ReturnType<typeof countSql>, op: (i: number) => Promise<void>): Promise<Row> {
   await drive(WARM_UP, CLIENTS, (i) => op(-1 - i));
@@ -89,73 +54,6 @@ async function measureInProcess(label: string, sql: ReturnType<typeof countSql>,
     sql: { ...counts, criticalStatements: counts.statements, criticalFlushes: counts.flushes },
     ...((cpu1) => ({ cpuMs: cpuMs(cpu0, cpu1), sysMs: sysMs(cpu0, cpu1) }))(process.cpuUsage()),
   };
-}
-
-/** A tiny keep-alive HTTP client (the MIS side; its CPU is not counted). */
-function httpClient(base: string, token: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS * 2 });
-  return (method: string, path: string, { body, headers = {} }: { body?: object; headers?: Record<string, string> } = {}) =>
-    new Promise<{ status: number; body: { data?: Record<string, unknown> & { links?: Array<{ href: string }> } } }>((resolve, reject) => {
-      const payload = body ? JSON.stringify(body) : undefined;
-      const req = request(
-        `${base}${path}`,
-        {
-          method,
-          agent,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-            ...headers,
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-}
-
-type BenchServer = { child: ChildProcess; url: string; token: string; sample(): Promise<Sample>; counting(on: boolean): Promise<void> };
-function startServer(env: NodeJS.ProcessEnv): Promise<BenchServer> {
-  // BENCH_CPU_PROFILE=<dir>: V8 CPU profiles of the server process, one per phase (bench/server.ts), to find the costs.
-  const child = fork(join(import.meta.dirname, 'server.ts'), [], {
-    env,
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
-      ...(process.env.BENCH_PERF ? ['--perf-basic-prof'] : []),
-    ],
-    // BENCH_SERVER_LOG=<file>: keep the server's log lines.
-    stdio: ['ignore', process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'w') : 'ignore', 'inherit', 'ipc'],
-  });
-  const waiting = new Map<string, (message: Sample) => void>();
-  return new Promise((resolve, reject) => {
-    child.on('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-    child.on('message', (message: { type: string; url?: string; token?: string } & Sample) => {
-      if (message.type === 'ready')
-        resolve({
-          child,
-          url: message.url!,
-          token: message.token!,
-          sample: () =>
-            new Promise((done) => {
-              waiting.set('sample', done);
-              child.send({ type: 'sample' });
-            }),
-          counting: (on) =>
-            new Promise((done) => {
-              waiting.set('counting', () => done());
-              child.send({ type: 'counting', on });
-            }),
-        });
-      if (message.type === 'sample' || message.type === 'counting') waiting.get(message.type)?.(message);
-    });
-  });
 }
 
 async function main() {
@@ -212,62 +110,15 @@ async function main() {
     };
     server = await startServer(env);
     const call = httpClient(server.url, server.token);
-    const dispensesPath = `/api/patients/${template.subject_id}/device_dispenses`;
-    const ref = (code: string, value: string) => ({ identifier: { type: { coding: [{ system: 'eHealth/resources', code }] }, value } });
-    const employee = demo.employees[0]!;
     const ids = requests.map(() => uuidv4());
-    /** The job's end, polled like an MIS: each GET waits up to 10 s (Prefer: wait) and is repeated while pending. */
-    const jobEnd = async (accepted: Awaited<ReturnType<typeof call>>) => {
-      if (accepted.status !== 202) throw new Error(`expected 202, got ${accepted.status}: ${JSON.stringify(accepted.body)}`);
-      const href = accepted.body.data!.links![0]!.href;
-      for (;;) {
-        const job = await call('GET', href, { headers: { prefer: 'wait=10' } });
-        if (job.status !== 200) {
-          if (job.status !== 303) throw new Error(`job ${href} ended ${job.status}: ${JSON.stringify(job.body)}`);
-          return;
-        }
-      }
-    };
-    const create = async (i: number) =>
-      jobEnd(
-        await call('POST', dispensesPath, {
-          body: {
-            id: ids[i]!,
-            status: 'in_progress',
-            primary_source: true,
-            performer: ref('employee', employee.id),
-            location: ref('division', demo.divisions[0]!.id),
-            based_on: ref('device_request', requests[i]!.id),
-            program: ref('medical_program', template.program_id!),
-            verification_code: template.verification_code!,
-            details: [{ device: ref('device_definition', demo.device_definitions[0]!.id), quantity: { value: 10, system: 'device_unit', code: 'piece' } }],
-          },
-        }),
-      );
-    const stop = async (i: number) => jobEnd(await call('PATCH', `${dispensesPath}/${ids[i]}/actions/stop`));
+    const { create, stop, dispensesPath } = dispenseCalls(
+      call,
+      requests.map((r) => r.id),
+      ids,
+    );
 
-    const overHttp = async (label: string, first: number, op: (i: number) => Promise<void>) => {
-      const before = await server!.sample();
-      const { seconds, latencies } = await drive(N, CLIENTS, (i) => op(first + i));
-      const after = await server!.sample();
-      // The critical statements, counted in a pass of their own (its CPU is not the row's).
-      await server!.counting(true);
-      const countFrom = await server!.sample();
-      await drive(COUNT_N, CLIENTS, (i) => op(first + N + i));
-      const countTo = await server!.sample();
-      await server!.counting(false);
-      rows.push({
-        label,
-        clients: CLIENTS,
-        ops: N,
-        seconds,
-        latencies,
-        sql: diff(countFrom.sql, countTo.sql),
-        sqlOps: COUNT_N,
-        cpuMs: cpuMs(before.cpu, after.cpu),
-        sysMs: sysMs(before.cpu, after.cpu),
-      });
-    };
+    const overHttp = async (label: string, first: number, op: (i: number) => Promise<void>) =>
+      rows.push(await measureOverHttp(server!, label, { n: N, countN: COUNT_N, first }, op));
     await drive(WARM_UP, CLIENTS, (i) => create(i).then(() => stop(i)));
     await overHttp('Create over HTTP (202 → job → 303)', WARM_UP, create);
     await overHttp('Stop over HTTP (202 → job → 303)', WARM_UP, stop);

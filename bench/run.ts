@@ -1,4 +1,4 @@
-/** npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS]] */
+/** npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS] | reference] */
 import { historyVerifyBench } from './historyVerify.js';
 import { readSideBench } from './readSide.js';
 
@@ -17,7 +17,8 @@ if (which === 'read-side') {
 } else if (which === 'commands') await import('./commandRate.js');
 else if (which === 'http') await import('./httpOverhead.js');
 else if (which === 'hashing') await import('./hashCost.js');
+else if (which === 'reference') await import('./reference.js');
 else {
-  process.stderr.write('usage: npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS]]\n');
+  process.stderr.write('usage: npm run bench [-- commands | http | hashing | read-side [EVENTS ...] | history [EVENTS] | reference]\n');
   process.exit(2);
 }

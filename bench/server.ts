@@ -12,6 +12,10 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServer } from '../src/server.js';
+import { mintToken, tokenAudience } from '../src/auth/devKeys.js';
+import { ALL_SCOPES } from '../src/auth/scopes.js';
+
+const SYSTEM_OPERATOR = '00000000-0000-4000-8000-00000000b0b0';
 import { countSql } from './sqlCounter.js';
 
 // The request context that tells critical statements costs CPU of its own (on node 20 AsyncLocalStorage
@@ -83,7 +87,7 @@ process.on('message', (message: Message) => {
     process.send!({ type: 'counting' });
   }
   if (message.type === 'sample') {
-    const reply = { type: 'sample', cpu: process.cpuUsage(), sql: sql.read() };
+    const reply = { type: 'sample', cpu: process.cpuUsage(), sql: sql.read(), rss: process.memoryUsage.rss(), maxRss: process.resourceUsage().maxRSS * 1024 };
     void nextProfile()
       .then(nextPerf)
       .then(() => process.send!(reply));
@@ -94,4 +98,15 @@ process.on('message', (message: Message) => {
     void server.stop().then(() => process.exit(0));
   }
 });
-process.send!({ type: 'ready', url: `http://127.0.0.1:${port}`, token: server.dev.token?.demoToken ?? '' });
+// The operator's token too (every scope, reference:write for the reference bench), on the same development key.
+const dev = server.dev.token;
+const adminToken = dev
+  ? await mintToken(dev.privateJwk, {
+      sub: SYSTEM_OPERATOR,
+      client_id: SYSTEM_OPERATOR,
+      scope: ALL_SCOPES.join(' '),
+      expiresIn: 3600,
+      ...tokenAudience(config, true),
+    })
+  : '';
+process.send!({ type: 'ready', url: `http://127.0.0.1:${port}`, token: dev?.demoToken ?? '', adminToken });

@@ -13,13 +13,16 @@ export function countSql(inCritical: () => boolean = () => false): { read(): Sql
   const query = pg.Client.prototype.query;
   const counting = function (this: pg.Client, ...args: unknown[]) {
     const first = args[0];
-    const text = (typeof first === 'string' ? first : ((first as { text?: string } | null)?.text ?? '')).trimStart().slice(0, 12).toLowerCase();
+    const whole = typeof first === 'string' ? first : ((first as { text?: string } | null)?.text ?? '');
+    const text = whole.trimStart().slice(0, 12).toLowerCase();
     let flush = false;
     if (text.startsWith('begin')) inTransaction.add(this);
     else if (text.startsWith('commit') || text.startsWith('rollback')) {
       flush = text.startsWith('commit');
       inTransaction.delete(this);
-    } else if (!inTransaction.has(this) && /^(insert|update|delete|with)/.test(text)) flush = true;
+    } else if (!inTransaction.has(this) && (/^(insert|update|delete)/.test(text) || (text.startsWith('with') && /\b(insert|update|delete)\b/i.test(whole))))
+      // A read in a WITH (the reference lookup) writes no WAL; a data-modifying CTE does.
+      flush = true;
     const critical = inCritical();
     counts.statements += 1;
     if (flush) counts.flushes += 1;

@@ -35,7 +35,7 @@ export async function referenceCommand(args: string[], withDatabase: <T>(work: (
     const store = await createPostgresReferenceStore(database);
     const progress = createProgress('reference import');
     try {
-      const outcome = await store.importLines(readImportLines(createReadStream(file)), {
+      const outcome = await store.importLines(() => readImportLines(createReadStream(file, { highWaterMark: 1 << 20 })), {
         actor: 'cli',
         ...(replace?.success ? { replace: replace.data } : {}),
         onProgress: progress.add,

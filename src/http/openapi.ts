@@ -194,7 +194,8 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'post',
     path: `${REFERENCE}/:kind`,
-    summary: 'A batch of records of one kind (NDJSON, at most REFERENCE_BATCH_MAX_LINES lines), all or nothing; 422 names the failing line and field; older versions are skipped and counted',
+    summary:
+      'A batch of records of one kind (NDJSON, at most REFERENCE_BATCH_MAX_LINES lines), all or nothing; 422 names the failing line and field; older versions are skipped and counted',
     tag: 'Reference data',
     scope: 'reference:write',
     ndjson: true,

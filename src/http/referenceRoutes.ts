@@ -28,7 +28,7 @@ export function registerReferenceRoutes(router: Router, authorize: Authorize, re
     const kind = kindName === undefined ? undefined : kindOf(kindName);
     // express.text read the NDJSON body (under REFERENCE_BATCH_BODY_LIMIT); an empty batch is a no-op.
     const text = typeof req.body === 'string' ? req.body : '';
-    const outcome = await reference.importBatch(Readable.from([text]), kind, principalOf(res).userId);
+    const outcome = await reference.importBatch(() => Readable.from([text]), kind, principalOf(res).userId);
     sendData(req, res, 200, importOutcomeData(outcome));
   };
   router.post(REFERENCE_ROUTE, authorize(REFERENCE_WRITE), (req, res) => batch(req, res, undefined));

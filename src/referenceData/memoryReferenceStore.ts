@@ -55,9 +55,9 @@ export function createMemoryReferenceStore(file?: ParsedReferenceDataFile): Refe
       if (before && record.version === before.version) return { outcome: before.digest === recordDigest(record) ? 'unchanged' : 'conflict', stored: before };
       return { outcome: before ? 'updated' : 'created', stored: write(kind, id, record) };
     },
-    async importLines(lines) {
+    async importLines(source) {
       const outcome: ImportOutcome = { lines: 0, written: 0, skippedOlder: 0, unchanged: 0, removed: 0, removedIds: [] };
-      for await (const line of lines) {
+      for await (const line of source()) {
         outcome.lines += 1;
         const put = await this.put(line.kind, JSON.parse(line.json) as ReferenceRecord, 'memory');
         if (put.outcome === 'older') outcome.skippedOlder += 1;

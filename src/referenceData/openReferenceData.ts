@@ -58,9 +58,9 @@ export async function openReferenceData({
     const lines = legacyImportLines(start.file, start.source);
     try {
       const outcome = await store.importLines(
-        (async function* () {
+        async function* () {
           yield* lines;
-        })(),
+        },
         { actor: `start-up: ${start.source}` },
       );
       if (outcome.written > 0) logger.info({ source: start.source, written: outcome.written, skipped_older: outcome.skippedOlder }, 'reference data loaded');

@@ -7,8 +7,6 @@
  * and a cache that has read up to N never misses a change below it (see referenceCache.ts).
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
@@ -67,8 +65,11 @@ const SCHEMA = `
     new_version integer,
     old_digest text,
     new_digest text,
-    -- The record as of new_version (null: removed), for reads as of a time.
-    record jsonb
+    -- The party of an employee or user (new, or removed): the caches drop that party's list.
+    party_id text,
+    -- The content of old_version, written when it is superseded or removed: a version's content is the
+    -- table's while it is current, and this afterwards (a first load writes no content here).
+    old_record jsonb
   );
   create index if not exists reference_changes_record on reference_changes (kind, id, changed_at);
 `;
@@ -148,9 +149,15 @@ export async function createPostgresReferenceStore(database: Database): Promise<
     },
 
     async asOf(kind, id, at) {
-      const { rows } = await pool.query<{ new_version: number | null; record: ReferenceRecord | null; changed_at: Date }>(
-        `select new_version, record, changed_at from reference_changes
-         where kind = $1 and id = $2 and changed_at <= $3 order by changed_at desc, seq desc limit 1`,
+      // The last change at or before `at` names the version; its content is the table's while current,
+      // else the old_record of the change that superseded it.
+      const { rows } = await pool.query<{ new_version: number | null; changed_at: Date; record: ReferenceRecord | null }>(
+        `with c as (select seq, new_version, changed_at from reference_changes
+                    where kind = $1 and id = $2 and changed_at <= $3 order by changed_at desc, seq desc limit 1)
+         select c.new_version, c.changed_at,
+                coalesce((select t.record from ${table(kind)} t where t.id = $2 and t.version = c.new_version),
+                         (select n.old_record from reference_changes n where n.kind = $1 and n.id = $2 and n.seq > c.seq order by n.seq limit 1)) as record
+         from c`,
         [kind, id, at.toISOString()],
       );
       const row = rows[0];
@@ -174,9 +181,19 @@ export async function createPostgresReferenceStore(database: Database): Promise<
           [id, record.version, digest, JSON.stringify(record)],
         );
         await client.query(
-          `insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, record)
-           values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [actor, kind, id, before?.version ?? null, record.version, before?.digest ?? null, digest, JSON.stringify(record)],
+          `insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, party_id, old_record)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            actor,
+            kind,
+            id,
+            before?.version ?? null,
+            record.version,
+            before?.digest ?? null,
+            digest,
+            (record as { party_id?: string }).party_id ?? null,
+            before ? JSON.stringify(before.record) : null,
+          ],
         );
         return { outcome: before ? 'updated' : 'created', stored: stored(kind, written[0]!) };
       });
@@ -184,13 +201,23 @@ export async function createPostgresReferenceStore(database: Database): Promise<
       return outcome;
     },
 
-    async importLines(lines, options) {
-      const outcome = await database.withTransaction(async (client) => {
-        await client.query(WRITE_LOCK);
-        await client.query(`create temp table ref_stage (line integer, kind text, id text, version integer, digest text, record jsonb) on commit drop`);
-        const count = database.kind === 'postgres' ? await copyStage(client, lines, options.onProgress) : await insertStage(client, lines, options.onProgress);
-        return merge(client, count, options);
-      });
+    async importLines(source, options) {
+      const load = (direct: boolean) =>
+        database.withTransaction(async (client) => {
+          await client.query(WRITE_LOCK);
+          // Kinds with nothing stored yet take their lines straight into their tables (as a raw COPY would).
+          const empty = direct ? await emptyKinds(client) : new Set<ReferenceKind>();
+          const staged = await stage(client, database.kind, source(), empty, options.onProgress);
+          return merge(client, staged, options);
+        });
+      let outcome: ImportOutcome;
+      try {
+        outcome = await load(true);
+      } catch (error) {
+        // The file repeats an id of a kind it loaded straight into its table: read it again, staged.
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        outcome = await load(false);
+      }
       if (outcome.written + outcome.removed > 0) await notifyChanged();
       return outcome;
     },
@@ -202,7 +229,7 @@ export async function createPostgresReferenceStore(database: Database): Promise<
 
     async changesSince(seq, limit) {
       const { rows } = await pool.query<{ seq: string; kind: ReferenceKind; id: string; party_id: string | null }>(
-        `select seq::text, kind, id, record->>'party_id' as party_id from reference_changes where seq > $1 order by seq limit $2`,
+        `select seq::text, kind, id, party_id from reference_changes where seq > $1 order by seq limit $2`,
         [String(seq), limit],
       );
       return rows.map((r): ChangeNote => ({ seq: BigInt(r.seq), kind: r.kind, id: r.id, partyId: r.party_id }));
@@ -215,120 +242,234 @@ export async function createPostgresReferenceStore(database: Database): Promise<
   };
 }
 
-const stageColumns = (l: ImportLine) => [String(l.line), l.kind, l.id, String(l.version), l.digest, l.json];
+const UNIQUE_VIOLATION = '23505';
+const stageTable = (kind: ReferenceKind) => `ref_stage_${kind}`;
 
-async function copyStage(client: pg.PoolClient, lines: AsyncIterable<ImportLine>, onProgress?: (n: number) => void): Promise<number> {
+async function emptyKinds(client: pg.PoolClient): Promise<Set<ReferenceKind>> {
+  const { rows } = await client.query<{ kind: ReferenceKind }>(
+    REFERENCE_KINDS.map((kind) => `select '${kind}' as kind where not exists (select 1 from ${table(kind)})`).join(' union all '),
+  );
+  return new Set(rows.map((r) => r.kind));
+}
+
+/** Where a kind's lines go: its staging table (with line numbers), or its own empty table. */
+type Target = { table: string; direct: boolean };
+const columnsOf = (target: Target) => (target.direct ? '(id, version, digest, record)' : '(line, id, version, digest, record)');
+const rowOf = (target: Target, l: ImportLine) =>
+  target.direct ? [l.id, String(l.version), l.digest, l.json] : [String(l.line), l.id, String(l.version), l.digest, l.json];
+
+/**
+ * Stages the lines, one temporary table per kind (a run of lines of one kind goes through one COPY on a
+ * server, batched inserts on PGlite); returns the kinds and the lines read.
+ */
+async function stage(
+  client: pg.PoolClient,
+  kind: Database['kind'],
+  lines: AsyncIterable<ImportLine>,
+  empty: ReadonlySet<ReferenceKind>,
+  onProgress?: (n: number) => void,
+): Promise<Staged> {
+  const kinds: ReferenceKind[] = [];
+  const open = async (k: ReferenceKind): Promise<Target> => {
+    if (empty.has(k)) {
+      if (!kinds.includes(k)) kinds.push(k);
+      return { table: table(k), direct: true };
+    }
+    if (!kinds.includes(k)) {
+      kinds.push(k);
+      await client.query(`create temp table ${stageTable(k)} (line integer, id text, version integer, digest text, record jsonb) on commit drop`);
+    }
+    return { table: stageTable(k), direct: false };
+  };
+  const writer = kind === 'postgres' ? copyWriter(client) : insertWriter(client);
   let count = 0;
+  let current: ReferenceKind | null = null;
   let reported = 0;
-  async function* chunks() {
-    let chunk = Buffer.allocUnsafe(COPY_CHUNK);
-    let at = 0;
+  try {
     for await (const line of lines) {
-      const texts = stageColumns(line);
+      if (line.kind !== current) {
+        await writer.end();
+        current = line.kind;
+        writer.start(await open(line.kind));
+      }
+      await writer.write(line);
+      count += 1;
+      if (count - reported >= 10_000) {
+        onProgress?.(count - reported);
+        reported = count;
+      }
+    }
+    await writer.end();
+  } catch (error) {
+    // A refused line mid-COPY: the COPY must fail (CopyFail) before the transaction can roll back.
+    await writer.abort(error);
+    throw error;
+  }
+  if (count > reported) onProgress?.(count - reported);
+  return { kinds, direct: kinds.filter((k) => empty.has(k)), lines: count };
+}
+
+type Staged = { kinds: ReferenceKind[]; direct: ReferenceKind[]; lines: number };
+
+type StageWriter = { start(target: Target): void; write(line: ImportLine): Promise<void>; end(): Promise<void>; abort(error: unknown): Promise<void> };
+
+/** COPY into one staging table at a time, rows written into byte chunks as they come. */
+function copyWriter(client: pg.PoolClient): StageWriter {
+  let stream: ReturnType<typeof copyFrom> | null = null;
+  let into: Target = { table: '', direct: false };
+  let done: Promise<void> | null = null;
+  let chunk = Buffer.allocUnsafe(COPY_CHUNK);
+  let at = 0;
+  const flush = async () => {
+    if (at === 0 || !stream) return;
+    const full = chunk.subarray(0, at);
+    chunk = Buffer.allocUnsafe(COPY_CHUNK);
+    at = 0;
+    if (!stream.write(full)) await Promise.race([new Promise((resolve) => stream!.once('drain', resolve)), done]);
+  };
+  return {
+    start(target) {
+      into = target;
+      stream = client.query(copyFrom(`copy ${target.table} ${columnsOf(target)} from stdin with ${RAW_CSV}`));
+      const opened = stream;
+      done = new Promise<void>((resolve, reject) => {
+        opened.on('finish', resolve);
+        opened.on('error', reject);
+      });
+      // Awaited in write/end; a failure between them must not be an unhandled rejection.
+      done.catch(() => undefined);
+    },
+    async write(line) {
+      const texts = rowOf(into, line);
       const bound = 3 * texts.reduce((n, text) => n + text.length, 0) + texts.length;
       if (at + bound > chunk.length) {
-        if (at > 0) {
-          yield chunk.subarray(0, at);
-          onProgress?.(count - reported);
-          reported = count;
-        }
-        chunk = Buffer.allocUnsafe(Math.max(COPY_CHUNK, bound));
-        at = 0;
+        await flush();
+        if (bound > chunk.length) chunk = Buffer.allocUnsafe(bound);
       }
       for (let i = 0; i < texts.length; i++) {
         at += chunk.write(texts[i]!, at, 'utf8');
         chunk[at++] = i < texts.length - 1 ? 0x02 : 0x0a;
       }
-      count += 1;
-    }
-    if (at > 0) yield chunk.subarray(0, at);
-    if (count > reported) onProgress?.(count - reported);
-  }
-  await pipeline(
-    Readable.from(chunks(), { highWaterMark: 1 }),
-    client.query(copyFrom(`copy ref_stage (line, kind, id, version, digest, record) from stdin with ${RAW_CSV}`)),
-  );
-  return count;
+    },
+    async end() {
+      if (!stream) return;
+      await flush();
+      stream.end();
+      await done;
+      stream = null;
+    },
+    async abort(error) {
+      if (!stream) return;
+      stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      await done?.catch(() => undefined);
+      stream = null;
+    },
+  };
 }
 
-async function insertStage(client: pg.PoolClient, lines: AsyncIterable<ImportLine>, onProgress?: (n: number) => void): Promise<number> {
-  let count = 0;
+/** Batched multi-row inserts (PGlite takes no COPY from a client stream). */
+function insertWriter(client: pg.PoolClient): StageWriter {
+  let target: Target = { table: '', direct: false };
   let batch: ImportLine[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
+    const columns = [batch.map((l) => l.id), batch.map((l) => l.version), batch.map((l) => l.digest), batch.map((l) => l.json)];
     await client.query(
-      `insert into ref_stage (line, kind, id, version, digest, record)
-       select * from unnest($1::int[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])`,
-      [
-        batch.map((l) => l.line),
-        batch.map((l) => l.kind),
-        batch.map((l) => l.id),
-        batch.map((l) => l.version),
-        batch.map((l) => l.digest),
-        batch.map((l) => l.json),
-      ],
+      target.direct
+        ? `insert into ${target.table} (id, version, digest, record) select * from unnest($1::text[], $2::int[], $3::text[], $4::jsonb[])`
+        : `insert into ${target.table} (line, id, version, digest, record) select * from unnest($5::int[], $1::text[], $2::int[], $3::text[], $4::jsonb[])`,
+      target.direct ? columns : [...columns, batch.map((l) => l.line)],
     );
-    onProgress?.(batch.length);
     batch = [];
   };
-  for await (const line of lines) {
-    batch.push(line);
-    count += 1;
-    if (batch.length >= BATCH_ROWS) await flush();
-  }
-  await flush();
-  return count;
+  return {
+    start: (table) => void (target = table),
+    async write(line) {
+      batch.push(line);
+      if (batch.length >= BATCH_ROWS) await flush();
+    },
+    end: flush,
+    abort: async () => void (batch = []),
+  };
 }
 
-/** The one merge of a staged load: conflicts refuse it whole, older lines are counted, the rest upserted and logged. */
-async function merge(client: pg.PoolClient, lines: number, { actor, replace }: ImportOptions): Promise<ImportOutcome> {
-  // The same record twice in the file with one version and two contents.
-  const { rows: twice } = await client.query<{ line: number; id: string; version: number }>(
-    `select max(line) as line, id, version from ref_stage group by kind, id, version having count(distinct digest) > 1 order by 1 limit 1`,
-  );
-  if (twice[0]) throw new ReferenceImportError(twice[0].line, 'version', `${twice[0].id} appears twice with version ${twice[0].version} and different content`);
-  const { rows: kindsRows } = await client.query<{ kind: ReferenceKind }>('select distinct kind from ref_stage');
-  const kinds = kindsRows.map((r) => r.kind);
-  if (replace && !kinds.includes(replace)) kinds.push(replace);
-  const outcome: ImportOutcome = { lines, written: 0, skippedOlder: 0, unchanged: 0, removed: 0, removedIds: [] };
-  for (const kind of kinds) {
-    const target = table(kind);
-    // The newest line of each record (the first of them in the file, when one version appears twice).
-    const newest = `select distinct on (id) line, id, version, digest, record from ref_stage where kind = $1 order by id, version desc, line`;
-    const { rows: conflicts } = await client.query<{ line: number; id: string; version: number }>(
-      `select s.line, s.id, s.version from (${newest}) s join ${target} t on t.id = s.id
-       where s.version = t.version and s.digest <> t.digest order by s.line limit 1`,
-      [kind],
+/**
+ * The merge, one statement per kind: the newest line of each record (the first of them, when one
+ * version appears twice) against the stored record; conflicts are found in the same statement and
+ * refuse the whole load (the transaction rolls back), older lines are counted, the rest upserted and
+ * logged.
+ */
+async function merge(client: pg.PoolClient, staged: Staged, { actor, replace }: ImportOptions): Promise<ImportOutcome> {
+  const outcome: ImportOutcome = { lines: staged.lines, written: 0, skippedOlder: 0, unchanged: 0, removed: 0, removedIds: [] };
+  // Loaded straight into their (empty) tables: every row is new; the log names each.
+  for (const kind of staged.direct) {
+    const { rowCount } = await client.query(
+      `insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, party_id, old_record)
+       select $2, $1, id, null, version, null, digest, ${LOOKUP_COLUMNS[kind]?.columns.includes('party_id') ? 'party_id' : 'null'}, null from ${table(kind)}`,
+      [kind, actor],
     );
-    if (conflicts[0])
-      throw new ReferenceImportError(conflicts[0].line, 'version', `${conflicts[0].id}: version ${conflicts[0].version} is stored with different content`);
-    const { rows: counted } = await client.query<{ older: number; unchanged: number; written: number }>(
-      `with s as (${newest}),
-            old as (select t.id, t.version, t.digest from ${target} t join s on s.id = t.id),
+    outcome.written += rowCount ?? 0;
+  }
+  const kinds = staged.kinds.filter((k) => !staged.direct.includes(k));
+  if (replace && !kinds.includes(replace) && !staged.direct.includes(replace)) {
+    kinds.push(replace);
+    await client.query(`create temp table ${stageTable(replace)} (line integer, id text, version integer, digest text, record jsonb) on commit drop`);
+  }
+  for (const kind of kinds) {
+    const [target, staging] = [table(kind), stageTable(kind)];
+    const { rows } = await client.query<{
+      older: number;
+      unchanged: number;
+      written: number;
+      shadowed: number;
+      twice: { line: number; id: string; version: number } | null;
+      conflict: { line: number; id: string; version: number } | null;
+    }>(
+      `with s as materialized (
+              select distinct on (id) line, id, version, digest, record, min(digest) over w <> max(digest) over w as twice
+              from ${staging} window w as (partition by id, version) order by id, version desc, line),
+            old as materialized (select t.id, t.version, t.digest, t.record from ${target} t join s on s.id = t.id),
             up as (insert into ${target} (id, version, digest, record, changed_at)
                    select s.id, s.version, s.digest, s.record, now() from s left join old on old.id = s.id
                    where old.id is null or s.version > old.version
                    on conflict (id) do update set version = excluded.version, digest = excluded.digest, record = excluded.record, changed_at = excluded.changed_at
-                   returning id, version, digest, record),
-            log as (insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, record)
-                    select $2, $1, up.id, old.version, up.version, old.digest, up.digest, up.record from up left join old on old.id = up.id
+                   returning id, version, digest, record->>'party_id' as party_id),
+            log as (insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, party_id, old_record)
+                    select $2, $1, up.id, old.version, up.version, old.digest, up.digest, up.party_id, old.record from up left join old on old.id = up.id
                     returning 1)
        select (select count(*) from s join old on old.id = s.id where s.version < old.version)::int as older,
-              (select count(*) from s join old on old.id = s.id where s.version = old.version)::int as unchanged,
-              (select count(*) from log)::int as written`,
+              (select count(*) from s join old on old.id = s.id where s.version = old.version and s.digest = old.digest)::int as unchanged,
+              (select count(*) from log)::int as written,
+              ((select count(*) from ${staging}) - (select count(*) from s))::int as shadowed,
+              (select json_build_object('line', line, 'id', id, 'version', version) from s where twice order by line limit 1) as twice,
+              (select json_build_object('line', s.line, 'id', s.id, 'version', s.version) from s join old on old.id = s.id
+               where s.version = old.version and s.digest <> old.digest order by s.line limit 1) as conflict`,
       [kind, actor],
     );
+    const counted = rows[0]!;
+    // The statement wrote already: throwing rolls the whole load back.
+    if (counted.twice)
+      throw new ReferenceImportError(
+        counted.twice.line,
+        'version',
+        `${counted.twice.id} appears twice with version ${counted.twice.version} and different content`,
+      );
+    if (counted.conflict)
+      throw new ReferenceImportError(
+        counted.conflict.line,
+        'version',
+        `${counted.conflict.id}: version ${counted.conflict.version} is stored with different content`,
+      );
     // Lines that lost to a newer line of the same record in the file count as older, too.
-    const { rows: shadowed } = await client.query<{ n: number }>(`select (count(*) - count(distinct id))::int as n from ref_stage where kind = $1`, [kind]);
-    outcome.skippedOlder += counted[0]!.older + shadowed[0]!.n;
-    outcome.unchanged += counted[0]!.unchanged;
-    outcome.written += counted[0]!.written;
+    outcome.skippedOlder += counted.older + counted.shadowed;
+    outcome.unchanged += counted.unchanged;
+    outcome.written += counted.written;
     if (kind === replace) {
       const { rows: removed } = await client.query<{ id: string }>(
-        `with gone as (delete from ${target} t where not exists (select 1 from ref_stage s where s.kind = $1 and s.id = t.id)
-                       returning t.id, t.version, t.digest),
-              log as (insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, record)
-                      select $2, $1, id, version, null, digest, null, null from gone returning id)
+        `with gone as (delete from ${target} t where not exists (select 1 from ${staging} s where s.id = t.id)
+                       returning t.id, t.version, t.digest, t.record),
+              log as (insert into reference_changes (actor, kind, id, old_version, new_version, old_digest, new_digest, party_id, old_record)
+                      select $2, $1, id, version, null, digest, null, record->>'party_id', record from gone returning id)
          select id from log order by id`,
         [kind, actor],
       );

@@ -9,7 +9,7 @@ import { idField, recordId, referenceKindSchema, type ReferenceKind } from './re
 import type { ReferenceReader } from './referenceCache.js';
 import type { ReferenceFollower } from './referenceChanges.js';
 import { checkRecord, readImportLines } from './referenceImport.js';
-import { ReferenceImportError, type ImportLine, type ImportOptions, type ImportOutcome, type ReferenceStore, type StoredRecord } from './referenceStore.js';
+import { ReferenceImportError, type ImportOptions, type ImportSource, type ImportOutcome, type ReferenceStore, type StoredRecord } from './referenceStore.js';
 
 export type ReferenceService = ReturnType<typeof createReferenceService>;
 
@@ -60,9 +60,9 @@ export function createReferenceService({
     },
 
     /** A batch (all or nothing): lines of `kind` as bare records, or of any kind as `{"kind", "record"}`. */
-    async importBatch(input: AsyncIterable<Buffer | string>, kind: ReferenceKind | undefined, actor: string): Promise<ImportOutcome> {
+    async importBatch(input: () => AsyncIterable<Buffer | string>, kind: ReferenceKind | undefined, actor: string): Promise<ImportOutcome> {
       try {
-        const lines = readImportLines(input, { ...(kind ? { kind } : {}), maxLines: batchMaxLines });
+        const lines = () => readImportLines(input(), { ...(kind ? { kind } : {}), maxLines: batchMaxLines });
         return await this.importLines(lines, { actor });
       } catch (error) {
         if (error instanceof ReferenceImportError) throw batchError(error);
@@ -70,8 +70,8 @@ export function createReferenceService({
       }
     },
 
-    async importLines(lines: AsyncIterable<ImportLine>, options: ImportOptions): Promise<ImportOutcome> {
-      const outcome = await store.importLines(lines, options);
+    async importLines(source: ImportSource, options: ImportOptions): Promise<ImportOutcome> {
+      const outcome = await store.importLines(source, options);
       if (outcome.written + outcome.removed > 0) await follower.catchUp();
       return outcome;
     },

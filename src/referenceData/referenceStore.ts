@@ -27,6 +27,12 @@ export type PutOutcome =
   | { outcome: 'older'; stored: StoredRecord }
   | { outcome: 'conflict'; stored: StoredRecord };
 
+/**
+ * The lines of a bulk load, each call reading them from the start: a load into empty tables COPYs
+ * straight into them and, should the file repeat an id, is read again through the staged merge.
+ */
+export type ImportSource = () => AsyncIterable<ImportLine>;
+
 /** A validated line of a bulk load (referenceImport.ts checked it). */
 export type ImportLine = { line: number; kind: ReferenceKind; id: string; version: number; digest: string; json: string };
 
@@ -69,7 +75,7 @@ export interface ReferenceStore {
   /** Upserts one record by the version rules (an older version or the same one changed is refused). */
   put(kind: ReferenceKind, record: ReferenceRecord, actor: ReferenceActor): Promise<PutOutcome>;
   /** All-or-nothing bulk load (streamed). Throws ReferenceImportError naming the line. */
-  importLines(lines: AsyncIterable<ImportLine>, options: ImportOptions): Promise<ImportOutcome>;
+  importLines(source: ImportSource, options: ImportOptions): Promise<ImportOutcome>;
   /** The change log's last sequence number (0: empty). */
   head(): Promise<bigint>;
   /** Changes after `seq`, oldest first, at most `limit`. */
