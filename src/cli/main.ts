@@ -184,7 +184,7 @@ async function run(argv: string[]): Promise<number> {
         const progress = createProgress('import');
         let imported: number;
         try {
-          imported = await importHistory(stores, readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
+          imported = await importHistory(stores, () => readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
         } catch (error) {
           if (!(error instanceof HistoryFileError)) throw error;
           process.stderr.write(`import refused, nothing was written: ${error.message}\n`);
