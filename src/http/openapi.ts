@@ -11,6 +11,7 @@ import { updateLicenseRequestSchema } from '../commands/updateLicense.js';
 import { asOfQuerySchema, historyQuerySchema, streamEventsQuerySchema } from '../queries/audit.js';
 import { searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import { listLicensesQuerySchema } from '../queries/licenses.js';
+import { poisonListQuerySchema } from '../queries/poisonEvents.js';
 import { packageInfo } from '../observability/packageInfo.js';
 
 type Method = 'get' | 'post' | 'patch';
@@ -172,6 +173,31 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: 'get',
+    path: '/api/admin/projections/poison',
+    summary: 'Dead letters: the events a projection could not apply (halted, parked, retrying, skipped, resolved)',
+    tag: 'Operations',
+    scope: 'admin:read',
+    query: poisonListQuerySchema,
+    answer: 'list',
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/poison/:id/retry',
+    summary: 'Apply a dead-lettered event again: a halted projection tries it at once (409 unless halted or parked)',
+    tag: 'Operations',
+    scope: 'admin:write',
+    answer: 200,
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/poison/:id/skip',
+    summary: 'Skip a dead-lettered event: never applied, a halted projection moves past it (409 when skipped or resolved)',
+    tag: 'Operations',
+    scope: 'admin:write',
+    answer: 200,
+  },
+  {
+    method: 'get',
     path: '/api/jobs/:id',
     summary: "A job's state (200 pending, 303 processed, the error's code when failed)",
     tag: 'Jobs',
@@ -280,6 +306,7 @@ function operationObject(op: Operation, metricsScope: string) {
     if (op.body || op.query) responses['422'] = ref('Error');
     if (op.body) Object.assign(responses, { '400': ref('Error'), '413': ref('Error'), '415': ref('Error') });
     if (op.answer === 'job' || op.answer === 200 || op.answer === 202) responses['404'] = ref('Error');
+    if (op.path.startsWith('/api/admin/projections/poison/')) responses['409'] = ref('Error');
     responses['503'] = ref('Error');
   }
   return {
