@@ -19,6 +19,7 @@ import { applying } from '../../src/projections/poison.js';
 import type { Projection } from '../../src/projections/projection.js';
 import { createProjectionRunner, type ProjectionRunner } from '../../src/projections/projectionRunner.js';
 import { createProjections } from '../../src/projections/registry.js';
+import { rebuild } from '../../src/projections/replay.js';
 import { checkpointsSchema, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../../src/readModels/checkpoints.js';
 import { createLicenseStore } from '../../src/readModels/licenseStore.js';
 import { createPostgresDeviceDispenseStore } from '../../src/readModels/postgresDeviceDispenseStore.js';
@@ -255,4 +256,33 @@ describe.each(databaseFactories())('poison events on $name', (factory) => {
     },
     60_000,
   );
+
+  it('park, then retry: the next rebuild applies the parked event in order; a skipped one it leaves out', async () => {
+    await database.pool.query('truncate projection_dead_letters');
+    const name = `parked_${uuidv4().slice(0, 8)}`;
+    const stream = `parked-${uuidv4()}`;
+    const events = [newEvent('A', { n: 1 }), newEvent('B', { bad: true }), newEvent('C', { bad: true }), newEvent('D', { n: 4 })];
+    const appended = await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
+    const state = { broken: true, named: true };
+    const { logger } = capturingLogger();
+    const projection = withDeadLetters(await flakyProjection(name, stream, state), { deadLetters, onPoison: 'park', logger });
+    const runner = createProjectionRunner({ store, database, projection, logger, deadLetters, poisonPollMs: 30 });
+    runners.push(runner);
+    await runner.start();
+    await runner.waitFor(appended.position, 10_000);
+    await runner.stop();
+    const ids = events.map((e) => e.metadata.eventId);
+    expect((await applied(name)).sort()).toEqual([ids[0], ids[3]].sort());
+    const [b, c] = await deadLetters.list({ projection: name });
+    expect([b!.event_id, b!.status, c!.event_id, c!.status]).toEqual([ids[1], 'parked', ids[2], 'parked']);
+    state.broken = false;
+    await deadLetters.retry(b!.id);
+    await deadLetters.skip(c!.id);
+    await rebuild(store, database, projection);
+    expect((await applied(name)).sort()).toEqual([ids[0], ids[1], ids[3]].sort());
+    expect((await deadLetters.list({ projection: name })).map((l) => [l.event_id, l.status])).toEqual([
+      [ids[1], 'resolved'],
+      [ids[2], 'skipped'],
+    ]);
+  }, 60_000);
 });
