@@ -133,6 +133,17 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     const attached = event('device_request_dispensing-r1', 0, 'DeviceDispenseAttached', { device_request_id: 'r1', device_dispense_id: 'd1', ...actor });
     const stopped = event('device_dispense-d1', 0, 'DeviceDispenseStopped', { id: 'd1', ...actor });
     const updated = event('legal_entity_licenses-le-1', 0, 'LicenseUpdated', { id: 'l1', changes: { license_number: 'N-1' }, ...actor });
+    const anchorData = {
+      version: 1,
+      covers: { event_count: 3, last_event_id: 'e3', position: '1:3' },
+      streams: 3,
+      merkle_root: 'a'.repeat(64),
+      anchored_at: '2026-12-01T10:00:00.000Z',
+      prev_anchor_hash: null,
+      changed: [],
+      jws: 'x.y.z',
+    };
+    const anchor = event('audit-anchors', 0, 'HistoryAnchored', anchorData);
     const cases: Array<[string, string, string]> = [
       [
         'data its schema refuses (the issue: a creation of garbage)',
@@ -155,6 +166,11 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
         'line 2: stream s-1 belongs to no aggregate of this registry (streams start with device_dispense-, device_request_dispensing-, legal_entity_licenses-, audit-anchors)',
       ],
       [
+        'an anchor whose data is not an anchor',
+        file(attached, event('audit-anchors', 0, 'HistoryAnchored', { ...anchorData, merkle_root: 'nope' })),
+        'line 2: HistoryAnchored: data.merkle_root: Invalid string: must match pattern /^[0-9a-f]{64}$/',
+      ],
+      [
         'a licence change of the wrong type',
         file(updated, event('legal_entity_licenses-le-1', 1, 'LicenseUpdated', { id: 'l1', changes: { license_number: 7 }, ...actor })),
         'line 2: LicenseUpdated: data.changes.license_number: Invalid input: expected string, received number',
@@ -170,8 +186,8 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
 
     it('loads events of every aggregate that pass their schemas', async () => {
       await database.pool.query('truncate es_events, es_streams');
-      expect(await load('domain-good', file(attached, stopped, updated), domainEventCheck)).toBe(3);
-      expect(await count()).toBe(3);
+      expect(await load('domain-good', file(attached, stopped, updated, anchor), domainEventCheck)).toBe(4);
+      expect(await count()).toBe(4);
     });
   });
 });
