@@ -138,7 +138,7 @@ export function createProjectionRunner({
         if (wrote === false) aheadSince ??= Date.now();
         else [stored, aheadSince] = [to, null];
       } catch (error) {
-        if (error instanceof PoisonEventError && error.letter?.status === 'halted' && deadLetters) return haltAt(error, error.letter.id);
+        if (error instanceof PoisonEventError && error.letter?.status === 'halted' && deadLetters) return haltAt(error, error.letter.id, events);
         // Our in-memory checkpoint may be stale (e.g. a rebuild elsewhere): start over from the stored one.
         if (!restarting) restarting = restartSubscription().finally(() => (restarting = null));
         throw error;
@@ -155,15 +155,21 @@ export function createProjectionRunner({
    * it; stop reading the log here, keep the lock (a standby would only halt at it too), and wait for an
    * operator to retry or skip it. The other projections, commands and queries go on.
    */
-  async function haltAt(poison: PoisonEventError, deadLetterId: string) {
+  async function haltAt(poison: PoisonEventError, deadLetterId: string, batch: RecordedEvent[]) {
     halted = { dead_letter_id: deadLetterId, event_id: poison.event.metadata.eventId, position: poison.event.position };
     const current = subscription;
     subscription = null;
     // Not awaited: this runs inside the subscription's own delivery.
     void current?.stop().catch(() => undefined);
     try {
-      checkpoint = stored = await projection.readCheckpoint();
-      aheadSince = null;
+      // It waits right before the event: what precedes it in the batch was applied by the guard or is
+      // not this projection's. The guard may have stored that checkpoint already; else it is kept in
+      // memory (and stored on stop), as after any batch without an event of ours.
+      const index = batch.indexOf(poison.event);
+      const before = index > 0 ? batch[index - 1]!.position : checkpoint;
+      stored = await projection.readCheckpoint();
+      if (before === null || isAtOrPast(store, stored, before)) [checkpoint, aheadSince] = [stored, null];
+      else [checkpoint, aheadSince] = [before, aheadSince ?? Date.now()];
     } catch {
       // The resume reads it again.
     }

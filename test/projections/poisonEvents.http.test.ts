@@ -62,6 +62,17 @@ describe.each(testBackends())('poison events through the server on %s (ON_POISON
       })),
     );
 
+    const projections = await request(t.app).get('/api/admin/projections').set('authorization', admin);
+    expect(
+      (projections.body.data as Array<{ name: string; halted: unknown; lag: number }>)
+        .map((p) => [p.name, p.halted, p.lag])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    ).toEqual([
+      ['device_dispenses', { dead_letter_id: letters[0]!.id, event_id: eventId, position: expect.any(String) }, 1],
+      ['licenses', null, 0],
+      ['status_change_events', { dead_letter_id: letters[1]!.id, event_id: eventId, position: expect.any(String) }, 1],
+    ]);
+
     const metrics = await request(t.app).get('/metrics').set('authorization', admin);
     expect(metrics.status).toBe(200);
     expect(metrics.text).toMatch(/^esoz_projection_dead_letters\{projection="device_dispenses",status="halted"\} 1$/m);
