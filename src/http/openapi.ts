@@ -217,7 +217,8 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'get',
     path: '/health/ready',
-    summary: 'Readiness: stores reachable, projections running and their lag (503 names the failing part)',
+    summary:
+      'Readiness: 200 while the stores answer, `degraded` listing parts that work less than fully (a halted projection, parked events); 503 names the failing part',
     tag: 'Service',
     scope: 'public',
     answer: 'raw',
