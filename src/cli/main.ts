@@ -82,7 +82,8 @@ Exit 1 when they differ or a link is broken.`,
   anchor: `usage: npm run cli -- anchor
 Appends a signed anchor over the history now (the server does so every AUDIT_ANCHOR_EVERY_EVENTS events).`,
   status: `usage: npm run cli -- status
-Prints each projection's checkpoint, the head of the log and the lag in events.`,
+Prints each projection's checkpoint, the head of the log and the lag in events, then its dead letters
+(events it could not apply) by status.`,
   projections: `usage: npm run cli -- projections poison list [--projection NAME] [--status STATUS]
        npm run cli -- projections poison retry <ID>
        npm run cli -- projections poison skip <ID>
@@ -279,6 +280,7 @@ async function run(argv: string[]): Promise<number> {
             `${projection.name}: checkpoint ${checkpoint ?? '-'}, head ${head ?? '-'}, lag ${await stores.eventStore.countAfter(checkpoint)} event(s)\n`,
           );
         }
+        for (const line of await describeDeadLetters(await createDeadLetters(stores.database), PROJECTION_NAMES)) process.stdout.write(`${line}\n`);
         return 0;
       });
     case 'projections':

@@ -49,6 +49,10 @@ describe.each(testBackends())('cli projections poison on %s', (backend) => {
     if (backend === 'postgres')
       await eventually(async () => (await t.server.context.projections.deviceDispenses.status()).halted === null, 10_000, 'the server resumes');
 
+    const status = await runCli(['status'], t.env);
+    expect(status.stdout).toContain('device_dispenses: 1 event(s) skipped (left out of the read model and of the replay); see: projections poison list\n');
+    expect(status.stdout).toContain('status_change_events: 1 event(s) halted (the projection waits at it); see: projections poison list\n');
+
     const verified = await runCli(['verify', 'device_dispenses'], t.env);
     expect(verified.stdout).toContain('device_dispenses: 1 event(s) skipped (left out of the read model and of the replay); see: projections poison list\n');
     expect(verified.stdout).toContain(': equal to a fresh replay');
