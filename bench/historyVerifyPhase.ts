@@ -28,7 +28,7 @@ async function main() {
   try {
     if (phase === 'import') {
       // The load only (chains checked and stored); verify --history reads the log, not the read models.
-      events = await importHistory(stores, readHistoryFile(file!));
+      events = await importHistory(stores, () => readHistoryFile(file!));
     } else if (phase === 'anchor') {
       const anchorer = createAnchorer({ ...stores, key: keys.signing, settings: { everyEvents: 1, intervalSeconds: 60 }, logger: createLogger('warn') });
       anchors = await anchorer.anchor({ force: true });

@@ -110,6 +110,11 @@ export const configSchema = z
     /** How long an X-Idempotency-Key (and the answer it replays) is kept. */
     /** A stored projection checkpoint past the head of the log (event store wiped or swapped): refuse to start, or rebuild. */
     ON_CHECKPOINT_AHEAD: z.enum(['fail', 'rebuild']).default('fail'),
+    /**
+     * An event a projection cannot apply (docs/projections-and-poison-events.md): `stop` halts that
+     * projection at it (its read model's truth depends on order), `park` records it and moves on.
+     */
+    ON_POISON_EVENT: z.enum(['stop', 'park']).default('stop'),
     IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(86_400),
     /** On SIGTERM/SIGINT: how long running requests and jobs may take to finish before the process exits anyway. */
     SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(600).default(10),

@@ -34,6 +34,9 @@ import { createEventManagerDelivery, type EventManagerDelivery } from './eventMa
 import type { LicenseStore } from './readModels/licenseStore.js';
 import { importLicenses } from './commands/importLicenses.js';
 import { createProjectionRunner, type ProjectionRunner } from './projections/projectionRunner.js';
+import { createDeadLetters, type DeadLetters } from './projections/deadLetters.js';
+import { createDegradations, type Degradations } from './observability/degradations.js';
+import { poisonDegradations } from './queries/poisonEvents.js';
 import { createInlineProjections } from './projections/inlineProjections.js';
 import { createLogFeed } from './projections/logFeed.js';
 import { checkCheckpoints } from './projections/checkpointSanity.js';
@@ -74,6 +77,8 @@ export type Context = {
   projectionDefinitions: Projection[];
   rebuilds: Rebuilds;
   commandDeps: CommandDeps;
+  deadLetters: DeadLetters;
+  degradations: Degradations;
 };
 
 /** Generated on first start when no JWKS / trusted CA is configured; null parts are configured ones. */
@@ -168,7 +173,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
     const aggregates = createAggregateCache(config.AGGREGATE_CACHE_SIZE);
-    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections), aggregates });
+    const deadLetters = await createDeadLetters(database);
+    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections), aggregates, deadLetters });
     const commandDeps: CommandDeps = {
       eventStore: metrics.instrumentEventStore(eventStore),
       reference: reference.service,
@@ -178,10 +184,10 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       clockSkewMs: config.DS_CLOCK_SKEW_SECONDS * 1000,
       aggregates,
     };
-    const definitions = await createProjections(stores);
+    const definitions = await createProjections(stores, { deadLetters, onPoison: config.ON_POISON_EVENT, logger });
     // One reader of the log feeds every projection of this process.
     const feed = createLogFeed(eventStore);
-    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger, feed });
+    const runnerOf = (projection: Projection) => createProjectionRunner({ store: eventStore, database, projection, logger, feed, deadLetters });
     const projections = {
       deviceDispenses: runnerOf(definitions.deviceDispenses),
       licenses: runnerOf(definitions.licenses),
@@ -210,7 +216,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       projectionDefinitions: Object.values(definitions),
       rebuilds: createRebuilds({ eventStore, database, logger, clock }),
       commandDeps,
+      deadLetters,
+      degradations: createDegradations(),
     };
+    // Readiness lists these under `degraded` (one line per condition; later ones register here too).
+    context.degradations.register('poison events', () => poisonDegradations(deadLetters));
 
     // Commands commit their read-model rows and their job's outcome with their events where the stores allow it.
     const inlineProjections = stores.atomic && createInlineProjections(deviceDispenses);
@@ -253,7 +263,16 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       fastLanes: fastLanes(routeDeps),
       serviceRoutes: (router, authorize) =>
         registerServiceRoutes(router, authorize, {
-          health: { database, eventStore, deviceDispenses, licenses, projections: () => Object.values(projections), running: () => backgroundRunning, logger },
+          health: {
+            database,
+            eventStore,
+            deviceDispenses,
+            licenses,
+            projections: () => Object.values(projections),
+            running: () => backgroundRunning,
+            logger,
+            degradations: context.degradations,
+          },
           metrics,
           config,
           publicUrl: () => publicUrl,

@@ -9,6 +9,8 @@
  *   verify --history | --export FILE [--anchors-key JWK]          hash chains and signed anchors; exit 1 at the first broken link
  *   anchor                                                        sign an anchor over the history now
  *   status                                                        checkpoint and lag of each projection
+ *   projections poison list [--projection NAME] [--status S]      events a projection could not apply (dead letters)
+ *   projections poison retry|skip <ID>                            apply one again / do without it
  *   sign <payload.json>                                           sign with the development signer (demo)
  *   token [--sub ID] [--client-id ID] [--scope "a b"]             a development access token (demo)
  *   reference import <FILE> [--replace KIND]                      bulk load of reference data (NDJSON)
@@ -42,6 +44,9 @@ import { createAnchorer } from '../audit/anchors.js';
 import { fileLines, verifyHistoryLines, type HistoryVerification } from '../history/verifyHistory.js';
 import { verifyStoredHistory } from '../history/verifyStore.js';
 import { referenceCommand, REFERENCE_HELP, ReferenceUsageError } from './referenceCommand.js';
+import { createDeadLetters, type DeadLetters } from '../projections/deadLetters.js';
+import { actOnPoisonEvent, listPoisonEvents, poisonListQuerySchema } from '../queries/poisonEvents.js';
+import { EsozError } from '../domain/shared/esozError.js';
 
 const USAGE = `usage: npm run cli -- <command>
   export [--stream NAME] [--from ISO] [--to ISO] [--out FILE]
@@ -51,6 +56,7 @@ const USAGE = `usage: npm run cli -- <command>
   verify --history [--anchors-key FILE] | --export FILE [--anchors-key FILE]
   anchor
   status
+  projections poison list [--projection NAME] [--status STATUS] | retry <ID> | skip <ID>
   sign <payload.json>
   token [--sub ID] [--client-id ID] [--scope "a b"]
   reference import <FILE> [--replace KIND]`;
@@ -80,7 +86,17 @@ Exit 1 when they differ or a link is broken.`,
   anchor: `usage: npm run cli -- anchor
 Appends a signed anchor over the history now (the server does so every AUDIT_ANCHOR_EVERY_EVENTS events).`,
   status: `usage: npm run cli -- status
-Prints each projection's checkpoint, the head of the log and the lag in events.`,
+Prints each projection's checkpoint, the head of the log and the lag in events, then its dead letters
+(events it could not apply) by status.`,
+  projections: `usage: npm run cli -- projections poison list [--projection NAME] [--status STATUS]
+       npm run cli -- projections poison retry <ID>
+       npm run cli -- projections poison skip <ID>
+The events a projection could not apply (dead letters; docs/projections-and-poison-events.md).
+  list            one line per dead letter: id, projection, status, event, position, attempts, error
+  retry <ID>      apply it again: a halted projection tries it at once and goes on if it applies;
+                  a parked event is tried again, in order, by the projection's next rebuild
+  skip <ID>       do without it: never applied; a halted projection moves past it
+Exit 1 when the id is unknown or the action does not apply to the letter's status.`,
   sign: `usage: npm run cli -- sign <payload.json>
 Signs the JSON payload with the development signer (embedded default only) and prints the compact JWS.`,
   token: `usage: npm run cli -- token [--sub ID] [--client-id ID] [--scope "a b"]
@@ -89,7 +105,8 @@ Mints a development access token (12 h) on the development key (embedded default
 
 const EXIT_CODES = `exit codes:
   0  done
-  1  verify: a read model differs from a fresh replay, or a hash chain or anchor is broken; import: the file was refused
+  1  verify: a read model differs from a fresh replay, or a hash chain or anchor is broken; import: the file was refused;
+     projections poison retry|skip: no such dead letter, or the action does not apply to its status
   2  usage: unknown command, option or argument
   3  configuration: an environment variable is invalid
   4  failure: a store unreachable, a file unreadable, …`;
@@ -188,7 +205,7 @@ async function run(argv: string[]): Promise<number> {
         const progress = createProgress('import');
         let imported: number;
         try {
-          imported = await importHistory(stores, readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
+          imported = await importHistory(stores, () => readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
         } catch (error) {
           if (!(error instanceof HistoryFileError)) throw error;
           process.stderr.write(`import refused, nothing was written: ${error.message}\n`);
@@ -197,7 +214,7 @@ async function run(argv: string[]): Promise<number> {
         progress.done();
         process.stderr.write(`imported ${imported} event(s); rebuilding the read models\n`);
         const rebuilding = createProgress('rebuild all', { total: await stores.eventStore.countAfter(null) });
-        await rebuildProjections(stores.eventStore, stores.database, Object.values(await createProjections(stores)), rebuilding.add);
+        await rebuildProjections(stores.eventStore, stores.database, Object.values(await guardedProjections(config, stores)), rebuilding.add);
         rebuilding.done();
         return 0;
       });
@@ -206,7 +223,7 @@ async function run(argv: string[]): Promise<number> {
       const names = pick(rest[0], PROJECTION_NAMES);
       if (rest[0] === undefined) throw new UsageError('name a projection, or all');
       return withStores(config, async (stores) => {
-        const projections = Object.values(await createProjections(stores)).filter((p) => names.includes(p.name));
+        const projections = Object.values(await guardedProjections(config, stores)).filter((p) => names.includes(p.name));
         // One reader feeds them all, beside the live read models (blue/green); the line names each one.
         const progress = createProgress(`rebuild ${projections.map((p) => p.name).join(', ')}`, { total: await stores.eventStore.countAfter(null) });
         await rebuildProjections(stores.eventStore, stores.database, projections, progress.add);
@@ -234,9 +251,12 @@ async function run(argv: string[]): Promise<number> {
       const names = pick(positionals[0], READ_MODEL_PROJECTIONS);
       return withStores(config, async (stores) => {
         const progress = createProgress('verify (replaying)', { total: await stores.eventStore.countAfter(null) });
-        const results = await verifyReadModels(stores, names, progress.add);
+        const deadLetters = await createDeadLetters(stores.database);
+        const results = await verifyReadModels({ ...stores, deadLetters }, names, progress.add);
         progress.done();
         for (const result of results) process.stdout.write(`${describeResult(result)}\n`);
+        // What the read models knowingly lack (the replay leaves the same events out).
+        for (const line of await describeDeadLetters(deadLetters, names)) process.stdout.write(`${line}\n`);
         return results.every((r) => r.differences.length === 0 && !r.moved) ? 0 : 1;
       });
     }
@@ -264,8 +284,11 @@ async function run(argv: string[]): Promise<number> {
             `${projection.name}: checkpoint ${checkpoint ?? '-'}, head ${head ?? '-'}, lag ${await stores.eventStore.countAfter(checkpoint)} event(s)\n`,
           );
         }
+        for (const line of await describeDeadLetters(await createDeadLetters(stores.database), PROJECTION_NAMES)) process.stdout.write(`${line}\n`);
         return 0;
       });
+    case 'projections':
+      return projectionsCommand(config, rest);
     case 'sign': {
       if (!rest[0]) throw new UsageError('name the JSON file to sign');
       const dir = config.DS_TRUSTED_CA_FILE ? null : join(config.DATA_DIR, 'dev', 'pki');
@@ -297,6 +320,56 @@ async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'no command');
   }
+}
+
+/** The projections behind their dead letters, as the server runs them (skipped and parked events left out). */
+async function guardedProjections(config: Config, stores: Stores) {
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  return createProjections(stores, { deadLetters: await createDeadLetters(stores.database), onPoison: config.ON_POISON_EVENT, logger });
+}
+
+async function describeDeadLetters(deadLetters: DeadLetters, names: readonly string[]): Promise<string[]> {
+  const counts = (await deadLetters.counts()).filter((c) => names.includes(c.projection) && c.status !== 'resolved');
+  return counts.map(
+    ({ projection, status, count }) =>
+      `${projection}: ${count} event(s) ${status}${status === 'halted' ? ' (the projection waits at it)' : ' (left out of the read model and of the replay)'}; see: projections poison list`,
+  );
+}
+
+async function projectionsCommand(config: Config, rest: string[]): Promise<number> {
+  const [group, action, ...args] = rest;
+  if (group !== 'poison') throw new UsageError('projections poison list|retry|skip');
+  if (action === 'list') {
+    const { values, positionals } = parseArgs({ args, options: { projection: { type: 'string' }, status: { type: 'string' } } });
+    if (positionals.length) throw new UsageError('projections poison list takes no argument');
+    const query = poisonListQuerySchema.safeParse(values);
+    if (!query.success) throw new UsageError(`projections poison list: ${query.error.issues[0]!.path.join('.')}: ${query.error.issues[0]!.message}`);
+    return withStores(config, async (stores) => {
+      const letters = await listPoisonEvents(await createDeadLetters(stores.database), query.data);
+      for (const l of letters)
+        process.stdout.write(
+          `${l.id} ${l.projection} ${l.status} event ${l.event_id} (${l.event_type}, ${l.stream_name} revision ${l.revision}) at ${l.position}, ${l.attempts} attempt(s), recorded ${l.recorded_at}: ${l.error}\n`,
+        );
+      process.stderr.write(`${letters.length} dead letter(s)\n`);
+      return 0;
+    });
+  }
+  if (action === 'retry' || action === 'skip') {
+    const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+    if (positionals.length !== 1) throw new UsageError(`projections poison ${action} <ID>`);
+    return withStores(config, async (stores) => {
+      try {
+        const letter = await actOnPoisonEvent(await createDeadLetters(stores.database), positionals[0]!, action);
+        process.stdout.write(`${letter.id} ${letter.projection}: ${letter.status} (event ${letter.event_id})\n`);
+        return 0;
+      } catch (error) {
+        if (!(error instanceof EsozError)) throw error;
+        process.stderr.write(`${error.message}\n`);
+        return 1;
+      }
+    });
+  }
+  throw new UsageError('projections poison list|retry|skip');
 }
 
 async function readAnchorKeys(path: string) {

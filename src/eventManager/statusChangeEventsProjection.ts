@@ -13,6 +13,7 @@ import { entityStatusTableDdl, eventManagerSchema, type StatusChangeEvent } from
 import { createShadowTable } from '../readModels/shadowTables.js';
 import { checkpointsSchema, checkpointStored, checkpointWrite, deleteCheckpoint, readCheckpoint, storeCheckpoint } from '../readModels/checkpoints.js';
 import type { Projection } from '../projections/projection.js';
+import { applying } from '../projections/poison.js';
 import type { RecordedEvent } from '../eventStore/eventStore.js';
 
 export const STATUS_CHANGE_EVENTS_PROJECTION = 'status_change_events';
@@ -77,7 +78,7 @@ export async function createStatusChangeEventsProjection(
           for (const event of relevant) {
             const entityId = event.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length);
             const status = STATUS_AFTER[event.type as DeviceDispenseEventType];
-            const actor = actorSchema.parse(event.data);
+            const actor = applying(name, event, () => actorSchema.parse(event.data));
             if (status === last.get(entityId)) continue;
             last.set(entityId, status);
             derived.push({

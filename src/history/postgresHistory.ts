@@ -16,6 +16,7 @@ import { HistoryFileError, type HistoryLine } from './historyLine.js';
 import { checkHistoryChain, type ChainedLine } from './historyChain.js';
 import { GENESIS_HASH } from '../eventStore/hashChain.js';
 import { AUDIT_STREAM } from '../audit/anchorRecord.js';
+import { domainEventCheck, type EventCheck } from './eventChecks.js';
 
 // CSV with a quote and a delimiter that never occur in the data: COPY then writes each value as is.
 export const RAW_CSV = `(format csv, quote e'\\x01', delimiter e'\\x02')`;
@@ -134,14 +135,14 @@ const BATCH = 2_000;
 export async function importHistoryInto(
   database: Database,
   lines: AsyncIterable<NumberedLine>,
-  { force = false, onProgress }: { force?: boolean; onProgress?: (n: number) => void } = {},
+  { force = false, onProgress, check = domainEventCheck }: { force?: boolean; onProgress?: (n: number) => void; check?: EventCheck } = {},
 ): Promise<number> {
   return database.withTransaction(async (client) => {
     // Nobody appends while we load (appends take a row lock on es_streams; this waits them out).
     await client.query('lock table es_streams in exclusive mode');
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
     if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
-    const checked = checkHistoryChain(checkLines(lines));
+    const checked = checkHistoryChain(checkLines(lines, check));
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
     await checkRevisions(client);
     try {
@@ -160,10 +161,13 @@ export async function importHistoryInto(
   });
 }
 
-async function* checkLines(lines: AsyncIterable<NumberedLine>): AsyncGenerator<NumberedLine> {
+/** Every line's event must be one a projection can apply (eventChecks.ts): refused here, inside the load's transaction, so nothing stays written. */
+async function* checkLines(lines: AsyncIterable<NumberedLine>, check: EventCheck): AsyncGenerator<NumberedLine> {
   for await (const entry of lines) {
     if (FORBIDDEN_IN_RAW_CSV.test(entry.line.stream_name) || FORBIDDEN_IN_RAW_CSV.test(entry.line.event_type))
       throw new HistoryFileError(entry.number, 'control characters in stream_name or event_type');
+    const refused = check(entry.line);
+    if (refused !== null) throw new HistoryFileError(entry.number, refused);
     yield entry;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * GET /health/live (the process serves) and GET /health/ready (stores reachable, projections running,
- * their lag). No token: load balancers and orchestrators call them. Only names, states and counts —
- * no URLs, hosts or error texts (those go to the log).
+ * their lag, and `degraded`: the parts that work less than fully, src/observability/degradations.ts).
+ * No token: load balancers and orchestrators call them. Only names, states, ids and counts — no URLs, hosts or error texts (those go to the log).
  */
 import type { Router } from 'express';
 import type { Database } from '../database/database.js';
@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
+import type { Degradation, Degradations } from '../observability/degradations.js';
 
 export type HealthDeps = {
   database: Database;
@@ -19,6 +20,8 @@ export type HealthDeps = {
   projections: () => ProjectionRunner[];
   /** Background work running (false in HTTP-only test servers and after shutdown began). */
   running: () => boolean;
+  /** Parts working less than fully: listed under `degraded`, the answer still 200. */
+  degradations?: Degradations;
   logger: Logger;
 };
 
@@ -65,10 +68,12 @@ export function registerHealthRoutes(router: Router, deps: HealthDeps): void {
         }
       }),
     );
+    const degraded: Degradation[] = (await deps.degradations?.collect()) ?? [];
+    // 503 only when a store is unreachable (or the server is stopping): a degraded part still serves.
     const ready = failing.length === 0;
     res
       .status(ready ? 200 : 503)
       .set('cache-control', 'no-store')
-      .json({ status: ready ? 'ready' : 'not_ready', ...(ready ? {} : { failing }), checks, projections });
+      .json({ status: ready ? 'ready' : 'not_ready', ...(ready ? {} : { failing }), degraded, checks, projections });
   });
 }

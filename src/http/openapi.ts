@@ -11,6 +11,7 @@ import { updateLicenseRequestSchema } from '../commands/updateLicense.js';
 import { asOfQuerySchema, historyQuerySchema, streamEventsQuerySchema } from '../queries/audit.js';
 import { searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import { listLicensesQuerySchema } from '../queries/licenses.js';
+import { poisonListQuerySchema } from '../queries/poisonEvents.js';
 import { packageInfo } from '../observability/packageInfo.js';
 import { REFERENCE_KINDS } from '../referenceData/records.js';
 
@@ -229,6 +230,31 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: 'get',
+    path: '/api/admin/projections/poison',
+    summary: 'Dead letters: the events a projection could not apply (halted, parked, retrying, skipped, resolved)',
+    tag: 'Operations',
+    scope: 'admin:read',
+    query: poisonListQuerySchema,
+    answer: 'list',
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/poison/:id/retry',
+    summary: 'Apply a dead-lettered event again: a halted projection tries it at once (409 unless halted or parked)',
+    tag: 'Operations',
+    scope: 'admin:write',
+    answer: 200,
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/poison/:id/skip',
+    summary: 'Skip a dead-lettered event: never applied, a halted projection moves past it (409 when skipped or resolved)',
+    tag: 'Operations',
+    scope: 'admin:write',
+    answer: 200,
+  },
+  {
+    method: 'get',
     path: '/api/jobs/:id',
     summary: "A job's state (200 pending, 303 processed, the error's code when failed)",
     tag: 'Jobs',
@@ -248,7 +274,8 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'get',
     path: '/health/ready',
-    summary: 'Readiness: stores reachable, projections running and their lag (503 names the failing part)',
+    summary:
+      'Readiness: 200 while the stores answer, `degraded` listing parts that work less than fully (a halted projection, parked events); 503 names the failing part',
     tag: 'Service',
     scope: 'public',
     answer: 'raw',
@@ -339,6 +366,7 @@ function operationObject(op: Operation, metricsScope: string) {
     if (op.ndjson || op.method === 'put') responses['422'] = ref('Error');
     if (op.method === 'put') Object.assign(responses, { '201': ref('Object'), '409': ref('Error') });
     if (op.answer === 'job' || op.answer === 200 || op.answer === 202) responses['404'] = ref('Error');
+    if (op.path.startsWith('/api/admin/projections/poison/')) responses['409'] = ref('Error');
     responses['503'] = ref('Error');
   }
   return {

@@ -8,6 +8,8 @@ import { checkActiveEmployee } from '../commands/shared/employment.js';
 import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
+import { actOnPoisonEvent, listPoisonEvents, poisonListQuerySchema } from '../queries/poisonEvents.js';
+import type { DeadLetters } from '../projections/deadLetters.js';
 import { streamProof } from '../queries/auditProof.js';
 import type { Database } from '../database/database.js';
 import { auditAccessOf } from '../queries/auditAccess.js';
@@ -49,6 +51,8 @@ export type RouteContext = {
   /** The projections themselves (what a server-side rebuild builds beside the live ones) and their rebuilds. */
   projectionDefinitions: Projection[];
   rebuilds: Rebuilds;
+  /** The events projections could not apply (dead letters), and the operator's actions on them. */
+  deadLetters: DeadLetters;
 };
 /** `accept` runs a job at once where it can finish within the request, else queues it. */
 export type RouteDeps = { context: RouteContext; accept: (job: NewJob) => Promise<Job> };
@@ -236,6 +240,15 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     const state = context.rebuilds.start(projections);
     sendData(req, res, 202, { projections: projections.map((p) => p.name), ...state });
   });
+
+  router.get('/api/admin/projections/poison', authorize('admin:read'), async (req, res) => {
+    const letters = await listPoisonEvents(context.deadLetters, parseOrThrow(poisonListQuerySchema, req.query, 'query_parameter'));
+    sendData(req, res, 200, letters, paging(1, Math.max(letters.length, 1), letters.length));
+  });
+  for (const action of ['retry', 'skip'] as const)
+    router.post(`/api/admin/projections/poison/:id/${action}`, authorize(ADMIN_WRITE), async (req, res) => {
+      sendData(req, res, 200, await actOnPoisonEvent(context.deadLetters, pathParam(req, 'id'), action));
+    });
 
   // `Prefer: wait=N` (RFC 7240): a pending job is answered when it ends, within N seconds (bounded);
   // a pending answer says when to ask again.

@@ -13,6 +13,8 @@ import type { JobHandlers } from '../jobs/jobWorker.js';
 import { countPendingJobs } from '../jobs/jobStore.js';
 import type { AggregateCache } from '../commands/shared/aggregateCache.js';
 import { readPendingDelivery, type PendingDelivery } from '../eventManager/eventManagerLog.js';
+import { DEAD_LETTER_STATUSES, type DeadLetters } from '../projections/deadLetters.js';
+import { PROJECTION_NAMES } from '../projections/registry.js';
 
 export type MetricsSources = {
   database: Database;
@@ -20,6 +22,8 @@ export type MetricsSources = {
   projections: () => ProjectionRunner[];
   /** The command handler's aggregate cache (its counts are read at scrape time). */
   aggregates?: AggregateCache;
+  /** Dead letters per projection and status (read at scrape time). */
+  deadLetters?: Pick<DeadLetters, 'counts'>;
 };
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -54,9 +58,35 @@ export function createMetrics(sources: MetricsSources) {
     registers: [registry],
   });
 
+  // A gauge whose store read fails leaves out its samples (and counts the failure): the rest of the
+  // scrape is still answered, not a 500 for every metric because one store is down.
+  const collectFailures = new Counter({
+    name: 'esoz_metrics_collect_failures_total',
+    help: 'Scrapes in which a gauge could not read its source (its samples were left out)',
+    labelNames: ['metric'] as const,
+    registers: [registry],
+  });
+  type GaugeOptions<L extends string> = ConstructorParameters<typeof Gauge<L>>[0];
+  const gauge = <L extends string>(options: GaugeOptions<L>) => {
+    const collect = options.collect;
+    return new Gauge<L>({
+      ...options,
+      ...(collect && {
+        async collect(this: Gauge<L>) {
+          try {
+            await collect.call(this);
+          } catch {
+            this.reset();
+            collectFailures.inc({ metric: options.name });
+          }
+        },
+      }),
+    });
+  };
+
   // Pending only: counting every status read the whole jobs table, which keeps every job ever accepted;
   // finished jobs are counted where they finish (esoz_job_latency_seconds_count, per outcome).
-  new Gauge({
+  gauge({
     name: 'esoz_jobs_pending',
     help: 'Jobs accepted and not finished yet (all processes of the installation)',
     registers: [registry],
@@ -64,7 +94,7 @@ export function createMetrics(sources: MetricsSources) {
       this.set(await countPendingJobs(sources.database));
     },
   });
-  new Gauge({
+  gauge({
     name: 'esoz_projection_lag_events',
     help: 'Events in the store after the projection checkpoint',
     labelNames: ['projection'] as const,
@@ -76,7 +106,7 @@ export function createMetrics(sources: MetricsSources) {
       }
     },
   });
-  new Gauge({
+  gauge({
     name: 'esoz_projection_lag_seconds',
     help: 'Age of the oldest event the projection has not handled yet (0 when caught up)',
     labelNames: ['projection'] as const,
@@ -89,6 +119,20 @@ export function createMetrics(sources: MetricsSources) {
       }
     },
   });
+  const deadLetters = sources.deadLetters;
+  if (deadLetters)
+    gauge({
+      name: 'esoz_projection_dead_letters',
+      help: 'Events a projection could not apply (dead letters), by projection and status (halted, parked, retrying, skipped, resolved)',
+      labelNames: ['projection', 'status'] as const,
+      registers: [registry],
+      async collect() {
+        const counts = await deadLetters.counts();
+        this.reset();
+        for (const projection of PROJECTION_NAMES) for (const status of DEAD_LETTER_STATUSES) this.set({ projection, status }, 0);
+        for (const { projection, status, count } of counts) this.set({ projection, status }, count);
+      },
+    });
   const aggregates = sources.aggregates;
   if (aggregates) {
     // Counted by the cache itself (a hot path); a scrape copies the totals.
@@ -118,7 +162,7 @@ export function createMetrics(sources: MetricsSources) {
   // entries only: each of the three had read the whole log, which grows with the history.
   let pendingRead: Promise<PendingDelivery> | null = null;
   const pendingDelivery = () => (pendingRead ??= readPendingDelivery(sources.database).finally(() => (pendingRead = null)));
-  new Gauge({
+  gauge({
     name: 'esoz_status_change_events_backlog',
     help: 'StatusChangeEvents not yet delivered to the event manager',
     registers: [registry],
@@ -126,7 +170,7 @@ export function createMetrics(sources: MetricsSources) {
       this.set((await pendingDelivery()).backlog);
     },
   });
-  new Gauge({
+  gauge({
     name: 'esoz_status_change_event_pending_attempts',
     help: 'Delivery attempts recorded on the StatusChangeEvents not yet delivered',
     registers: [registry],
@@ -134,7 +178,7 @@ export function createMetrics(sources: MetricsSources) {
       this.set((await pendingDelivery()).attempts);
     },
   });
-  new Gauge({
+  gauge({
     name: 'esoz_status_change_event_delivery_failing',
     help: 'Undelivered StatusChangeEvents whose last attempt failed',
     registers: [registry],

@@ -9,6 +9,7 @@ import { DEVICE_DISPENSE_EVENT_TYPES, DEVICE_DISPENSE_STREAM_PREFIX, parseDevice
 import type { JsonObject, RecordedEvent } from '../eventStore/eventStore.js';
 import type { DeviceDispenseIndex, DeviceDispenseRecord, DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { Projection } from './projection.js';
+import { applying } from './poison.js';
 
 export const DEVICE_DISPENSES_PROJECTION = 'device_dispenses';
 
@@ -65,11 +66,16 @@ export function createDeviceDispensesProjection(store: DeviceDispenseStore, name
       for (const event of relevant) {
         const entry = working.get(event.streamName.slice(DEVICE_DISPENSE_STREAM_PREFIX.length))!;
         if (Number(event.revision) <= entry.revision) continue; // already in the read model
-        if (entry.raw !== undefined) {
-          entry.document = deviceDispenseDocumentSchema.parse(entry.raw);
-          entry.raw = undefined;
-        }
-        entry.document = deviceDispenseDecider.evolve(entry.document, parseDeviceDispenseEvent(event));
+        // Whatever throws here is this event's: a poison event (the runner records it as a dead letter).
+        applying(name, event, () => {
+          if (entry.raw !== undefined) {
+            entry.document = deviceDispenseDocumentSchema.parse(entry.raw);
+            entry.raw = undefined;
+          }
+          entry.document = deviceDispenseDecider.evolve(entry.document, parseDeviceDispenseEvent(event));
+          // The index is the document's after this event: one it cannot be indexed by is poison too.
+          if (entry.document) indexOf(entry.document);
+        });
         entry.revision = Number(event.revision);
         entry.changed = true;
       }

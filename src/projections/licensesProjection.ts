@@ -7,6 +7,7 @@ import { LICENSE_EVENT_TYPES, LICENSES_STREAM_PREFIX, parseLicenseEvent, type Li
 import type { RecordedEvent } from '../eventStore/eventStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import type { Projection } from './projection.js';
+import { applying } from './poison.js';
 
 export const LICENSES_PROJECTION = 'licenses';
 
@@ -21,12 +22,15 @@ export function createLicensesProjection(store: LicenseStore, name = LICENSES_PR
     readCheckpoint: () => store.readCheckpoint(name),
     relevant: isLicenseEvent,
     async handle(events, { lazy, ...checkpoint }) {
-      const relevant = events.filter(isLicenseEvent).map(parseLicenseEvent);
+      // Whatever throws on one event is that event's: a poison event (the runner records it as a dead letter).
+      const relevant = events.filter(isLicenseEvent).map((recorded) => ({ recorded, event: applying(name, recorded, () => parseLicenseEvent(recorded)) }));
       if (relevant.length === 0 && lazy) return false;
       await store.inTransaction({ projection: name, ...checkpoint }, async (tx) => {
         if (relevant.length === 0) return;
-        const ids = [...new Set(relevant.map(licenseIdOf))];
-        const state = relevant.reduce(licenseDecider.evolve, { licenses: Object.fromEntries(await tx.getMany(ids)) });
+        const ids = [...new Set(relevant.map(({ event }) => licenseIdOf(event)))];
+        const state = relevant.reduce((folded, { recorded, event }) => applying(name, recorded, () => licenseDecider.evolve(folded, event)), {
+          licenses: Object.fromEntries(await tx.getMany(ids)),
+        });
         await tx.put(ids.flatMap((id) => (state.licenses[id] ? [state.licenses[id]] : [])));
       });
     },

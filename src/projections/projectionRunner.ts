@@ -12,8 +12,12 @@ import { createOutage } from '../shared/outage.js';
 import type { Projection } from './projection.js';
 import { assertCheckpointNotAhead } from './checkpointSanity.js';
 import type { LogFeed } from './logFeed.js';
+import type { DeadLetters } from './deadLetters.js';
+import { PoisonEventError } from './poison.js';
 
-export type ProjectionStatus = { name: string; active: boolean; checkpoint: Position | null };
+/** Where a halted projection waits (ON_POISON_EVENT=stop): the dead letter of the event it cannot apply. */
+export type ProjectionHalt = { dead_letter_id: string; event_id: string; position: Position };
+export type ProjectionStatus = { name: string; active: boolean; checkpoint: Position | null; halted: ProjectionHalt | null };
 
 export type ProjectionRunner = {
   readonly name: string;
@@ -45,6 +49,12 @@ type Options = {
   idleStoreMs?: number;
   /** On stop, how long the projection may take to reach the head of the log. */
   drainTimeoutMs?: number;
+  /**
+   * The dead letters the projection (behind withDeadLetters) records a poison event in. With them, a
+   * projection halted at one asks every `poisonPollMs` whether an operator retried or skipped it.
+   */
+  deadLetters?: DeadLetters;
+  poisonPollMs?: number;
 };
 
 export function createProjectionRunner({
@@ -58,6 +68,8 @@ export function createProjectionRunner({
   checkpointEveryMs = 5_000,
   idleStoreMs = 50,
   drainTimeoutMs = 5_000,
+  deadLetters,
+  poisonPollMs = 1_000,
 }: Options): ProjectionRunner {
   const log = logger.child({ projection: projection.name });
   const outage = createOutage(log, 'projection', { minMs: 200, maxMs: 5_000 });
@@ -70,6 +82,9 @@ export function createProjectionRunner({
   let running = false;
   let standbyTimer: NodeJS.Timeout | null = null;
   let restarting: Promise<void> | null = null;
+  // Halted at a poison event (ON_POISON_EVENT=stop): no subscription, the lock kept, the dead letter polled.
+  let halted: ProjectionHalt | null = null;
+  let haltTimer: NodeJS.Timeout | null = null;
   const waiters = new Set<{ position: Position; resolve: () => void }>();
 
   const settleWaiters = () => {
@@ -107,6 +122,8 @@ export function createProjectionRunner({
   let idleTimer: NodeJS.Timeout | null = null;
 
   async function handleBatch(events: RecordedEvent[]) {
+    // Batches the subscription delivered before it stopped, once halted: the checkpoint stays before the poison event.
+    if (halted) return;
     if (idleTimer) clearTimeout(idleTimer);
     idleTimer = null;
     const to = events[events.length - 1]!.position;
@@ -121,6 +138,7 @@ export function createProjectionRunner({
         if (wrote === false) aheadSince ??= Date.now();
         else [stored, aheadSince] = [to, null];
       } catch (error) {
+        if (error instanceof PoisonEventError && error.letter?.status === 'halted' && deadLetters) return haltAt(error, error.letter.id, events);
         // Our in-memory checkpoint may be stale (e.g. a rebuild elsewhere): start over from the stored one.
         if (!restarting) restarting = restartSubscription().finally(() => (restarting = null));
         throw error;
@@ -130,6 +148,62 @@ export function createProjectionRunner({
     outage.recovered();
     settleWaiters();
     if (aheadSince !== null && events.length < batchSize) idleTimer = setTimeout(() => void serially(storeWhenIdle), idleStoreMs);
+  }
+
+  /**
+   * ON_POISON_EVENT=stop: the projection (its guard) applied everything before the event and recorded
+   * it; stop reading the log here, keep the lock (a standby would only halt at it too), and wait for an
+   * operator to retry or skip it. The other projections, commands and queries go on.
+   */
+  async function haltAt(poison: PoisonEventError, deadLetterId: string, batch: RecordedEvent[]) {
+    halted = { dead_letter_id: deadLetterId, event_id: poison.event.metadata.eventId, position: poison.event.position };
+    const current = subscription;
+    subscription = null;
+    // Not awaited: this runs inside the subscription's own delivery.
+    void current?.stop().catch(() => undefined);
+    try {
+      // It waits right before the event: what precedes it in the batch was applied by the guard or is
+      // not this projection's. The guard may have stored that checkpoint already; else it is kept in
+      // memory (and stored on stop), as after any batch without an event of ours.
+      const index = batch.indexOf(poison.event);
+      const before = index > 0 ? batch[index - 1]!.position : checkpoint;
+      stored = await projection.readCheckpoint();
+      if (before === null || isAtOrPast(store, stored, before)) [checkpoint, aheadSince] = [stored, null];
+      else [checkpoint, aheadSince] = [before, aheadSince ?? Date.now()];
+    } catch {
+      // The resume reads it again.
+    }
+    outage.recovered();
+    settleWaiters();
+    scheduleHaltCheck();
+  }
+
+  function scheduleHaltCheck() {
+    if (running && halted && !haltTimer) haltTimer = setTimeout(() => void checkHalt(), poisonPollMs);
+  }
+
+  /** Resumes once the operator retried or skipped the event (from this process or another). */
+  async function checkHalt() {
+    haltTimer = null;
+    if (!running || !halted || !deadLetters || !lock) return;
+    try {
+      const letter = await deadLetters.get(halted.dead_letter_id);
+      if (letter && letter.status === 'halted') return scheduleHaltCheck();
+      await deadLetters.reload();
+      log.info({ dead_letter_id: halted.dead_letter_id, status: letter?.status ?? 'gone' }, 'projection resumes after its halted event');
+      halted = null;
+      await subscribeFromStoredCheckpoint();
+    } catch (error) {
+      log.warn({ err: error }, 'could not check the halted event; trying again');
+      if (halted) scheduleHaltCheck();
+      else if (!subscription && !restarting) restarting = restartSubscription().finally(() => (restarting = null));
+    }
+  }
+
+  function clearHalt() {
+    halted = null;
+    if (haltTimer) clearTimeout(haltTimer);
+    haltTimer = null;
   }
 
   /** The log went quiet with our checkpoint ahead of the stored one: store it (lag, verify and standbys read it). */
@@ -164,7 +238,7 @@ export function createProjectionRunner({
     subscription = null;
     await new Promise((resolve) => setTimeout(resolve, 200));
     await current?.stop();
-    if (!running || !lock) return;
+    if (!running || !lock || halted) return;
     try {
       await subscribeFromStoredCheckpoint();
     } catch (error) {
@@ -174,6 +248,7 @@ export function createProjectionRunner({
 
   /** Gives up the active role (lock lost, or the database failed us) and retries later. */
   async function standDown(error: unknown) {
+    clearHalt();
     const held = lock;
     lock = null;
     const current = subscription;
@@ -225,11 +300,13 @@ export function createProjectionRunner({
     async stop() {
       // Commands write their rows inline before this projection passes their events: catch up to the
       // head first (bounded), so the stored checkpoint covers every row the read model shows.
-      if (lock && subscription && running) {
+      // A halted projection does not move: nothing to wait for.
+      if (lock && subscription && running && !halted) {
         const head = await store.headPosition().catch(() => null);
         if (head) await this.waitFor(head, drainTimeoutMs).catch(() => undefined);
       }
       running = false;
+      clearHalt();
       if (standbyTimer) clearTimeout(standbyTimer);
       standbyTimer = null;
       await restarting;
@@ -268,7 +345,7 @@ export function createProjectionRunner({
     },
 
     async status() {
-      return { name: projection.name, active: lock !== null, checkpoint: lock ? checkpoint : await projection.readCheckpoint() };
+      return { name: projection.name, active: lock !== null, checkpoint: lock ? checkpoint : await projection.readCheckpoint(), halted };
     },
   };
 }

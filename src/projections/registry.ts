@@ -5,6 +5,7 @@ import type { LicenseStore } from '../readModels/licenseStore.js';
 import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './deviceDispensesProjection.js';
 import { createLicensesProjection, LICENSES_PROJECTION } from './licensesProjection.js';
 import type { Projection } from './projection.js';
+import { withDeadLetters, type GuardOptions } from './deadLetterGuard.js';
 import { createStatusChangeEventsProjection, STATUS_CHANGE_EVENTS_PROJECTION } from '../eventManager/statusChangeEventsProjection.js';
 
 export type Projections = { deviceDispenses: Projection; licenses: Projection; statusChangeEvents: Projection };
@@ -12,11 +13,16 @@ export type Projections = { deviceDispenses: Projection; licenses: Projection; s
 /** The ports the projections write: each read model's store, and the database of the event-manager log. */
 export type ProjectionPorts = { database: Database; deviceDispenses: DeviceDispenseStore; licenses: LicenseStore };
 
-export async function createProjections(ports: ProjectionPorts): Promise<Projections> {
+/**
+ * With `guard` (the server and the CLI), each projection is behind its dead letters (deadLetterGuard.ts):
+ * parked and skipped events left out, a poison event recorded and then halted at or parked.
+ */
+export async function createProjections(ports: ProjectionPorts, guard?: Omit<GuardOptions, 'name'>): Promise<Projections> {
+  const guarded = (projection: Projection) => (guard ? withDeadLetters(projection, guard) : projection);
   return {
-    deviceDispenses: createDeviceDispensesProjection(ports.deviceDispenses),
-    licenses: createLicensesProjection(ports.licenses),
-    statusChangeEvents: await createStatusChangeEventsProjection(ports.database),
+    deviceDispenses: guarded(createDeviceDispensesProjection(ports.deviceDispenses)),
+    licenses: guarded(createLicensesProjection(ports.licenses)),
+    statusChangeEvents: guarded(await createStatusChangeEventsProjection(ports.database)),
   };
 }
 

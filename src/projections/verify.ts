@@ -11,6 +11,9 @@ import { createDeviceDispensesProjection, DEVICE_DISPENSES_PROJECTION } from './
 import { createLicensesProjection } from './licensesProjection.js';
 import type { Projection } from './projection.js';
 import { bulkLoad, replay } from './replay.js';
+import type { DeadLetters } from './deadLetters.js';
+import { withDeadLetters } from './deadLetterGuard.js';
+import { silentLogger } from '../logger.js';
 
 export type Difference = { id: string; kind: 'missing' | 'unexpected' | 'different'; paths: Array<{ path: string; readModel: unknown; replay: unknown }> };
 export type VerifyResult = { readModel: string; checkpoint: Position | null; records: number; differences: Difference[]; moved: boolean };
@@ -124,11 +127,19 @@ export type VerifyPorts = {
   deviceDispenses: DeviceDispenseStore;
   licenses: LicenseStore;
   openScratch(): Promise<{ deviceDispenses: DeviceDispenseStore }>;
+  /** With them, the replay leaves out what the live projections left out (parked and skipped events). */
+  deadLetters?: DeadLetters;
 };
 
 /** Verifies each named read model (default: all), in the order of READ_MODEL_PROJECTIONS. */
 export async function verifyReadModels(stores: VerifyPorts, names: readonly string[], onProgress?: (n: number) => void): Promise<VerifyResult[]> {
-  const lives = [createDeviceDispensesProjection(stores.deviceDispenses), createLicensesProjection(stores.licenses)].filter((p) => names.includes(p.name));
+  const { deadLetters } = stores;
+  // Read-only: a poison event no dead letter names fails verify (it is not recorded from here).
+  const guarded = (p: Projection, name = p.name) =>
+    deadLetters ? withDeadLetters(p, { deadLetters, onPoison: 'stop', logger: silentLogger(), record: false, name }) : p;
+  const lives = [createDeviceDispensesProjection(stores.deviceDispenses), createLicensesProjection(stores.licenses)]
+    .filter((p) => names.includes(p.name))
+    .map((p) => guarded(p));
   const besideLive = await verifyBesideLive(
     stores.eventStore,
     lives.filter((p) => p.shadow),
@@ -143,7 +154,7 @@ export async function verifyReadModels(stores: VerifyPorts, names: readonly stri
     }
     // MongoDB (device_dispenses): a scratch collection, compared by scanning both.
     const scratch = await stores.openScratch();
-    const projection = createDeviceDispensesProjection(scratch.deviceDispenses, `verify:${DEVICE_DISPENSES_PROJECTION}`);
+    const projection = guarded(createDeviceDispensesProjection(scratch.deviceDispenses, `verify:${DEVICE_DISPENSES_PROJECTION}`), DEVICE_DISPENSES_PROJECTION);
     results.push(
       await verifyOne(
         stores.eventStore,

@@ -6,8 +6,9 @@ export async function projectionsHealth(store: EventStore, runners: ProjectionRu
   const head = await store.headPosition();
   return Promise.all(
     runners.map(async (runner) => {
-      const { name, active, checkpoint } = await runner.status();
-      return { name, active_here: active, checkpoint, head, lag: await store.countAfter(checkpoint) };
+      const { name, active, checkpoint, halted } = await runner.status();
+      // `halted`: where this process's runner waits at a poison event (null: not halted here).
+      return { name, active_here: active, checkpoint, head, lag: await store.countAfter(checkpoint), halted };
     }),
   );
 }

@@ -13,6 +13,7 @@ import { createPostgresEventStore } from '../../src/eventStore/postgresEventStor
 import { readHistoryFile } from '../../src/history/historyFile.js';
 import { HistoryFileError, toHistoryLine, type HistoryLine } from '../../src/history/historyLine.js';
 import { importHistory } from '../../src/history/importHistory.js';
+import { anyEvent, domainEventCheck, type EventCheck } from '../../src/history/eventChecks.js';
 import { verifyStoredHistory } from '../../src/history/verifyStore.js';
 import { databaseFactories } from '../support/databases.js';
 import { newEvent } from '../support/events.js';
@@ -34,11 +35,13 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     await rm(dir, { recursive: true, force: true });
   });
 
-  const load = async (name: string, content: string) => {
+  // These cases are about the file and the store's mechanics: their streams (s-1, …) belong to no
+  // aggregate, so the events' own check is off here (the domain's check has its cases below).
+  const load = async (name: string, content: string, check: EventCheck = anyEvent) => {
     const file = join(dir, `${name}.ndjson`);
     await writeFile(file, content);
     const eventStore = await createPostgresEventStore(database);
-    return importHistory({ eventStore, database }, readHistoryFile(file));
+    return importHistory({ eventStore, database }, () => readHistoryFile(file), { check });
   };
   const count = async () => Number((await database.pool.query<{ n: string }>('select count(*) as n from es_events')).rows[0]!.n);
 
@@ -121,5 +124,70 @@ describe.each(databaseFactories())('history import checks on $name', (factory) =
     // The database recomputes every hash from the stored bytes: they are the canonical texts hashed on import.
     const verified = await verifyStoredHistory({ eventStore, database }, { anchorKeys: null });
     expect(verified).toEqual(expect.objectContaining({ problem: null, events: lines.length, streams: 41 }));
+  });
+
+  describe('every event must be one a projection can apply (the domain schemas)', () => {
+    const actor = { at: '2026-12-01T10:00:00.000Z', by: 'user-1', legal_entity_id: 'le-1' };
+    const event = (stream: string, revision: number, type: string, data: Record<string, unknown>) => ({ ...line(stream, revision, data), event_type: type });
+    const file = (...lines: HistoryLine[]) => lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+    const attached = event('device_request_dispensing-r1', 0, 'DeviceDispenseAttached', { device_request_id: 'r1', device_dispense_id: 'd1', ...actor });
+    const stopped = event('device_dispense-d1', 0, 'DeviceDispenseStopped', { id: 'd1', ...actor });
+    const updated = event('legal_entity_licenses-le-1', 0, 'LicenseUpdated', { id: 'l1', changes: { license_number: 'N-1' }, ...actor });
+    const anchorData = {
+      version: 1,
+      covers: { event_count: 3, last_event_id: 'e3', position: '1:3' },
+      streams: 3,
+      merkle_root: 'a'.repeat(64),
+      anchored_at: '2026-12-01T10:00:00.000Z',
+      prev_anchor_hash: null,
+      changed: [],
+      jws: 'x.y.z',
+    };
+    const anchor = event('audit-anchors', 0, 'HistoryAnchored', anchorData);
+    const cases: Array<[string, string, string]> = [
+      [
+        'data its schema refuses (the issue: a creation of garbage)',
+        file(event('device_dispense-d9', 0, 'DeviceDispenseCreated', { garbage: true })),
+        'line 1: DeviceDispenseCreated: data.dispense: Invalid input: expected object, received undefined',
+      ],
+      [
+        'an event type no schema knows',
+        file(attached, stopped, event('device_dispense-d1', 1, 'DeviceDispenseVanished', { id: 'd1', ...actor })),
+        'line 3: unknown event type DeviceDispenseVanished for stream device_dispense-d1 (one of DeviceDispenseCreated, DeviceDispenseCompleted, DeviceDispenseStopped, DeviceDispenseMarkedInError, DeviceDispenseExpired)',
+      ],
+      [
+        "another aggregate's event type in a stream",
+        file(attached, event('legal_entity_licenses-le-2', 0, 'DeviceDispenseStopped', { id: 'd1', ...actor })),
+        'line 2: unknown event type DeviceDispenseStopped for stream legal_entity_licenses-le-2 (one of LicenseImported, LicenseCreated, LicenseUpdated)',
+      ],
+      [
+        'a stream of no aggregate',
+        file(attached, line('s-1', 0)),
+        'line 2: stream s-1 belongs to no aggregate of this registry (streams start with device_dispense-, device_request_dispensing-, legal_entity_licenses-, audit-anchors)',
+      ],
+      [
+        'an anchor whose data is not an anchor',
+        file(attached, event('audit-anchors', 0, 'HistoryAnchored', { ...anchorData, merkle_root: 'nope' })),
+        'line 2: HistoryAnchored: data.merkle_root: Invalid string: must match pattern /^[0-9a-f]{64}$/',
+      ],
+      [
+        'a licence change of the wrong type',
+        file(updated, event('legal_entity_licenses-le-1', 1, 'LicenseUpdated', { id: 'l1', changes: { license_number: 7 }, ...actor })),
+        'line 2: LicenseUpdated: data.changes.license_number: Invalid input: expected string, received number',
+      ],
+    ];
+    it.each(cases)('refuses %s, naming the line, and writes nothing', async (_name, content, message) => {
+      await database.pool.query('truncate es_events, es_streams');
+      const error = await load(uuidv4(), content, domainEventCheck).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HistoryFileError);
+      expect((error as Error).message).toBe(message);
+      expect(await count()).toBe(0);
+    });
+
+    it('loads events of every aggregate that pass their schemas', async () => {
+      await database.pool.query('truncate es_events, es_streams');
+      expect(await load('domain-good', file(attached, stopped, updated, anchor), domainEventCheck)).toBe(4);
+      expect(await count()).toBe(4);
+    });
   });
 });

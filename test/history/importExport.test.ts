@@ -84,4 +84,20 @@ describe.each(testBackends())('history export and import on %s', (backend) => {
     expect(result.stderr).toContain('import refused, nothing was written: line 3: not a JSON object');
     expect(result.code).toBe(1);
   }, 120_000);
+
+  it('the CLI refuses an event its schema refuses (exit 1, the line named) and writes nothing', async () => {
+    const lines = (await readFile(join(dir, 'first.ndjson'), 'utf8')).trim().split('\n');
+    const created = lines.map((l) => JSON.parse(l) as { event_type: string; data: unknown }).findIndex((l) => l.event_type === 'DeviceDispenseCreated');
+    const garbage = JSON.stringify({ ...(JSON.parse(lines[created]!) as object), data: { garbage: true } });
+    const file = join(dir, 'garbage.ndjson');
+    await writeFile(file, [...lines.slice(0, created), garbage, ...lines.slice(created + 1)].join('\n') + '\n');
+    const target = await emptyInstallation('garbage');
+    const result = await runCli(['import', file], target);
+    expect(result.stderr).toContain(
+      `import refused, nothing was written: line ${created + 1}: DeviceDispenseCreated: data.dispense: Invalid input: expected object, received undefined\n`,
+    );
+    expect(result.code).toBe(1);
+    const status = await runCli(['status'], target);
+    expect(status.stdout).toContain('device_dispenses: checkpoint -, head -, lag 0 event(s)');
+  }, 120_000);
 });

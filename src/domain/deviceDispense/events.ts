@@ -1,6 +1,7 @@
 /** The device dispense's domain events. Every one records who (user, legal entity) and when. */
 import { z } from 'zod';
 import { codeableConceptSchema, deviceDispenseDocumentSchema } from './document.js';
+import { eventTypesOf } from '../shared/eventTypes.js';
 
 const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() };
 
@@ -8,7 +9,7 @@ const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().null
 export const referenceUseSchema = z.object({ kind: z.string(), id: z.string(), version: z.number().int() });
 export type ReferenceUse = z.infer<typeof referenceUseSchema>;
 
-const deviceDispenseEventSchema = z.discriminatedUnion('type', [
+export const deviceDispenseEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('DeviceDispenseCreated'),
     data: z.object({
@@ -42,13 +43,8 @@ const deviceDispenseEventSchema = z.discriminatedUnion('type', [
 export type DeviceDispenseEvent = z.infer<typeof deviceDispenseEventSchema>;
 export type DeviceDispenseEventType = DeviceDispenseEvent['type'];
 
-export const DEVICE_DISPENSE_EVENT_TYPES: ReadonlySet<string> = new Set<DeviceDispenseEventType>([
-  'DeviceDispenseCreated',
-  'DeviceDispenseCompleted',
-  'DeviceDispenseStopped',
-  'DeviceDispenseMarkedInError',
-  'DeviceDispenseExpired',
-]);
+/** Every type of the schema above (derived, never hand-kept: the projections and import read this set). */
+export const DEVICE_DISPENSE_EVENT_TYPES: ReadonlySet<string> = new Set<DeviceDispenseEventType>(eventTypesOf(deviceDispenseEventSchema));
 
 export const DEVICE_DISPENSE_STREAM_PREFIX = 'device_dispense-';
 export const deviceDispenseStream = (id: string) => `${DEVICE_DISPENSE_STREAM_PREFIX}${id}`;

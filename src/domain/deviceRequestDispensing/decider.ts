@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Actor, Decider } from '../shared/decider.js';
 
-const deviceRequestDispensingEventSchema = z.discriminatedUnion('type', [
+export const deviceRequestDispensingEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('DeviceDispenseAttached'),
     data: z.object({ device_request_id: z.string(), device_dispense_id: z.string(), at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() }),
@@ -18,7 +18,8 @@ export type DeviceRequestDispensingEvent = z.infer<typeof deviceRequestDispensin
 export type DeviceRequestDispensingState = { attached: Array<{ id: string; at: string }> };
 export type DeviceRequestDispensingCommand = { type: 'AttachDeviceDispense'; device_request_id: string; device_dispense_id: string; actor: Actor };
 
-export const deviceRequestDispensingStream = (deviceRequestId: string) => `device_request_dispensing-${deviceRequestId}`;
+export const DEVICE_REQUEST_DISPENSING_STREAM_PREFIX = 'device_request_dispensing-';
+export const deviceRequestDispensingStream = (deviceRequestId: string) => `${DEVICE_REQUEST_DISPENSING_STREAM_PREFIX}${deviceRequestId}`;
 export const parseDeviceRequestDispensingEvent = (event: { type: string; data: unknown }) =>
   deviceRequestDispensingEventSchema.parse({ type: event.type, data: event.data });
 

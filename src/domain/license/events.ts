@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { licenseSchema, LICENSE_ATTRIBUTES } from './license.js';
+import { eventTypesOf } from '../shared/eventTypes.js';
 
 const actor = { at: z.string(), by: z.string(), legal_entity_id: z.string().nullable() };
 const changes = z.object(
@@ -8,7 +9,7 @@ const changes = z.object(
   },
 );
 
-const licenseEventSchema = z.discriminatedUnion('type', [
+export const licenseEventSchema = z.discriminatedUnion('type', [
   /** A licence issued before this registry took over, taken from the reference data. */
   z.object({ type: z.literal('LicenseImported'), data: z.object({ license: licenseSchema, ...actor }) }),
   z.object({ type: z.literal('LicenseCreated'), data: z.object({ license: licenseSchema, ...actor }) }),
@@ -16,7 +17,7 @@ const licenseEventSchema = z.discriminatedUnion('type', [
 ]);
 export type LicenseEvent = z.infer<typeof licenseEventSchema>;
 
-export const LICENSE_EVENT_TYPES: ReadonlySet<string> = new Set<LicenseEvent['type']>(['LicenseImported', 'LicenseCreated', 'LicenseUpdated']);
+export const LICENSE_EVENT_TYPES: ReadonlySet<string> = new Set<LicenseEvent['type']>(eventTypesOf(licenseEventSchema));
 export const LICENSES_STREAM_PREFIX = 'legal_entity_licenses-';
 export const legalEntityLicensesStream = (legalEntityId: string) => `${LICENSES_STREAM_PREFIX}${legalEntityId}`;
 export const parseLicenseEvent = (event: { type: string; data: unknown }): LicenseEvent => licenseEventSchema.parse({ type: event.type, data: event.data });
