@@ -14,7 +14,7 @@ import { ignoreConditionalHeaders } from './conditionalRequests.js';
 import { cors } from './cors.js';
 import { envelopeMeta, PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
-import { guardJsonBody, guardRequestLine, jsonBodyError } from './inputGuard.js';
+import { checkBodyBytes, guardJsonBody, guardRequestLine, jsonBodyError, verifyJsonBytes } from './inputGuard.js';
 import { logWhenDone, requestLog } from '../observability/requestLog.js';
 
 export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
@@ -104,7 +104,8 @@ export function createHttpApp({
     }
     next();
   });
-  app.use(express.json({ limit: bodyLimit, strict: false }));
+  // verify: the bytes must be valid in their charset (never rewritten to U+FFFD), else 400 as malformed JSON.
+  app.use(express.json({ limit: bodyLimit, strict: false, verify: verifyJsonBytes }));
   app.use(guardJsonBody);
 
   const authorize: Authorize = (scope) => async (req, res, next) => {
@@ -219,8 +220,12 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** body-parser's json parse (strict: false): iconv-lite's utf-8 drops a BOM; an empty body is {}. */
+/**
+ * body-parser's json parse (strict: false): iconv-lite's utf-8 drops a BOM; an empty body is {}; invalid
+ * UTF-8 is malformed JSON (as express.json's verify).
+ */
 function parseJsonBody(bytes: Buffer): unknown {
+  checkBodyBytes(bytes);
   const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
   if (text.length === 0) return {};
   try {
