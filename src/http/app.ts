@@ -32,6 +32,18 @@ type BodyParserError = Error & { type?: string; status?: number };
 
 const REQUEST_ID = /^[\w.:-]{1,200}$/;
 
+/**
+ * Headers of every answer: no content sniffing anywhere; and no API answer (patients' dispenses,
+ * licences, audit history, jobs — and errors, which echo ids) kept by a browser or a shared cache.
+ */
+export const hygieneHeaders = (path: string): Array<[string, string]> =>
+  path === '/api' || path.startsWith('/api/')
+    ? [
+        ['X-Content-Type-Options', 'nosniff'],
+        ['Cache-Control', 'no-store'],
+      ]
+    : [['X-Content-Type-Options', 'nosniff']];
+
 const routers = new WeakMap<object, Router>();
 
 /** The method and path of every route the app's router has (the OpenAPI test compares them to the document). */
@@ -87,6 +99,7 @@ export function createHttpApp({
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.set('x-request-id', requestId);
+    for (const [name, value] of hygieneHeaders(req.path)) res.set(name, value);
     next();
   });
   app.use(requestLog(logger, observeHttp));
@@ -283,6 +296,7 @@ function answerFirst(
     const text = JSON.stringify({ meta: envelopeMeta(publicUrl(), req.url ?? '', code, type, requestId), ...payload });
     res.statusCode = code;
     res.setHeader('x-request-id', requestId);
+    for (const [name, value] of hygieneHeaders(req.url ?? '')) res.setHeader(name, value);
     for (const [name, value] of headers) res.setHeader(name === 'vary' ? 'Vary' : name, value);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(text));
