@@ -24,7 +24,7 @@ type ImportOptions = { force?: boolean; onProgress?: (n: number) => void };
 
 async function importByAppends(store: EventStore, lines: AsyncIterable<NumberedLine>, { force = false, onProgress }: ImportOptions) {
   if (!force && (await store.headPosition()) !== null)
-    throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
+    throw new HistoryFileError(null, 'the event store is not empty (import into an empty store, or pass --force)');
   const streams = new Map<string, bigint>();
   let pending: { stream: string; first: bigint; events: EventToAppend[]; firstLine: number } | null = null;
   let count = 0;
