@@ -145,3 +145,23 @@ describe.each(testBackends())('HTTP hygiene on %s', (backend) => {
     });
   });
 });
+
+describe('with CORS configured', () => {
+  it('an allowed origin may read Location, Retry-After and WWW-Authenticate; answers keep no-store and nosniff', async () => {
+    const origin = 'https://mis.example.com';
+    const t = await startTestServer({ data: licenseReferenceData(), env: { CORS_ALLOWED_ORIGINS: origin } });
+    try {
+      const created = await request(t.app)
+        .post('/api/licenses')
+        .set('authorization', `Bearer ${await t.token()}`)
+        .set('origin', origin)
+        .send(createLicenseBody({ order_no: 'CORS-1' }));
+      expect(created.status).toBe(201);
+      expect(created.headers['access-control-expose-headers']).toBe('X-Request-ID, Location, Retry-After, WWW-Authenticate');
+      expect(created.headers.location).toBe(`/api/licenses/${created.body.data.id}`);
+      expectApiHygiene(created);
+    } finally {
+      await t.close();
+    }
+  });
+});
