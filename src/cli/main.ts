@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, importMaxLineBytes, loadConfig, type Config } from '../config.js';
+import { LineTooLongError } from '../history/lineBatches.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
 import { rebuildProjections } from '../projections/replay.js';
@@ -375,7 +376,17 @@ async function verifyExport(rest: string[]): Promise<number> {
   await readable(values.export, 'the history file');
   const keys = values['anchors-key'] ? await readAnchorKeys(values['anchors-key']) : null;
   const progress = createProgress('verify --export');
-  const result = await verifyHistoryLines(fileLines(values.export), { anchorKeys: keys, onProgress: progress.add });
+  // The same line bound as import (a file from outside); read alone, this command needs no other setting.
+  const bound = importMaxLineBytes.safeParse(process.env.IMPORT_MAX_LINE_BYTES || undefined);
+  if (!bound.success) throw new ConfigError(`Invalid configuration: IMPORT_MAX_LINE_BYTES ${bound.error.issues[0]?.message ?? 'is invalid'}`);
+  let result: HistoryVerification;
+  try {
+    result = await verifyHistoryLines(fileLines(values.export, { maxLineBytes: bound.data }), { anchorKeys: keys, onProgress: progress.add });
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw error;
+    process.stdout.write(`history refused at line ${error.lineNumber}: longer than IMPORT_MAX_LINE_BYTES (${error.maxLineBytes} bytes)\n`);
+    return 1;
+  }
   progress.done();
   return reportHistory(result);
 }

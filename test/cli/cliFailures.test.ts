@@ -169,6 +169,12 @@ describe('IMPORT_MAX_LINE_BYTES', () => {
     const bad = await runCli(['import', file], { DATA_DIR: join(dir, 'short-bound'), IMPORT_MAX_LINE_BYTES: '8mb' });
     expect(bad.code).toBe(3);
     expect(bad.stderr.trim()).toBe('Invalid configuration: IMPORT_MAX_LINE_BYTES must be a number of bytes');
+    // verify --export reads files from outside too: the same bound, and no other setting needed.
+    const verified = await runCli(['verify', '--export', file], { IMPORT_MAX_LINE_BYTES: '1024' });
+    expect(verified).toMatchObject({ code: 1, stdout: 'history refused at line 1: longer than IMPORT_MAX_LINE_BYTES (1024 bytes)\n' });
+    const badForVerify = await runCli(['verify', '--export', file], { IMPORT_MAX_LINE_BYTES: '8mb' });
+    expect(badForVerify.code).toBe(3);
+    expect(badForVerify.stderr.trim()).toBe('Invalid configuration: IMPORT_MAX_LINE_BYTES must be a number of bytes');
   }, 60_000);
 });
 
