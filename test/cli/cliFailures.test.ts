@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../support/cli.js';
+import { freshSchemaName } from '../support/databases.js';
 import { startTestServer } from '../support/testServer.js';
 
 const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
@@ -153,11 +154,16 @@ describe('IMPORT_MAX_LINE_BYTES', () => {
       await seeded.close();
     }
     await writeFile(file, `${firstLine}\n{"stream_name": "${'x'.repeat(12 * 1024 * 1024)}"}\n`);
-    const refused = await runCli(['import', file], { DATA_DIR: data });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('import refused, nothing was written: line 2: longer than IMPORT_MAX_LINE_BYTES (8388608 bytes)');
-    const empty = await runCli(['export'], { DATA_DIR: data });
-    expect(empty).toMatchObject({ code: 0, stdout: '' });
+    // PGlite always; the PostgreSQL server too when DATABASE_URL is set (a fresh schema).
+    const targets: Array<Record<string, string>> = [{ DATA_DIR: data }];
+    if (process.env.DATABASE_URL) targets.push({ DATA_DIR: data, DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: freshSchemaName() });
+    for (const target of targets) {
+      const refused = await runCli(['import', file], target);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('import refused, nothing was written: line 2: longer than IMPORT_MAX_LINE_BYTES (8388608 bytes)');
+      const empty = await runCli(['export'], target);
+      expect(empty).toMatchObject({ code: 0, stdout: '' });
+    }
   }, 120_000);
 
   it('a smaller bound refuses a shorter line; a bad value is a configuration error (exit 3)', async () => {
