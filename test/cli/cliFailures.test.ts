@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../support/cli.js';
@@ -104,12 +104,12 @@ describe('a PGlite data directory a running server holds', () => {
     const t = await startTestServer();
     try {
       const pglite = join(t.env.DATA_DIR!, 'pglite');
-      expect((await readFile(join(pglite, 'esoz.lock'), 'utf8')).trim()).toBe(String(process.pid));
+      expect(JSON.parse(await readFile(join(pglite, 'esoz.lock'), 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
       const refused = await runCli(['status'], t.env);
       expect(refused.code).toBe(4);
       expect(refused.stdout).toBe('');
       expect(refused.stderr.trim()).toBe(
-        `cannot open the store: the PGlite data directory ${pglite} is in use by process ${process.pid} (a running server or CLI command): ` +
+        `cannot open the store: the PGlite data directory ${pglite} is in use by process ${process.pid} on ${hostname()} (a running server or CLI command): ` +
           "stop it first, or do this through the running server's admin API (e.g. POST /api/admin/projections/{name}/rebuild, GET /api/admin/projections); " +
           `if no such process runs, remove ${join(pglite, 'esoz.lock')}`,
       );
@@ -128,7 +128,7 @@ describe('a PGlite data directory a running server holds', () => {
     const gone = spawn(process.execPath, ['-e', '']);
     const pid = gone.pid!;
     await new Promise((resolve) => gone.on('exit', resolve));
-    await writeFile(join(data, 'pglite', 'esoz.lock'), `${pid}\n`);
+    await writeFile(join(data, 'pglite', 'esoz.lock'), JSON.stringify({ pid, host: hostname() }));
     const result = await runCli(['status'], { DATA_DIR: data });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('device_dispenses: checkpoint -');
