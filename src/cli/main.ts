@@ -121,8 +121,11 @@ async function readable(path: string, what: string): Promise<void> {
   }
 }
 
-/** The export's output file, opened (created or truncated) only once the stores answered. */
-async function openOutput(path: string): Promise<Writable> {
+/**
+ * The export's output file, opened (created or truncated) only once the stores answered; `failed`
+ * rejects on a later write error (a full disk), which a writer waiting for 'drain' would never see.
+ */
+async function openOutput(path: string): Promise<{ out: Writable; failed: Promise<never> }> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'w');
@@ -130,9 +133,9 @@ async function openOutput(path: string): Promise<Writable> {
     throw new Failure(`cannot write --out ${path}: ${reason(error)}`);
   }
   const out = handle.createWriteStream({ highWaterMark: OUTPUT_BUFFER });
-  // A later write error (a full disk) rejects the export's writes; without a listener it would crash the process.
-  out.on('error', () => undefined);
-  return out;
+  const failed = new Promise<never>((_, reject) => out.once('error', (error) => reject(new Failure(`cannot write --out ${path}: ${reason(error)}`))));
+  failed.catch(() => undefined); // raced below; never an unhandled rejection
+  return { out, failed };
 }
 
 /** --help / --version, answered before any setting is read (they must work without a valid config). */
@@ -206,20 +209,24 @@ async function run(argv: string[]): Promise<number> {
           "npm run wrote its banner to stdout before the history: use 'npx esoz-cli export > FILE', 'npm run --silent cli -- export > FILE' or --out FILE",
         );
       return withStores(config, async (stores) => {
-        const out = values.out ? await openOutput(values.out) : process.stdout;
+        const file = values.out ? await openOutput(values.out) : null;
+        const out = file?.out ?? process.stdout;
+        const failed = file?.failed ?? new Promise<never>(() => undefined);
         // The whole log's size is the total only for an unfiltered export; otherwise no ETA.
         const total = values.stream || values.from || values.to ? null : await stores.eventStore.countAfter(null);
         const progress = createProgress('export', { total });
-        const written = await exportHistory(stores, out, {
+        const exported = exportHistory(stores, out, {
           ...(values.stream ? { stream: values.stream } : {}),
           ...(values.from ? { from: values.from } : {}),
           ...(values.to ? { to: values.to } : {}),
           onProgress: progress.add,
         });
+        exported.catch(() => undefined); // raced with the output's failure
+        const written = await Promise.race([exported, failed]);
         progress.done();
-        if (out !== process.stdout) {
+        if (file) {
           out.end();
-          await finished(out);
+          await Promise.race([finished(out), failed]);
         }
         process.stderr.write(`exported ${written} event(s)\n`);
         return 0;

@@ -117,6 +117,11 @@ describe('a PGlite data directory a running server holds', () => {
       const after = await runCli(['status'], t.env);
       expect(after.code).toBe(0);
       expect(after.stdout).toContain('device_dispenses: checkpoint');
+      // An output that fails while written (a full disk): exit 4, not a hang or a crash.
+      expect((await runCli(['anchor'], t.env)).code).toBe(0);
+      const full = await runCli(['export', '--out', '/dev/full'], t.env);
+      expect(full.code).toBe(4);
+      expect(full.stderr.trim().split('\n').at(-1)).toBe('cannot write --out /dev/full: ENOSPC: no space left on device, write');
     } finally {
       await t.close();
     }
