@@ -14,6 +14,14 @@ const optionalUrl = (protocols: RegExp) =>
     .refine((value) => protocols.test(value), { message: `must start with ${protocols.source.replace(/[\\^()]/g, '')}` })
     .optional();
 
+/** IMPORT_MAX_LINE_BYTES (also read alone by `cli verify --export`, which needs no other setting). */
+export const importMaxLineBytes = z.coerce
+  .number({ error: 'must be a number of bytes' })
+  .int({ error: 'must be a whole number of bytes' })
+  .min(1024, { error: 'must be at least 1024 bytes' })
+  .max(64 * 1024 * 1024, { error: "must be at most 67108864 bytes (64 MiB: a line is held whole in the CLI's 160 MB heap)" })
+  .default(8 * 1024 * 1024);
+
 export const configSchema = z
   .object({
     PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65535).default(4000),
@@ -84,6 +92,8 @@ export const configSchema = z
     JOB_LEASE_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3600).default(10),
     /** How often the auto-expiration sweep of in_progress device dispenses runs. */
     EXPIRATION_SWEEP_INTERVAL_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).default(60),
+    /** Longest line of a history file `cli import` reads (bytes, without the line end); a longer line is refused with its number. */
+    IMPORT_MAX_LINE_BYTES: importMaxLineBytes,
     /** Largest accepted request body. */
     BODY_LIMIT: z
       .string()

@@ -16,13 +16,15 @@
  *   reference import <FILE> [--replace KIND]                      bulk load of reference data (NDJSON)
  *   --help, <command> --help, --version                           exit codes: see EXIT_CODES
  */
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, readFile, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ensureDevSigningKey, mintToken, tokenAudience } from '../auth/devKeys.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, importMaxLineBytes, loadConfig, type Config } from '../config.js';
+import { LineTooLongError } from '../history/lineBatches.js';
 import { createLogger } from '../logger.js';
 import { PROJECTION_NAMES, READ_MODEL_PROJECTIONS, createProjections } from '../projections/registry.js';
 import { rebuildProjections } from '../projections/replay.js';
@@ -35,6 +37,7 @@ import demoReferenceData from '../referenceData/demoReferenceData.json' with { t
 import { MIS_SCOPES } from '../auth/scopes.js';
 import { loadSigner, signPayload } from '../signatures/devPki.js';
 import { openStores, type Stores } from '../stores.js';
+import { DataDirLockedError } from '../database/dataDirLock.js';
 import { createProgress } from './progress.js';
 import { packageInfo } from '../observability/packageInfo.js';
 import type { JWK } from 'jose';
@@ -119,6 +122,42 @@ Settings come from the same environment variables as the server. Long runs show 
 ${EXIT_CODES}`;
 
 class UsageError extends Error {}
+/** A failure with a message of its own (exit 4): a file that cannot be read or written, a store that cannot be opened. */
+class Failure extends Error {}
+
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** `npm run cli` without --silent: npm has written its banner to stdout before this process started. */
+const underNpmBanner = (): boolean => process.env.npm_lifecycle_event === 'cli' && process.env.npm_config_loglevel !== 'silent';
+
+/** Options a command takes none of: any option or argument is a usage error (exit 2). */
+const noArguments = (args: string[]) => void parseArgs({ args, options: {}, strict: true, allowPositionals: false });
+
+/** A file the command reads must be readable before any store is opened. */
+async function readable(path: string, what: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (error) {
+    throw new Failure(`cannot read ${what} ${path}: ${reason(error)}`);
+  }
+}
+
+/**
+ * The export's output file, opened (created or truncated) only once the stores answered; `failed`
+ * rejects on a later write error (a full disk), which a writer waiting for 'drain' would never see.
+ */
+async function openOutput(path: string): Promise<{ out: Writable; failed: Promise<never> }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'w');
+  } catch (error) {
+    throw new Failure(`cannot write --out ${path}: ${reason(error)}`);
+  }
+  const out = handle.createWriteStream({ highWaterMark: OUTPUT_BUFFER });
+  const failed = new Promise<never>((_, reject) => out.once('error', (error) => reject(new Failure(`cannot write --out ${path}: ${reason(error)}`))));
+  failed.catch(() => undefined); // raced below; never an unhandled rejection
+  return { out, failed };
+}
 
 /** --help / --version, answered before any setting is read (they must work without a valid config). */
 function answerHelp(argv: string[]): number | null {
@@ -154,7 +193,13 @@ const pick = (name: string | undefined, all: readonly string[]) => {
 };
 
 async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = await openStores(config, createLogger(process.env.LOG_LEVEL ?? 'warn', { stderr: true }));
+  let stores: Stores;
+  try {
+    stores = await openStores(config, createLogger(process.env.LOG_LEVEL ?? 'warn', { stderr: true }));
+  } catch (error) {
+    if (error instanceof DataDirLockedError) throw new Failure(`cannot open the store: ${error.message}`);
+    throw new Failure(`cannot open the store (${config.EVENT_STORE}): ${reason(error)}`);
+  }
   try {
     return await work(stores);
   } finally {
@@ -172,26 +217,37 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case 'export': {
-      const { values } = parseArgs({
+      const { values, positionals } = parseArgs({
         args: rest,
+        allowPositionals: true,
         options: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' } },
       });
       for (const bound of [values.from, values.to]) if (bound !== undefined && Number.isNaN(Date.parse(bound))) throw new UsageError(`not a date: ${bound}`);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+      // npm's banner went to stdout first: a file or pipe of it would not be a history file.
+      if (!values.out && underNpmBanner() && !process.stdout.isTTY)
+        throw new UsageError(
+          "npm run wrote its banner to stdout before the history: use 'npx esoz-cli export > FILE', 'npm run --silent cli -- export > FILE' or --out FILE",
+        );
       return withStores(config, async (stores) => {
-        const out = values.out ? createWriteStream(values.out, { highWaterMark: OUTPUT_BUFFER }) : process.stdout;
+        const file = values.out ? await openOutput(values.out) : null;
+        const out = file?.out ?? process.stdout;
+        const failed = file?.failed ?? new Promise<never>(() => undefined);
         // The whole log's size is the total only for an unfiltered export; otherwise no ETA.
         const total = values.stream || values.from || values.to ? null : await stores.eventStore.countAfter(null);
         const progress = createProgress('export', { total });
-        const written = await exportHistory(stores, out, {
+        const exported = exportHistory(stores, out, {
           ...(values.stream ? { stream: values.stream } : {}),
           ...(values.from ? { from: values.from } : {}),
           ...(values.to ? { to: values.to } : {}),
           onProgress: progress.add,
         });
+        exported.catch(() => undefined); // raced with the output's failure
+        const written = await Promise.race([exported, failed]);
         progress.done();
-        if (out !== process.stdout) {
+        if (file) {
           out.end();
-          await finished(out);
+          await Promise.race([finished(out), failed]);
         }
         process.stderr.write(`exported ${written} event(s)\n`);
         return 0;
@@ -201,11 +257,15 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: 'boolean' } } });
       const file = positionals[0];
       if (!file || positionals.length > 1) throw new UsageError('name one history file (NDJSON, as written by export)');
+      await readable(file, 'the history file');
       return withStores(config, async (stores) => {
         const progress = createProgress('import');
         let imported: number;
         try {
-          imported = await importHistory(stores, () => readHistoryFile(file), { force: values.force ?? false, onProgress: progress.add });
+          imported = await importHistory(stores, () => readHistoryFile(file, { maxLineBytes: config.IMPORT_MAX_LINE_BYTES }), {
+            force: values.force ?? false,
+            onProgress: progress.add,
+          });
         } catch (error) {
           if (!(error instanceof HistoryFileError)) throw error;
           process.stderr.write(`import refused, nothing was written: ${error.message}\n`);
@@ -220,8 +280,9 @@ async function run(argv: string[]): Promise<number> {
       });
     }
     case 'rebuild': {
-      const names = pick(rest[0], PROJECTION_NAMES);
-      if (rest[0] === undefined) throw new UsageError('name a projection, or all');
+      const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true });
+      if (positionals.length !== 1) throw new UsageError('name a projection, or all');
+      const names = pick(positionals[0], PROJECTION_NAMES);
       return withStores(config, async (stores) => {
         const projections = Object.values(await guardedProjections(config, stores)).filter((p) => names.includes(p.name));
         // One reader feeds them all, beside the live read models (blue/green); the line names each one.
@@ -248,6 +309,7 @@ async function run(argv: string[]): Promise<number> {
         });
       }
       if (values['anchors-key']) throw new UsageError('--anchors-key goes with --history or --export');
+      if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals[1]}`);
       const names = pick(positionals[0], READ_MODEL_PROJECTIONS);
       return withStores(config, async (stores) => {
         const progress = createProgress('verify (replaying)', { total: await stores.eventStore.countAfter(null) });
@@ -261,6 +323,7 @@ async function run(argv: string[]): Promise<number> {
       });
     }
     case 'anchor':
+      noArguments(rest);
       return withStores(config, async (stores) => {
         const anchorer = createAnchorer({
           database: stores.database,
@@ -276,6 +339,7 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       });
     case 'status':
+      noArguments(rest);
       return withStores(config, async (stores) => {
         const head = await stores.eventStore.headPosition();
         for (const projection of Object.values(await createProjections(stores))) {
@@ -290,11 +354,20 @@ async function run(argv: string[]): Promise<number> {
     case 'projections':
       return projectionsCommand(config, rest);
     case 'sign': {
-      if (!rest[0]) throw new UsageError('name the JSON file to sign');
+      const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true });
+      if (positionals.length !== 1) throw new UsageError('name the JSON file to sign');
+      const file = positionals[0]!;
       const dir = config.DS_TRUSTED_CA_FILE ? null : join(config.DATA_DIR, 'dev', 'pki');
       if (!dir) throw new UsageError('DS_TRUSTED_CA_FILE is set: sign with your own qualified signature, not the development signer');
-      const signer = await loadSigner(join(dir, 'signer-cert.pem'), join(dir, 'signer-key'));
-      const payload = JSON.parse(await readFile(rest[0], 'utf8')) as object;
+      let payload: object;
+      try {
+        payload = JSON.parse(await readFile(file, 'utf8')) as object;
+      } catch (error) {
+        throw new Failure(`cannot read the payload ${file}: ${reason(error)}`);
+      }
+      const signer = await loadSigner(join(dir, 'signer-cert.pem'), join(dir, 'signer-key')).catch((error: unknown) => {
+        throw new Failure(`cannot load the development signer from ${dir} (the server creates it when it first starts): ${reason(error)}`);
+      });
       process.stdout.write(`${await signPayload(payload, signer)}\n`);
       return 0;
     }
@@ -316,7 +389,7 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'reference':
-      return referenceCommand(rest, (work) => withStores(config, (stores) => work(stores.database)));
+      return referenceCommand(rest, (work) => withStores(config, (stores) => work(stores.database)), { maxLineBytes: config.IMPORT_MAX_LINE_BYTES });
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'no command');
   }
@@ -386,9 +459,20 @@ async function readAnchorKeys(path: string) {
 async function verifyExport(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, options: { export: { type: 'string' }, 'anchors-key': { type: 'string' } } });
   if (positionals.length || !values.export) throw new UsageError('verify --export FILE [--anchors-key FILE]');
+  await readable(values.export, 'the history file');
   const keys = values['anchors-key'] ? await readAnchorKeys(values['anchors-key']) : null;
   const progress = createProgress('verify --export');
-  const result = await verifyHistoryLines(fileLines(values.export), { anchorKeys: keys, onProgress: progress.add });
+  // The same line bound as import (a file from outside); read alone, this command needs no other setting.
+  const bound = importMaxLineBytes.safeParse(process.env.IMPORT_MAX_LINE_BYTES || undefined);
+  if (!bound.success) throw new ConfigError(`Invalid configuration: IMPORT_MAX_LINE_BYTES ${bound.error.issues[0]?.message ?? 'is invalid'}`);
+  let result: HistoryVerification;
+  try {
+    result = await verifyHistoryLines(fileLines(values.export, { maxLineBytes: bound.data }), { anchorKeys: keys, onProgress: progress.add });
+  } catch (error) {
+    if (!(error instanceof LineTooLongError)) throw error;
+    process.stdout.write(`history refused at line ${error.lineNumber}: longer than IMPORT_MAX_LINE_BYTES (${error.maxLineBytes} bytes)\n`);
+    return 1;
+  }
   progress.done();
   return reportHistory(result);
 }

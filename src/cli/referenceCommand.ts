@@ -23,7 +23,11 @@ Kinds: ${referenceKindSchema.options.join(', ')}`;
 
 export class ReferenceUsageError extends Error {}
 
-export async function referenceCommand(args: string[], withDatabase: <T>(work: (database: Database) => Promise<T>) => Promise<T>) {
+export async function referenceCommand(
+  args: string[],
+  withDatabase: <T>(work: (database: Database) => Promise<T>) => Promise<T>,
+  { maxLineBytes }: { maxLineBytes: number },
+) {
   const [sub, ...rest] = args;
   if (sub !== 'import') throw new ReferenceUsageError(sub ? `unknown reference command ${sub}` : 'reference import <FILE> [--replace KIND]');
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { replace: { type: 'string' } } });
@@ -35,7 +39,7 @@ export async function referenceCommand(args: string[], withDatabase: <T>(work: (
     const store = await createPostgresReferenceStore(database);
     const progress = createProgress('reference import');
     try {
-      const outcome = await store.importLines(() => readImportLines(createReadStream(file, { highWaterMark: 1 << 20 })), {
+      const outcome = await store.importLines(() => readImportLines(createReadStream(file, { highWaterMark: 1 << 20 }), { maxLineBytes }), {
         actor: 'cli',
         ...(replace?.success ? { replace: replace.data } : {}),
         onProgress: progress.add,

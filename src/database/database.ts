@@ -95,6 +95,32 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
   }
 }
 
+/**
+ * pg-pool's own `pool.query` hands a failed statement's error to `release(err)`, and a client released
+ * with an error is destroyed: every refused statement (a 22003 of a checkpoint out of range, a
+ * constraint violation) closed its connection. On PGlite that was the one connection of the pool, and
+ * the socket server in front of it serves one connection at a time: the replacement connected before
+ * the server had seen the old socket close, got "Too many connections", and unrelated requests queued
+ * on it answered 503 (EPIPE). A statement the server refused leaves its connection in a good state, so
+ * here `pool.query` releases the client without the error; a connection that is really broken is still
+ * dropped (pg-pool removes a client that is no longer queryable, and the error listener below keeps
+ * the process up).
+ */
+function keepConnectionsOnStatementErrors(pool: pg.Pool): void {
+  const run = (client: pg.PoolClient, args: unknown[]): Promise<unknown> =>
+    (client.query as unknown as (...given: unknown[]) => Promise<unknown>).apply(client, args);
+  const query = async (...args: unknown[]): Promise<unknown> => {
+    if (typeof args[args.length - 1] === 'function') throw new Error('pool.query with a callback is not supported');
+    const client = await pool.connect();
+    try {
+      return await run(client, args);
+    } finally {
+      client.release();
+    }
+  };
+  pool.query = query as unknown as typeof pool.query;
+}
+
 type Options = { kind: 'postgres' | 'pglite'; pool: pg.Pool; connection?: pg.ClientConfig; schema?: string; onClose?: () => Promise<void> };
 
 const NEVER = new Promise<void>(() => undefined);
@@ -110,6 +136,7 @@ export function createDatabase({ kind, pool, connection, schema, onClose }: Opti
   // only; 'connect' gives every client a listener for the time it is checked out too.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => void client.on('error', () => undefined));
+  keepConnectionsOnStatementErrors(pool);
 
   return {
     kind,

@@ -78,10 +78,15 @@ const UNSUBSCRIBE_TIMEOUT_MS = 1_000;
 
 export const encodeEsdbPosition = ({ commit, prepare }: EsdbPosition): Position => `${commit}:${prepare}`;
 
+const MAX_UINT64 = 2n ** 64n - 1n;
+
 export function decodeEsdbPosition(position: Position): EsdbPosition {
-  const match = /^(\d+):(\d+)$/.exec(position);
-  if (!match) throw new Error(`Not an EventStoreDB position: ${position}`);
-  return { commit: BigInt(match[1]!), prepare: BigInt(match[2]!) };
+  // commit and prepare are unsigned 64-bit integers on the wire.
+  const match = /^(\d{1,20}):(\d{1,20})$/.exec(position);
+  const commit = match ? BigInt(match[1]!) : -1n;
+  const prepare = match ? BigInt(match[2]!) : -1n;
+  if (commit < 0n || commit > MAX_UINT64 || prepare < 0n || prepare > MAX_UINT64) throw new Error(`Not an EventStoreDB position: ${position}`);
+  return { commit, prepare };
 }
 
 export function compareEsdbPositions(a: EsdbPosition, b: EsdbPosition): number {

@@ -114,10 +114,15 @@ export const STREAM_ORDER_PLAN = 'set local enable_sort = off';
 const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
 
 const toPosition = (transactionId: string, globalPosition: string): Position => `${transactionId}:${globalPosition}`;
+/** xid8 is an unsigned 64-bit integer, global_position a bigint: beyond them the database refuses the cast (22003). */
+const MAX_XID8 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
 const parsePosition = (position: Position): [bigint, bigint] => {
-  const match = /^(\d+):(\d+)$/.exec(position);
-  if (!match) throw new Error(`Not a PostgreSQL event store position: ${position}`);
-  return [BigInt(match[1]!), BigInt(match[2]!)];
+  const match = /^(\d{1,20}):(\d{1,19})$/.exec(position);
+  const xid = match ? BigInt(match[1]!) : -1n;
+  const global = match ? BigInt(match[2]!) : -1n;
+  if (xid < 0n || xid > MAX_XID8 || global < 0n || global > MAX_BIGINT) throw new Error(`Not a PostgreSQL event store position: ${position}`);
+  return [xid, global];
 };
 const toEvent = (row: EventRow): RecordedEvent => ({
   type: row.event_type,

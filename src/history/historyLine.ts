@@ -64,12 +64,13 @@ export const fromHistoryLine = (line: HistoryLine): EventToAppend & { streamName
   },
 });
 
+/** A refused history file: the line at fault, or null when the refusal is about no line (a store that is not empty). */
 export class HistoryFileError extends Error {
   constructor(
-    readonly lineNumber: number,
+    readonly lineNumber: number | null,
     reason: string,
   ) {
-    super(`line ${lineNumber}: ${reason}`);
+    super(lineNumber === null ? reason : `line ${lineNumber}: ${reason}`);
     this.name = 'HistoryFileError';
   }
 }

@@ -27,7 +27,7 @@ export async function importHistory(
 ): Promise<number> {
   if (stores.eventStore.kind !== 'eventstoredb') return importHistoryInto(stores.database, source(), options);
   if (!options.force && (await stores.eventStore.headPosition()) !== null)
-    throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
+    throw new HistoryFileError(null, 'the event store is not empty (import into an empty store, or pass --force)');
   await importByAppends(stores.eventStore, source(), { ...options, dryRun: true });
   return importByAppends(stores.eventStore, source(), options);
 }

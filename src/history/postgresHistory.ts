@@ -141,7 +141,7 @@ export async function importHistoryInto(
     // Nobody appends while we load (appends take a row lock on es_streams; this waits them out).
     await client.query('lock table es_streams in exclusive mode');
     const { rows } = await client.query<{ present: boolean }>('select exists (select 1 from es_events) as present');
-    if (rows[0]!.present && !force) throw new HistoryFileError(0, 'the event store is not empty (import into an empty store, or pass --force)');
+    if (rows[0]!.present && !force) throw new HistoryFileError(null, 'the event store is not empty (import into an empty store, or pass --force)');
     const checked = checkHistoryChain(checkLines(lines, check));
     const count = database.kind === 'postgres' ? await copyIn(client, checked, onProgress) : await insertBatches(client, checked, onProgress);
     await checkRevisions(client);

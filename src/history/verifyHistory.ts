@@ -60,8 +60,8 @@ type Entry = {
   content: { data: JsonObject; metadata: JsonObject } | null;
 };
 
-export const fileLines = (path: string): AsyncGenerator<string[]> =>
-  lineBatches(createReadStream(path, { highWaterMark: 1 << 20 }) as Readable & AsyncIterable<Buffer>);
+export const fileLines = (path: string, { maxLineBytes }: { maxLineBytes?: number } = {}): AsyncGenerator<string[]> =>
+  lineBatches(createReadStream(path, { highWaterMark: 1 << 20 }) as Readable & AsyncIterable<Buffer>, maxLineBytes === undefined ? {} : { maxLineBytes });
 
 export type VerifyOptions = {
   anchorKeys?: JWTVerifyGetKey | null;

@@ -14,7 +14,7 @@ import { ignoreConditionalHeaders } from './conditionalRequests.js';
 import { cors } from './cors.js';
 import { envelopeMeta, PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
-import { guardJsonBody, guardRequestLine, jsonBodyError } from './inputGuard.js';
+import { checkBodyBytes, guardJsonBody, guardRequestLine, jsonBodyError, verifyJsonBytes } from './inputGuard.js';
 import { logWhenDone, requestLog } from '../observability/requestLog.js';
 
 export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
@@ -31,6 +31,18 @@ export const requestIdOf = (res: Response): string => String(res.locals.requestI
 type BodyParserError = Error & { type?: string; status?: number };
 
 const REQUEST_ID = /^[\w.:-]{1,200}$/;
+
+/**
+ * Headers of every answer: no content sniffing anywhere; and no API answer (patients' dispenses,
+ * licences, audit history, jobs — and errors, which echo ids) kept by a browser or a shared cache.
+ */
+export const hygieneHeaders = (path: string): Array<[string, string]> =>
+  path === '/api' || path.startsWith('/api/')
+    ? [
+        ['X-Content-Type-Options', 'nosniff'],
+        ['Cache-Control', 'no-store'],
+      ]
+    : [['X-Content-Type-Options', 'nosniff']];
 
 const routers = new WeakMap<object, Router>();
 
@@ -90,6 +102,7 @@ export function createHttpApp({
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.set('x-request-id', requestId);
+    for (const [name, value] of hygieneHeaders(req.path)) res.set(name, value);
     next();
   });
   app.use(requestLog(logger, observeHttp));
@@ -108,9 +121,10 @@ export function createHttpApp({
     }
     next();
   });
-  app.use(express.json({ limit: bodyLimit, strict: false }));
+  // verify: the bytes must be valid in their charset (never rewritten to U+FFFD), else 400 as malformed JSON.
+  app.use(express.json({ limit: bodyLimit, strict: false, verify: verifyJsonBytes }));
   // NDJSON batches (reference data) under their own, larger limit; read as text, split by their route.
-  if (ndjsonBatches) app.use(ndjsonBatches.pathPrefix, express.text({ type: 'application/x-ndjson', limit: ndjsonBatches.limit }));
+  if (ndjsonBatches) app.use(ndjsonBatches.pathPrefix, express.text({ type: 'application/x-ndjson', limit: ndjsonBatches.limit, verify: verifyJsonBytes }));
   app.use(guardJsonBody);
 
   const authorize: Authorize = (scope) => async (req, res, next) => {
@@ -225,8 +239,12 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** body-parser's json parse (strict: false): iconv-lite's utf-8 drops a BOM; an empty body is {}. */
+/**
+ * body-parser's json parse (strict: false): iconv-lite's utf-8 drops a BOM; an empty body is {}; invalid
+ * UTF-8 is malformed JSON (as express.json's verify).
+ */
 function parseJsonBody(bytes: Buffer): unknown {
+  checkBodyBytes(bytes);
   const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
   if (text.length === 0) return {};
   try {
@@ -284,6 +302,7 @@ function answerFirst(
     const text = JSON.stringify({ meta: envelopeMeta(publicUrl(), req.url ?? '', code, type, requestId), ...payload });
     res.statusCode = code;
     res.setHeader('x-request-id', requestId);
+    for (const [name, value] of hygieneHeaders(req.url ?? '')) res.setHeader(name, value);
     for (const [name, value] of headers) res.setHeader(name === 'vary' ? 'Vary' : name, value);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(text));

@@ -7,7 +7,8 @@ import type { NextFunction, Request, Response } from 'express';
 
 const ALLOWED_METHODS = 'GET, POST, PATCH';
 const ALLOWED_HEADERS = 'Authorization, Content-Type, Content-Encoding, X-Request-ID, X-Idempotency-Key';
-const EXPOSED_HEADERS = 'X-Request-ID';
+// Beyond the safelisted ones: what a browser MIS needs to read (the created licence, when to retry, why a 401).
+const EXPOSED_HEADERS = 'X-Request-ID, Location, Retry-After, WWW-Authenticate';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
 export function cors(allowedOrigins: readonly string[]) {

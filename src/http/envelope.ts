@@ -29,6 +29,8 @@ export function sendData(req: Request, res: Response, code: number, data: unknow
 }
 
 export function sendError(req: Request, res: Response, error: EsozError): void {
+  // RFC 6750 §3: a 401 names the scheme; a token that was sent and refused is "invalid_token" (the reason stays in the log).
+  if (error.status === 401) res.set('WWW-Authenticate', req.get('authorization') === undefined ? 'Bearer' : 'Bearer error="invalid_token"');
   res.status(error.status).json({ meta: meta(req, res, error.status, 'object'), error: error.toBody() });
 }
 

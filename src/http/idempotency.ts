@@ -4,6 +4,7 @@
  * the first answer again (status and body) without running again; the same key for another request
  * is a 422. Without the header nothing changes.
  */
+import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { conflict, EsozError, type InvalidEntry } from '../domain/shared/esozError.js';
@@ -39,6 +40,17 @@ const requestHash = (req: Request): string =>
 
 export type IdempotencyOptions = { store: IdempotencyKeyStore; ttlSeconds: number; clock: () => Date; logger: Logger };
 
+const createdEnvelope = z.object({ data: z.object({ id: z.string().regex(/^[\w-]{1,64}$/) }) });
+/** The Location of a replayed 201: the collection's path and the created record's id (as the route set it). */
+const createdLocation = (collection: string, body: string): string | null => {
+  try {
+    const parsed = createdEnvelope.safeParse(JSON.parse(body));
+    return parsed.success ? `${collection}/${parsed.data.data.id}` : null;
+  } catch {
+    return null;
+  }
+};
+
 /** Runs after the token check (the key belongs to the caller), before the route's own work. */
 export function idempotency({ store, ttlSeconds, clock, logger }: IdempotencyOptions) {
   let lastPurge = 0;
@@ -58,6 +70,11 @@ export function idempotency({ store, ttlSeconds, clock, logger }: IdempotencyOpt
     switch (reservation.kind) {
       case 'replay':
         res.set('idempotent-replayed', 'true');
+        // Only the status and body are kept: a 201 (a POST to a collection) gets its Location again from the created id.
+        if (reservation.status === 201) {
+          const location = createdLocation(req.path, reservation.body);
+          if (location) res.set('Location', location);
+        }
         res.status(reservation.status).type('application/json').send(reservation.body);
         return;
       case 'different_request':

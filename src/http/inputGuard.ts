@@ -3,6 +3,8 @@
  * store could not hold (NUL, unpaired surrogates), cannot decode (malformed percent-encoding, invalid
  * UTF-8) or that nests absurdly deep is refused here with a 4xx, so no command, job or store sees it.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import type { NextFunction, Request, Response } from 'express';
 import { badRequest, EsozError, validationFailed } from '../domain/shared/esozError.js';
 import { sendError } from './envelope.js';
@@ -75,4 +77,41 @@ export function guardJsonBody(req: Request, res: Response, next: NextFunction): 
   const error = jsonBodyError(req.body);
   if (error) return sendError(req, res, error);
   next();
+}
+
+const strictDecoder = (label: string) => {
+  try {
+    return new TextDecoder(label, { fatal: true });
+  } catch {
+    return null; // a label the WHATWG decoders do not know (utf-32, utf-7)
+  }
+};
+
+/** The error the body reader raises for JSON it cannot parse: the frame answers it as 400 "invalid JSON". */
+const notJson = (reason: string) => Object.assign(new Error(reason), { status: 400, type: 'entity.parse.failed' });
+
+/**
+ * A body's bytes must be valid in their charset before they are decoded: a decoder that is not fatal
+ * (iconv-lite's, Buffer's) turns an invalid byte into U+FFFD, and the text stored would not be the text
+ * sent. Throws the error of unparseable JSON (400, as any malformed JSON); a `utf-*` charset no strict
+ * decoder knows is refused as an unsupported charset (415).
+ */
+export function checkBodyBytes(bytes: Buffer, charset: string | null = 'utf-8'): void {
+  const label = (charset ?? 'utf-8').toLowerCase();
+  if (label === 'utf-8' || label === 'utf8') {
+    if (!isUtf8(bytes)) throw notJson('the body is not valid UTF-8');
+    return;
+  }
+  const decoder = strictDecoder(label);
+  if (!decoder) throw Object.assign(new Error(`unsupported charset ${label}`), { status: 415, type: 'charset.unsupported' });
+  try {
+    decoder.decode(bytes);
+  } catch {
+    throw notJson(`the body is not valid ${label}`);
+  }
+}
+
+/** express.json's `verify`: runs on the raw (inflated) bytes before they are decoded. */
+export function verifyJsonBytes(_req: IncomingMessage, _res: ServerResponse, bytes: Buffer, charset: string | null): void {
+  checkBodyBytes(bytes, charset);
 }

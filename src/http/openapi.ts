@@ -339,9 +339,11 @@ function operationObject(op: Operation, metricsScope: string) {
       break;
     case 'job':
       responses['200'] = ref('JobPending');
+      // No Location header, on purpose: a fetch-based client (browsers, Node's fetch) follows a 303 with a
+      // Location silently and hands its caller the entity as a 200, losing the job's outcome; the official
+      // ЕСОЗ clients read the 303's body. The server sends none, and the document declares none.
       responses['303'] = {
-        description: 'Processed: `Location` and `data.links` point to the entity',
-        headers: { Location: { schema: { type: 'string' } } },
+        description: 'Processed: `data.links` point to the entity (no `Location` header: read the body, as the official ЕСОЗ clients do)',
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Envelope' } } },
       };
       break;
@@ -352,12 +354,12 @@ function operationObject(op: Operation, metricsScope: string) {
       };
       break;
     default:
-      responses[String(op.answer)] = ref('Object');
+      responses[String(op.answer)] = op.answer === 201 ? ref('Created') : ref('Object');
   }
   if (op.path === '/health/ready')
     responses['503'] = { description: 'Not ready: `failing` names the parts', content: { 'application/json': { schema: { type: 'object' } } } };
   if (needsToken) {
-    responses['401'] = ref('Error');
+    responses['401'] = ref('Unauthorized');
     if (scopes.length > 0) responses['403'] = ref('Error');
   }
   if (op.answer !== 'raw') {
@@ -493,6 +495,11 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
           content: { 'application/json': { schema: envelope({ $ref: '#/components/schemas/Job' }) } },
         },
         Object: { description: 'OK (ЕСОЗ envelope)', content: { 'application/json': { schema: envelope({ type: 'object' }) } } },
+        Created: {
+          description: 'Created (ЕСОЗ envelope with the record)',
+          headers: { Location: { description: 'The created record, a relative reference (`/api/licenses/{id}`)', schema: { type: 'string' } } },
+          content: { 'application/json': { schema: envelope({ type: 'object' }) } },
+        },
         List: {
           description: 'OK (ЕСОЗ envelope with paging)',
           content: {
@@ -500,6 +507,11 @@ export function buildOpenApiDocument({ serverUrl, metricsScope = 'admin:read' }:
           },
         },
         Error: { description: 'ЕСОЗ error JSON', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        Unauthorized: {
+          description: 'No valid access token (ЕСОЗ error JSON)',
+          headers: { 'WWW-Authenticate': { description: '`Bearer`, or `Bearer error="invalid_token"` when a token was sent', schema: { type: 'string' } } },
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
     },
   };

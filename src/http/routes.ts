@@ -29,7 +29,7 @@ import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
 import type { ReferenceService } from '../referenceData/referenceService.js';
 import { registerReferenceRoutes } from './referenceRoutes.js';
-import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath } from '../shared/resourcePaths.js';
+import { DEVICE_DISPENSES_ROUTE as DISPENSES, JOB_ROUTE, LICENSES_ROUTE, jobPath, licensePath } from '../shared/resourcePaths.js';
 import { pathParam, principalOf, requestIdOf, type Authorize, type FastLane } from './app.js';
 import { paging, sendData } from './envelope.js';
 import { answerJobGet, jobAnswerHeaders } from './jobs.js';
@@ -179,7 +179,9 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     const caller = syncCaller(res);
     const { id, position } = await createLicense(context.commandDeps, caller, body);
     if (position) await context.projections.licenses.waitFor(position, READ_YOUR_WRITES_MS);
-    sendData(req, res, 201, await getLicense(context.licenses, caller.legalEntityId, id));
+    const created = await getLicense(context.licenses, caller.legalEntityId, id);
+    res.set('Location', licensePath(id)); // a relative reference, as the API's links are
+    sendData(req, res, 201, created);
   });
   router.patch(`${LICENSES_ROUTE}/:id`, authorize('license:write'), async (req, res) => {
     const body = parseOrThrow(updateLicenseRequestSchema, req.body, 'json_data_property');

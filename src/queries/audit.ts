@@ -5,12 +5,13 @@
  * moment (by each event's occurred_at). What a reader may not see answers exactly as what does not exist.
  */
 import { z } from 'zod';
+import { pageNumber, pageSize } from './paging.js';
 import { deviceDispenseDecider } from '../domain/deviceDispense/decider.js';
 import { renderDeviceDispense } from '../domain/deviceDispense/document.js';
 import { deviceDispenseStream, parseDeviceDispenseEvent } from '../domain/deviceDispense/events.js';
 import { licenseDecider } from '../domain/license/decider.js';
 import { legalEntityLicensesStream, parseLicenseEvent } from '../domain/license/events.js';
-import { notFound, unprocessable } from '../domain/shared/esozError.js';
+import { EsozError, notFound } from '../domain/shared/esozError.js';
 import { readWholeStream, type EventStore, type RecordedEvent } from '../eventStore/eventStore.js';
 import { toHistoryLine } from '../history/historyLine.js';
 import type { LicenseStore } from '../readModels/licenseStore.js';
@@ -24,8 +25,8 @@ export const auditEventView = (event: RecordedEvent) => {
 export type AuditEvent = ReturnType<typeof auditEventView>;
 
 export const streamEventsQuerySchema = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  page_size: z.coerce.number().int().min(1).max(500).default(50),
+  page: pageNumber,
+  page_size: pageSize(500),
 });
 
 const STREAM_NOT_FOUND = 'Stream not found';
@@ -44,9 +45,12 @@ export async function streamEvents(store: EventStore, access: AuditAccess, strea
 
 export const historyQuerySchema = z.object({
   after: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageSize(1000, 100),
 });
 
+const INVALID_CHECKPOINT = 'Invalid checkpoint';
+
+/** A position of this store, each part within its type's range (the adapters' parsers check both). */
 const isPosition = (store: EventStore, value: string) => {
   try {
     store.comparePositions(value, value); // throws on anything the adapter does not recognise
@@ -67,7 +71,10 @@ const SCAN_PAGE_SIZE = 500;
  * scan of the log either way.)
  */
 export async function history(store: EventStore, access: AuditAccess, { after, limit }: z.infer<typeof historyQuerySchema>) {
-  if (after !== undefined && !isPosition(store, after)) throw unprocessable('Invalid checkpoint', '$.after');
+  if (after !== undefined && !isPosition(store, after))
+    throw new EsozError(422, 'validation_failed', INVALID_CHECKPOINT, [
+      { entry: '$.after', entry_type: 'query_parameter', rules: [{ rule: 'invalid', description: INVALID_CHECKPOINT, params: [] }] },
+    ]);
   if (access.kind === 'all') {
     const events = await store.readAll({ after: after ?? null, maxCount: limit });
     return { events: events.map(auditEventView), checkpoint: events.length ? events[events.length - 1]!.position : (after ?? null) };

@@ -3,6 +3,7 @@
  * patient's context, and the legal entity's search. A dispense of another legal entity is 404.
  */
 import { z } from 'zod';
+import { pageNumber, pageSize } from './paging.js';
 import { deviceDispenseDocumentSchema, renderDeviceDispense, type RenderedDeviceDispense } from '../domain/deviceDispense/document.js';
 import { isCalendarDate } from '../domain/shared/calendarDate.js';
 import { notFound } from '../domain/shared/esozError.js';
@@ -38,8 +39,8 @@ export const searchDeviceDispensesQuerySchema = z.object({
   performer_legal_entity: optionalText,
   inserted_at_from: dateOrDateTime.optional(),
   inserted_at_to: dateOrDateTime.optional(),
-  page: z.coerce.number().int().min(1).default(1),
-  page_size: z.coerce.number().int().min(1).max(300).default(50),
+  page: pageNumber,
+  page_size: pageSize(300),
 });
 export type SearchDeviceDispensesQuery = z.infer<typeof searchDeviceDispensesQuerySchema>;
 

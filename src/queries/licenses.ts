@@ -3,6 +3,7 @@
  * one licence by id (404 “License was not found” for another legal entity's).
  */
 import { z } from 'zod';
+import { pageNumber, pageSize } from './paging.js';
 import type { License } from '../domain/license/license.js';
 import { notFound } from '../domain/shared/esozError.js';
 import type { PageOf } from '../readModels/paging.js';
@@ -16,8 +17,8 @@ export const listLicensesQuerySchema = z.object({
     .enum(['true', 'false'])
     .transform((value) => value === 'true')
     .optional(),
-  page: z.coerce.number().int().min(1).default(1),
-  page_size: z.coerce.number().int().min(1).max(100).default(50),
+  page: pageNumber,
+  page_size: pageSize(100),
 });
 export type ListLicensesQuery = z.infer<typeof listLicensesQuerySchema>;
 

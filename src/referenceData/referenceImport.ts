@@ -5,7 +5,7 @@
  * one transaction).
  */
 import { findJsonProblem } from '../domain/shared/jsonText.js';
-import { lineBatches } from '../history/lineBatches.js';
+import { lineBatches, LineTooLongError } from '../history/lineBatches.js';
 import { recordId, recordProblem, REFERENCE_SCHEMAS, referenceKindSchema, type ReferenceKind, type ReferenceRecord } from './records.js';
 import { recordDigest } from './postgresReferenceStore.js';
 import { ReferenceImportError, type ImportLine } from './referenceStore.js';
@@ -72,14 +72,19 @@ export async function* readImportLines(
 ): AsyncGenerator<ImportLine> {
   let number = 0;
   let records = 0;
-  for await (const batch of lineBatches(input)) {
-    for (const text of batch) {
-      number += 1;
-      if (text.trim() === '') continue;
-      if (text.length > maxLineBytes) throw new ReferenceImportError(number, '(line)', `longer than ${maxLineBytes} bytes`);
-      records += 1;
-      if (maxLines !== undefined && records > maxLines) throw new ReferenceImportError(number, '(line)', `a batch holds at most ${maxLines} lines`);
-      yield parseLine(text, number, kind);
+  try {
+    // A line past the bound is refused as its bytes come in: memory never grows with a line's length.
+    for await (const batch of lineBatches(input, { maxLineBytes })) {
+      for (const text of batch) {
+        number += 1;
+        if (text.trim() === '') continue;
+        records += 1;
+        if (maxLines !== undefined && records > maxLines) throw new ReferenceImportError(number, '(line)', `a batch holds at most ${maxLines} lines`);
+        yield parseLine(text, number, kind);
+      }
     }
+  } catch (error) {
+    if (error instanceof LineTooLongError) throw new ReferenceImportError(error.lineNumber, '(line)', `longer than ${error.maxLineBytes} bytes`);
+    throw error;
   }
 }

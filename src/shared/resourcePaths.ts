@@ -6,3 +6,4 @@ export const LICENSES_ROUTE = '/api/licenses';
 
 export const deviceDispensePath = (patientId: string, id: string) => `/api/patients/${patientId}/device_dispenses/${id}`;
 export const jobPath = (id: string) => `/api/jobs/${id}`;
+export const licensePath = (id: string) => `${LICENSES_ROUTE}/${id}`;

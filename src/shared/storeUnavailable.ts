@@ -3,8 +3,10 @@
  * than a fault of the request or of our code? Such errors are retried by background work and answer
  * 503 to HTTP clients. Recognised by codes and names only, so no adapter has to be imported here.
  */
-// 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections; class 08: connection exceptions.
-const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300']);
+// "The database cannot serve now": 57P01-03 admin/crash shutdown, cannot connect now; 53300 too many
+// connections; 55000 object not in prerequisite state (what a server answers while it is not
+// accepting connections, e.g. in recovery or shutting down); class 08 connection exceptions.
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', '55000']);
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 const PG_CLIENT_MESSAGES = [
   'Connection terminated',
