@@ -15,7 +15,7 @@ import { sendError } from './envelope.js';
 const IDEMPOTENCY_HEADER = 'X-Idempotency-Key';
 /** 1–255 printable ASCII characters. */
 const KEY_FORMAT = /^[\x20-\x7e]{1,255}$/;
-const METHODS = new Set(['POST', 'PATCH']);
+const METHODS = new Set(['POST', 'PATCH', 'PUT']);
 const PURGE_EVERY_MS = 60_000;
 
 const headerError = (description: string, message = description) =>
@@ -72,7 +72,8 @@ export function idempotency({ store, ttlSeconds, clock, logger }: IdempotencyOpt
         res.set('idempotent-replayed', 'true');
         // Only the status and body are kept: a 201 (a POST to a collection) gets its Location again from the created id.
         if (reservation.status === 201) {
-          const location = createdLocation(req.path, reservation.body);
+          // A PUT created the record at its own path; a POST in the collection it names.
+          const location = req.method === 'PUT' ? req.path : createdLocation(req.path, reservation.body);
           if (location) res.set('Location', location);
         }
         res.status(reservation.status).type('application/json').send(reservation.body);

@@ -106,6 +106,26 @@ describe.each(testBackends())('reference data while serving on %s', (backend) =>
     expect(shown.body.data).toMatchObject({ kind: 'legal_entities', id: ids.legalEntity, version: 6, record: { ...legalEntity, version: 6 } });
   });
 
+  it('X-Idempotency-Key: a PUT and a batch sent again are answered as the first time, without running again', async () => {
+    const id = newId();
+    const first = await put('device_requests', id, deviceRequest(id)).set('x-idempotency-key', `put-${id}`);
+    const again = await put('device_requests', id, deviceRequest(id)).set('x-idempotency-key', `put-${id}`);
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers.location).toBe(`${REF}/device_requests/${id}`);
+    expect(again.body.data).toEqual(first.body.data);
+    const other = newId();
+    const lines = JSON.stringify(deviceRequest(other));
+    const batchOnce = await batch('/device_requests', lines).set('x-idempotency-key', `batch-${other}`);
+    const batchTwice = await batch('/device_requests', lines).set('x-idempotency-key', `batch-${other}`);
+    expect(batchOnce.body.data).toMatchObject({ written: 1 });
+    expect(batchTwice.headers['idempotent-replayed']).toBe('true');
+    expect(batchTwice.body.data).toEqual(batchOnce.body.data);
+    // The same key with another body is refused.
+    const reused = await batch('/device_requests', JSON.stringify(deviceRequest(newId()))).set('x-idempotency-key', `batch-${other}`);
+    expect(reused.status).toBe(422);
+  });
+
   it('a record of the wrong shape or id is 422, an unknown kind 404, and both scopes are required', async () => {
     const bad = await put('device_requests', 'x-1', { id: 'x-1', version: 1 });
     expect(bad.status).toBe(422);
