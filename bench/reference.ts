@@ -13,12 +13,14 @@
  *      the other's next request on that employee's behalf sees it (p50/p99).
  * BENCH_N (1000) operations per line, BENCH_WARM_UP (1000) before them.
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -35,7 +37,7 @@ import { dispenseCalls, drive, httpClient, measureOverHttp, percentile, startSer
 const url = process.env.DATABASE_URL;
 const SCALE = Number(process.env.BENCH_REFERENCE_SCALE ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const IMPORT_ROUNDS = Number(process.env.BENCH_IMPORT_ROUNDS ?? 2);
+const IMPORT_ROUNDS = Number(process.env.BENCH_IMPORT_ROUNDS ?? 3);
 const N = Number(process.env.BENCH_N ?? 1000);
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 1000);
 const COUNT_N = Math.max(200, Math.round(N / 10));
@@ -53,7 +55,11 @@ const SIZES: Array<[ReferenceKind, number]> = [
   ['device_requests', 1_000_000],
 ].map(([kind, n]) => [kind as ReferenceKind, Math.max(1, Math.round((n as number) * SCALE))]);
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 /** Writes with back-pressure; resolves when written. */
@@ -257,6 +263,9 @@ async function main() {
     process.exit(2);
   }
   // BENCH_REFERENCE_DIR: generate into (and keep) that directory, e.g. to profile the import alone.
+  // The servers run compiled, as in production (the RSS figures would otherwise count tsx's loader).
+  await promisify(execFile)('npm', ['run', 'build']);
+  process.env.BENCH_DIST = '1';
   const dir = process.env.BENCH_REFERENCE_DIR ?? (await mkdtemp(join(tmpdir(), 'bench-reference-')));
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -320,6 +329,8 @@ async function main() {
     // The report.
     const importRate = median(imports.map((i) => i.lines / i.seconds));
     const rawRate = median(raws.map((r) => r.rows / r.seconds));
+    // Each round's ratio too: the two loads of one round ran next to each other.
+    const roundRatios = imports.map((i, k) => (i.lines / i.seconds / (raws[k]!.rows / raws[k]!.seconds)).toFixed(2)).join(', ');
     const of = (data: Run['data']) => runs.filter((r) => r.data === data);
     const figure = (data: Run['data'], pick: (r: Run) => number) => median(of(data).map(pick));
     const perOp = (row: Row) => row.cpuMs / row.ops;
@@ -337,7 +348,7 @@ async function main() {
       `\nReference data, PostgreSQL server, scale ${SCALE}; load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}\n\n| import | rows | rows/s (median of ${IMPORT_ROUNDS}) | raw COPY rows/s | × raw COPY |\n|---|---|---|---|---|\n` +
-        `| reference import (validate, stage by COPY, merge, change log) | ${lines} | ${importRate.toFixed(0)} | ${rawRate.toFixed(0)} | ${(importRate / rawRate).toFixed(2)} |\n` +
+        `| reference import (validate, stage by COPY, merge, change log) | ${lines} | ${importRate.toFixed(0)} | ${rawRate.toFixed(0)} | ${(importRate / rawRate).toFixed(2)} (rounds: ${roundRatios}) |\n` +
         `\n| medians of ${RUNS} interleaved runs (${N} ops a line) | demo data | national data | national ÷ demo |\n|---|---|---|---|\n`,
     );
     for (const [label, pick, format] of RUNS > 0 ? rowsOut : []) {
