@@ -174,7 +174,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));
     const aggregates = createAggregateCache(config.AGGREGATE_CACHE_SIZE);
     const deadLetters = await createDeadLetters(database);
-    const metrics = createMetrics({ database, eventStore, projections: () => Object.values(projections), aggregates, deadLetters });
+    const metrics = createMetrics({
+      database,
+      eventStore,
+      projections: () => Object.values(projections),
+      aggregates,
+      deadLetters,
+      reference: () => reference.service.stats(),
+    });
     const commandDeps: CommandDeps = {
       eventStore: metrics.instrumentEventStore(eventStore),
       reference: reference.service,

@@ -15,6 +15,7 @@ import type { AggregateCache } from '../commands/shared/aggregateCache.js';
 import { readPendingDelivery, type PendingDelivery } from '../eventManager/eventManagerLog.js';
 import { DEAD_LETTER_STATUSES, type DeadLetters } from '../projections/deadLetters.js';
 import { PROJECTION_NAMES } from '../projections/registry.js';
+import type { ReferenceCacheStats } from '../referenceData/referenceCache.js';
 
 export type MetricsSources = {
   database: Database;
@@ -24,6 +25,8 @@ export type MetricsSources = {
   aggregates?: AggregateCache;
   /** Dead letters per projection and status (read at scrape time). */
   deadLetters?: Pick<DeadLetters, 'counts'>;
+  /** The reference-data cache's counts (views served whole from it, lookups, entries). */
+  reference?: () => ReferenceCacheStats;
 };
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -154,6 +157,38 @@ export function createMetrics(sources: MetricsSources) {
       collect() {
         this.reset();
         this.inc(aggregates.counts.rereads);
+      },
+    });
+  }
+  const reference = sources.reference;
+  if (reference) {
+    new Counter({
+      name: 'esoz_reference_views_total',
+      help: "Commands' reads of reference data, by result (hit: every record from this process's cache; miss: one lookup statement)",
+      labelNames: ['result'] as const,
+      registers: [registry],
+      collect() {
+        const stats = reference();
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
+    });
+    new Counter({
+      name: 'esoz_reference_lookups_total',
+      help: 'Lookup statements of reference data (a miss, and a view read again because a change came in meanwhile)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(reference().lookups);
+      },
+    });
+    new Gauge({
+      name: 'esoz_reference_cache_entries',
+      help: "Entries in this process's reference-data cache (records, not-found markers, parties' employee lists)",
+      registers: [registry],
+      collect() {
+        this.set(reference().size);
       },
     });
   }

@@ -79,6 +79,11 @@ describe('service endpoints', () => {
     expect(text).toMatch(/esoz_aggregate_cache_lookups_total\{result="hit"\} 1\n/);
     expect(text).toMatch(/esoz_aggregate_cache_lookups_total\{result="miss"\} \d+/);
     expect(text).toMatch(/esoz_aggregate_cache_rereads_total 0\n/);
+    // The Create read its new device request (a miss, one lookup); the Stop found everything cached.
+    expect(text).toMatch(/esoz_reference_views_total\{result="miss"\} [1-9]/);
+    expect(text).toMatch(/esoz_reference_views_total\{result="hit"\} [1-9]/);
+    expect(text).toMatch(/esoz_reference_lookups_total [1-9]/);
+    expect(text).toMatch(/esoz_reference_cache_entries [1-9]/);
   });
 
   it('readiness answers 503 naming the failing parts once the server stops', async () => {
