@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { readWholeStream } from '../../src/eventStore/eventStore.js';
-import { ids, referenceData } from '../support/fixtures.js';
+import { deviceRequestRecord, ids, referenceData } from '../support/fixtures.js';
 import { eventually } from '../support/events.js';
 import { newId, startTestServer, testBackends, type TestServer } from '../support/testServer.js';
 import {
@@ -23,19 +23,7 @@ import { createBody } from '../support/fixtures.js';
 
 const REF = '/api/admin/reference';
 
-const deviceRequest = (id: string, overrides: Record<string, unknown> = {}) => ({
-  id,
-  version: 1,
-  subject_id: ids.patient,
-  intent: 'order',
-  status: 'active',
-  dispense_valid_to: '2099-12-31',
-  program_id: ids.program,
-  code: { device_definition_id: ids.definition },
-  quantity: { value: 10, code: 'piece' },
-  verification_code: '1234',
-  ...overrides,
-});
+const deviceRequest = (id: string, overrides: Parameters<typeof deviceRequestRecord>[1] = {}) => deviceRequestRecord(id, { version: 1, ...overrides });
 
 describe.each(testBackends())('reference data while serving on %s', (backend) => {
   const data = referenceData();
@@ -154,7 +142,7 @@ describe.each(testBackends())('reference data while serving on %s', (backend) =>
     const mixed = [
       JSON.stringify({ kind: 'device_requests', record: deviceRequest(a) }),
       JSON.stringify({ kind: 'device_requests', record: deviceRequest(b) }),
-      JSON.stringify({ kind: 'device_requests', record: deviceRequest(b, { version: 0 + 1 }) }),
+      JSON.stringify({ kind: 'device_requests', record: deviceRequest(b, { version: 1 }) }),
     ].join('\n');
     const loaded = await batch('', mixed);
     expect(loaded.status).toBe(200);

@@ -66,7 +66,11 @@ export const OTHER_TAX_ID = '2934805873';
 /** Tax ids of the employment-case parties (their signatures pass the DRFO check, then employment fails). */
 export const EMPLOYMENT_TAX_IDS = { withoutEmployee: '1111111118', otherLegalEntity: '2222222226', dismissed: '3333333334' } as const;
 
-const request = (n: string, overrides: Partial<ReferenceDataFile['device_requests'][number]> = {}): ReferenceDataFile['device_requests'][number] => ({
+/** A device request of the fixture patient that passes every Create check (for the pharmacist's employee and program). */
+export const deviceRequestRecord = (
+  n: string,
+  overrides: Partial<ReferenceDataFile['device_requests'][number]> = {},
+): ReferenceDataFile['device_requests'][number] => ({
   id: n,
   subject_id: ids.patient,
   intent: 'order',
@@ -170,15 +174,19 @@ export function referenceData(): ReferenceDataFile {
       { id: ids.otherProgram, is_active: true, name: 'Інша програма' },
     ],
     device_requests: [
-      request(ids.deviceRequest),
-      request(ids.secondRequest),
-      request(ids.planRequest, { intent: 'plan' }),
-      request(ids.inactiveRequest, { status: 'revoked' }),
-      request(ids.expiredRequest, { dispense_valid_to: '2020-01-01' }),
-      request(ids.otherPatientRequest, { subject_id: ids.otherPatient }),
-      request(ids.noProgramRequest, { program_id: null, quantity: null, verification_code: null }),
-      request(ids.classificationRequest, { code: { classification_type: '30222' }, quantity: { value: 20, code: 'pack' }, verification_code: '5678' }),
-      request(ids.inactiveProgramRequest, { program_id: ids.inactiveProgram }),
+      deviceRequestRecord(ids.deviceRequest),
+      deviceRequestRecord(ids.secondRequest),
+      deviceRequestRecord(ids.planRequest, { intent: 'plan' }),
+      deviceRequestRecord(ids.inactiveRequest, { status: 'revoked' }),
+      deviceRequestRecord(ids.expiredRequest, { dispense_valid_to: '2020-01-01' }),
+      deviceRequestRecord(ids.otherPatientRequest, { subject_id: ids.otherPatient }),
+      deviceRequestRecord(ids.noProgramRequest, { program_id: null, quantity: null, verification_code: null }),
+      deviceRequestRecord(ids.classificationRequest, {
+        code: { classification_type: '30222' },
+        quantity: { value: 20, code: 'pack' },
+        verification_code: '5678',
+      }),
+      deviceRequestRecord(ids.inactiveProgramRequest, { program_id: ids.inactiveProgram }),
     ],
     licenses: [
       {
