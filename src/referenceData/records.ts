@@ -9,55 +9,59 @@
  */
 import { z } from 'zod';
 import { calendarDateSchema } from '../domain/shared/calendarDate.js';
+import type { JsonValue } from '../eventStore/eventStore.js';
+import { fastCanonicalJson } from '../eventStore/hashChain.js';
 
 const id = z.string().min(1).max(255);
 const version = z.number().int().min(1).max(2_147_483_647).default(1);
 
-const legalEntity = z.object({ id, version, type: z.string().min(1), status: z.string().min(1), name: z.string(), edrpou: z.string() });
+// Fields in code-point order, so a parsed record is already in canonical (RFC 8785) key order: its
+// digest and stored text are one JSON.stringify (a bulk load's largest cost per line was sorting keys).
+const legalEntity = z.object({ edrpou: z.string(), id, name: z.string(), status: z.string().min(1), type: z.string().min(1), version });
 const party = z.object({
-  id,
-  version,
-  tax_id: z.string(),
   first_name: z.string(),
+  id,
   last_name: z.string(),
   second_name: z.string().optional(),
+  tax_id: z.string(),
+  version,
 });
-const user = z.object({ id, version, party_id: id });
+const user = z.object({ id, party_id: id, version });
 const employee = z.object({
-  id,
-  version,
-  party_id: id,
-  legal_entity_id: id,
-  status: z.string(),
-  is_active: z.boolean(),
   employee_type: z.string(),
-});
-const division = z.object({ id, version, legal_entity_id: id, status: z.string(), name: z.string(), dls_verified: z.boolean() });
-const person = z.object({ id, version, status: z.string(), verification_status: z.string() });
-const deviceDefinition = z.object({
   id,
-  version,
   is_active: z.boolean(),
-  classification_type: z.string(),
-  packaging_unit: z.string(),
-  packaging_count: z.number().positive(),
+  legal_entity_id: id,
+  party_id: id,
+  status: z.string(),
+  version,
 });
-const medicalProgram = z.object({ id, version, is_active: z.boolean(), name: z.string() });
+const division = z.object({ dls_verified: z.boolean(), id, legal_entity_id: id, name: z.string(), status: z.string(), version });
+const person = z.object({ id, status: z.string(), verification_status: z.string(), version });
+const deviceDefinition = z.object({
+  classification_type: z.string(),
+  id,
+  is_active: z.boolean(),
+  packaging_count: z.number().positive(),
+  packaging_unit: z.string(),
+  version,
+});
+const medicalProgram = z.object({ id, is_active: z.boolean(), name: z.string(), version });
 const deviceRequest = z
   .object({
-    id,
-    version,
-    subject_id: id,
-    intent: z.string(),
-    status: z.string(),
+    // Prescribed as a device definition (Reference) or as a classification type (CodeableConcept).
+    code: z.union([z.strictObject({ device_definition_id: id }), z.strictObject({ classification_type: z.string().min(1) })]),
     /** Optional start of the dispense period (the end is dispense_valid_to). */
     dispense_valid_from: calendarDateSchema.optional(),
     dispense_valid_to: calendarDateSchema,
+    id,
+    intent: z.string(),
     program_id: id.nullable(),
-    // Prescribed as a device definition (Reference) or as a classification type (CodeableConcept).
-    code: z.union([z.strictObject({ device_definition_id: id }), z.strictObject({ classification_type: z.string().min(1) })]),
-    quantity: z.strictObject({ value: z.number().positive(), code: z.string() }).nullable(),
+    quantity: z.strictObject({ code: z.string(), value: z.number().positive() }).nullable(),
+    status: z.string(),
+    subject_id: id,
     verification_code: z.string().nullable(),
+    version,
   })
   .refine((r) => r.dispense_valid_from === undefined || r.dispense_valid_from <= r.dispense_valid_to, {
     message: 'dispense_valid_from must not be after dispense_valid_to',
@@ -65,9 +69,9 @@ const deviceRequest = z
   });
 const dictionary = z.object({
   name: id,
-  version,
   // A list of codes, or a code → description map (e.g. device_unit: piece → шт).
   values: z.union([z.array(z.string()), z.record(z.string(), z.string())]),
+  version,
 });
 /** The config entries the commands read, each with its type (another name is stored as given). */
 export const KNOWN_CONFIG = {
@@ -129,4 +133,13 @@ export const referenceUseSchema = z.object({ kind: referenceKindSchema, id: z.st
 export function recordProblem(error: z.ZodError): { field: string; message: string } {
   const issue = error.issues[0]!;
   return { field: issue.path.length ? issue.path.join('.') : '(record)', message: issue.message };
+}
+
+/**
+ * The record's canonical (RFC 8785) JSON. A parsed record of a kind with fixed fields is in key order
+ * already (the schemas list them sorted: test/referenceData/records.test.ts holds them to it), so it is
+ * one JSON.stringify; dictionaries and config hold free-form JSON and are sorted.
+ */
+export function canonicalRecordText(kind: ReferenceKind, record: ReferenceRecord): string {
+  return kind === 'dictionaries' || kind === 'config' ? fastCanonicalJson(record as JsonValue) : JSON.stringify(record);
 }

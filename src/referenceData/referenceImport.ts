@@ -6,8 +6,8 @@
  */
 import { findJsonProblem } from '../domain/shared/jsonText.js';
 import { lineBatches, LineTooLongError } from '../history/lineBatches.js';
-import { recordId, recordProblem, REFERENCE_SCHEMAS, referenceKindSchema, type ReferenceKind, type ReferenceRecord } from './records.js';
-import { recordDigest } from './postgresReferenceStore.js';
+import { canonicalRecordText, recordId, recordProblem, REFERENCE_SCHEMAS, referenceKindSchema, type ReferenceKind, type ReferenceRecord } from './records.js';
+import { digestOf } from './postgresReferenceStore.js';
 import { ReferenceImportError, type ImportLine } from './referenceStore.js';
 
 // Ids travel as COPY fields between two control characters and are never shown raw: no control characters.
@@ -24,7 +24,8 @@ export function checkRecord(kind: ReferenceKind, value: unknown, line: number): 
   const id = recordId(kind, record);
   if (CONTROL.test(id))
     throw new ReferenceImportError(line, `record.${kind === 'dictionaries' || kind === 'config' ? 'name' : 'id'}`, 'must not hold control characters');
-  const problem = findJsonProblem(record, 'json_data_property');
+  // NUL and unpaired surrogates come out of JSON.stringify as \u escapes: text without one is clean.
+  const problem = canonicalRecordText(kind, record).includes('\\u') ? findJsonProblem(record, 'json_data_property') : null;
   if (problem)
     throw new ReferenceImportError(
       line,
@@ -34,14 +35,11 @@ export function checkRecord(kind: ReferenceKind, value: unknown, line: number): 
   return record;
 }
 
-export const importLineOf = (kind: ReferenceKind, record: ReferenceRecord, line: number): ImportLine => ({
-  line,
-  kind,
-  id: recordId(kind, record),
-  version: record.version,
-  digest: recordDigest(record),
-  json: JSON.stringify(record),
-});
+/** A checked record as a load's line: its canonical text (hashed, and stored) and digest. */
+export function importLineOf(kind: ReferenceKind, record: ReferenceRecord, line: number): ImportLine {
+  const json = canonicalRecordText(kind, record);
+  return { line, kind, id: recordId(kind, record), version: record.version, digest: digestOf(json), json };
+}
 
 function parseLine(text: string, line: number, kindOfBatch: ReferenceKind | undefined): ImportLine {
   let value: unknown;

@@ -117,7 +117,7 @@ describe.each(testBackends())('reference data while serving on %s', (backend) =>
   it('a record of the wrong shape or id is 422, an unknown kind 404, and both scopes are required', async () => {
     const bad = await put('device_requests', 'x-1', { id: 'x-1', version: 1 });
     expect(bad.status).toBe(422);
-    expect(bad.body.error.invalid[0]).toMatchObject({ entry: '$.subject_id', entry_type: 'json_data_property' });
+    expect(bad.body.error.invalid[0]).toMatchObject({ entry: '$.code', entry_type: 'json_data_property' });
     const otherId = await put('device_requests', 'x-2', deviceRequest('x-3'));
     expect(otherId.status).toBe(422);
     expect(otherId.body.error.invalid[0]).toMatchObject({ entry: '$.id', rules: [expect.objectContaining({ description: 'must equal the id in the path' })] });
