@@ -23,7 +23,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + timeoutMs;
-  while (!/listening on (http:\/\/\S+)/.test(output)) {
+  while (!/listening on (http:\/\/[^\s"]+)/.test(output)) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
       throw new Error(`server did not start:\n${output}`);
@@ -31,7 +31,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
-    url: /listening on (http:\/\/\S+)/.exec(output)![1]!,
+    url: /listening on (http:\/\/[^\s"]+)/.exec(output)![1]!,
     child,
     output: () => output,
     async kill(signal = 'SIGKILL') {
