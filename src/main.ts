@@ -56,7 +56,7 @@ async function main() {
   if (!config.PRODUCTION) {
     warnDevelopment(logger, config, server);
     const banner = [
-      `ЕСОЗ device dispense & licence registry listening on ${url} (started in ${startedIn} s, development mode)`,
+      `ЕСОЗ device dispense & licence registry listening on ${url} (started in ${startedIn} s), development mode`,
       `  event store: ${config.EVENT_STORE}, data: ${config.DATA_DIR}`,
     ];
     if (server.dev.token)
