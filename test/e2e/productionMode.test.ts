@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { KNOWN_SETTINGS } from '../../src/config.js';
+import { legacyImportLines, parseReferenceData } from '../../src/referenceData/referenceData.js';
 import { dropSchema, freshSchemaName, reportSkipped } from '../support/databases.js';
+import { referenceData } from '../support/fixtures.js';
 import { startServerProcess, writeServerFiles, type ServerProcess } from '../support/serverProcess.js';
 
 type Exit = { code: number | null; stdout: string; stderr: string };
@@ -111,17 +113,30 @@ describe('NODE_ENV=production refuses to start', () => {
   );
 
   (url ? it : it.skip)(
-    'on empty reference tables, naming `cli reference import`; loading no demo data',
+    'on empty reference tables, naming `cli reference import`; loading no demo data; starts once the CLI loaded them',
     async () => {
-      const exit = await startMain(productionEnv({ reference: false }));
+      const env = productionEnv({ reference: false });
+      const exit = await startMain(env);
       expect(exit.code).toBe(1);
       expect(exit.stderr).toBe(
         'Refusing to start in production (NODE_ENV=production): the reference tables hold no legal entity; load them with `cli reference import <file>` (or REFERENCE_DATA_FILE)\n',
       );
       expectJsonLines(exit.stdout);
       expect(existsSync(join(dir, 'dev'))).toBe(false);
+
+      // The operator's way: `cli reference import` works in production on the empty store, then the server starts.
+      const lines = legacyImportLines(parseReferenceData(referenceData(), 'fixture'), 'fixture');
+      const ndjson = join(dir, 'reference.ndjson');
+      await writeFile(ndjson, lines.map((line) => JSON.stringify({ kind: line.kind, record: JSON.parse(line.json) as object })).join('\n') + '\n');
+      const imported = await runToExit('src/cli/main.ts', ['reference', 'import', ndjson], env);
+      expect(imported).toMatchObject({ code: 0 });
+      // LOG_LEVEL=info: production's "listening on" is a log line, not a banner.
+      const server = await startServerProcess({ ...env, LOG_LEVEL: 'info' });
+      servers.push(server);
+      expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
+      await server.kill('SIGTERM');
     },
-    90_000,
+    120_000,
   );
 });
 
@@ -139,6 +154,13 @@ describe('NODE_ENV=production refuses to start', () => {
     expect(token.code).toBe(3);
     expect(token.stderr).toBe('token: production mode (NODE_ENV=production) mints no access tokens; they come from your identity provider\n');
     expect(token.stdout).toBe('');
+    await writeFile(join(dir, 'payload.json'), '{}');
+    const sign = await runToExit('src/cli/main.ts', ['sign', join(dir, 'payload.json')], env);
+    expect(sign).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: 'sign: production mode (NODE_ENV=production) has no development signer; sign with a qualified signature\n',
+    });
     const status = await runToExit('src/cli/main.ts', ['status'], env);
     expect(status.stderr).toBe('');
     expect(status.code).toBe(0);
