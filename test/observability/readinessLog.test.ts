@@ -49,4 +49,6 @@ it('logs the outage once when it starts and once when it ends, however often the
   for (let i = 0; i < 3; i++) expect(await probe()).toBe(200);
   expect(readinessLines().map((line) => line.msg)).toEqual([down!.msg, 'ready again']);
   expect(readinessLines()[1]!.level).toBe(30);
+  // Nor does the request log write a line per probe (debug only).
+  expect(lines.filter((line) => line.msg === 'http request' && line.level >= 30)).toEqual([]);
 }, 60_000);
