@@ -14,8 +14,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-RUN mkdir -p /data && chown node:node /data
-# The image's unprivileged `node` user; /data is the only writable place it needs.
+RUN mkdir -p /data /witness && chown node:node /data /witness
+# The image's unprivileged `node` user; /data and /witness (an anchor witness file on its own volume) are the writable places it needs.
 USER node
 VOLUME /data
 EXPOSE 4000

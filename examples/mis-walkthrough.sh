@@ -5,6 +5,8 @@
 # dispense at a time (…9201, …9204 to …9208 are alike); run it on fresh data.
 #   npm start:          TOKEN=<the demo token npm start printed> bash examples/mis-walkthrough.sh
 #   docker compose up:  TOKEN=<the token in `docker compose logs app`> STACK=compose bash examples/mis-walkthrough.sh
+# Development mode only (NODE_ENV unset or development; the banner and its token are on the server's
+# stderr): production mode generates no demo signer or token. The signer below runs with NODE_ENV=development.
 # Signed methods are signed with the server's own development signer: on the host from ./data/dev/pki
 # (`npm run cli -- sign`), on the compose stack inside the app container, whose volume holds the CA the
 # app trusts. SIGN overrides the command (it reads the JSON payload on stdin, prints the compact JWS).
@@ -13,9 +15,9 @@ set -euo pipefail
 API=${API:-http://127.0.0.1:4000}
 : "${TOKEN:?set TOKEN to the demo token the server printed (in the banner of npm start, or in docker compose logs app)}"
 if [ "${STACK:-}" = compose ]; then
-  SIGN=${SIGN:-docker compose exec -T app node dist/cli/main.js sign /dev/stdin}
+  SIGN=${SIGN:-docker compose exec -T -e NODE_ENV=development app node dist/cli/main.js sign /dev/stdin}
 else
-  SIGN=${SIGN:-npm run --silent cli -- sign /dev/stdin}
+  SIGN=${SIGN:-env NODE_ENV=development npm run --silent cli -- sign /dev/stdin}
 fi
 PATIENT=5062a28b-9fe3-4ec3-afa6-be917f5d6f01
 DISPENSES=$API/api/patients/$PATIENT/device_dispenses

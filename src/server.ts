@@ -9,7 +9,7 @@ import type { JWK } from 'jose';
 import { createTokenVerifier, loadJwksFile } from './auth/accessTokens.js';
 import { ensureDevSigningKey, mintToken, tokenAudience } from './auth/devKeys.js';
 import { MIS_SCOPES } from './auth/scopes.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { Database, SessionLock } from './database/database.js';
 import { createOutage } from './shared/outage.js';
 import type { EventStore } from './eventStore/eventStore.js';
@@ -85,6 +85,8 @@ export type Context = {
 export type DevCredentials = {
   token: { demoToken: string; privateJwk: JWK } | null;
   signer: Signer | null;
+  /** The demo reference data was loaded at this start (an empty store in development). */
+  demoReferenceData: boolean;
 };
 
 export type ServerOptions = {
@@ -139,8 +141,16 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const reference = await openReferenceData({ config, database, logger, ...(options.referenceData ? { file: options.referenceData } : {}) });
     closers.unshift(() => reference.close());
 
-    // Development credentials only for what the configuration leaves open (the embedded default).
+    // Production serves only on reference data someone loaded: demo data is never loaded there.
+    if (config.PRODUCTION && !(await reference.store.holds('legal_entities')))
+      throw new ConfigError(
+        'Refusing to start in production (NODE_ENV=production): the reference tables hold no legal entity; load them with `cli reference import <file>` (or REFERENCE_DATA_FILE)',
+      );
+    // Development credentials only for what the configuration leaves open (the embedded default);
+    // production mode never gets here with one open (loadConfig refused it), and never generates them.
     const needsDevKey = !config.AUTH_JWKS_FILE && !config.AUTH_JWKS_URL;
+    if (config.PRODUCTION && (needsDevKey || !config.DS_TRUSTED_CA_FILE || !config.AUDIT_ANCHOR_KEY_FILE))
+      throw new ConfigError('Refusing to generate development keys in production (NODE_ENV=production)');
     const identity = needsDevKey || !config.DS_TRUSTED_CA_FILE ? demoIdentity(reference.file ?? demoReferenceFile()) : null;
     const devDir = join(config.DATA_DIR, 'dev');
     const devKey = needsDevKey ? await ensureDevSigningKey(join(devDir, 'auth')) : null;
@@ -169,6 +179,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
           }),
         },
       signer: devPki?.signer ?? null,
+      demoReferenceData: reference.demo,
     };
 
     const media = createFilesystemMediaStorage(join(config.DATA_DIR, 'media'));

@@ -101,9 +101,9 @@ The events a projection could not apply (dead letters; docs/projections-and-pois
   skip <ID>       do without it: never applied; a halted projection moves past it
 Exit 1 when the id is unknown or the action does not apply to the letter's status.`,
   sign: `usage: npm run cli -- sign <payload.json>
-Signs the JSON payload with the development signer (embedded default only) and prints the compact JWS.`,
+Signs the JSON payload with the development signer (embedded default, development mode only) and prints the compact JWS.`,
   token: `usage: npm run cli -- token [--sub ID] [--client-id ID] [--scope "a b"]
-Mints a development access token (12 h) on the development key (embedded default only).`,
+Mints a development access token (12 h) on the development key (embedded default, development mode only).`,
 };
 
 const EXIT_CODES = `exit codes:
@@ -111,7 +111,7 @@ const EXIT_CODES = `exit codes:
   1  verify: a read model differs from a fresh replay, or a hash chain or anchor is broken; import: the file was refused;
      projections poison retry|skip: no such dead letter, or the action does not apply to its status
   2  usage: unknown command, option or argument
-  3  configuration: an environment variable is invalid
+  3  configuration: an environment variable is invalid, or production mode refuses the command (token, sign)
   4  failure: a store unreachable, a file unreadable, …`;
 
 const FULL_USAGE = `${USAGE}
@@ -356,6 +356,8 @@ async function run(argv: string[]): Promise<number> {
     case 'sign': {
       const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true });
       if (positionals.length !== 1) throw new UsageError('name the JSON file to sign');
+      // Production never signs with (or creates) a development signer, whatever the trust store.
+      if (config.PRODUCTION) throw new ConfigError('sign: production mode (NODE_ENV=production) has no development signer; sign with a qualified signature');
       const file = positionals[0]!;
       const dir = config.DS_TRUSTED_CA_FILE ? null : join(config.DATA_DIR, 'dev', 'pki');
       if (!dir) throw new UsageError('DS_TRUSTED_CA_FILE is set: sign with your own qualified signature, not the development signer');
@@ -372,6 +374,8 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'token': {
+      if (config.PRODUCTION)
+        throw new ConfigError('token: production mode (NODE_ENV=production) mints no access tokens; they come from your identity provider');
       if (config.AUTH_JWKS_FILE || config.AUTH_JWKS_URL) throw new UsageError('AUTH_JWKS_* is set: tokens come from your identity provider');
       const { values } = parseArgs({ args: rest, options: { sub: { type: 'string' }, 'client-id': { type: 'string' }, scope: { type: 'string' } } });
       const user = demoReferenceData.users[0]!;

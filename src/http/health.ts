@@ -36,9 +36,19 @@ export function registerHealthRoutes(router: Router, deps: HealthDeps): void {
     res.set('cache-control', 'no-store').json({ status: 'ok' });
   });
 
+  // Logged once per change of state, not per probe: an outage probed every second would flood the log.
+  let wasReady = true;
+  const logChange = (ready: boolean, failing: string[], reasons: Record<string, string>) => {
+    if (ready === wasReady) return;
+    wasReady = ready;
+    if (ready) deps.logger.info('ready again');
+    else deps.logger.warn({ failing, reasons }, `not ready: ${failing.join(', ')}`);
+  };
+
   router.get('/health/ready', async (_req, res) => {
     const checks: Record<string, 'ok' | 'unreachable'> = {};
     const failing: string[] = [];
+    const reasons: Record<string, string> = {};
     const check = async (name: string, work: () => Promise<unknown>) => {
       try {
         await within(work());
@@ -46,7 +56,7 @@ export function registerHealthRoutes(router: Router, deps: HealthDeps): void {
       } catch (error) {
         checks[name] = 'unreachable';
         failing.push(name);
-        deps.logger.warn({ err: error, check: name }, 'readiness check failed');
+        reasons[name] = error instanceof Error ? error.message : String(error);
       }
     };
     await Promise.all([
@@ -71,6 +81,9 @@ export function registerHealthRoutes(router: Router, deps: HealthDeps): void {
     const degraded: Degradation[] = (await deps.degradations?.collect()) ?? [];
     // 503 only when a store is unreachable (or the server is stopping): a degraded part still serves.
     const ready = failing.length === 0;
+    // Background work not running (stopping, or an HTTP-only server) is no outage to report.
+    const broken = failing.filter((name) => name !== 'projections');
+    logChange(broken.length === 0, broken, reasons);
     res
       .status(ready ? 200 : 503)
       .set('cache-control', 'no-store')

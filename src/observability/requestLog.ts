@@ -45,7 +45,10 @@ export function logWhenDone(
       ...(principal ? { user_id: principal.userId, legal_entity_id: principal.legalEntityId } : {}),
       ...(finished ? {} : { aborted: true }),
     };
-    if (res.statusCode >= 500) logger.error(entry, 'http request');
+    // Health probes (a balancer's, every few seconds) at debug: a readiness outage is logged once
+    // per change of state by the route itself (http/health.ts), not once per probe.
+    if (entry.req.path?.startsWith('/health/')) logger.debug(entry, 'http request');
+    else if (res.statusCode >= 500) logger.error(entry, 'http request');
     else logger.info(entry, 'http request');
   };
   const onFinish = done(true);

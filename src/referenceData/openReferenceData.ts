@@ -27,6 +27,8 @@ export type OpenedReferenceData = {
   store: ReferenceStore;
   /** The file loaded at this start (null: none was), for the licences it carries and the demo identity. */
   file: ParsedReferenceDataFile | null;
+  /** Whether that file was the demo data (the development warning says so). */
+  demo: boolean;
   close(): Promise<void>;
 };
 
@@ -36,8 +38,9 @@ export const demoReferenceFile = (): ParsedReferenceDataFile => parseReferenceDa
 async function startUpFile(config: Config, store: ReferenceStore, given: ReferenceDataFile | undefined) {
   if (given) return { file: parseReferenceData(given, 'reference data given at start'), source: 'reference data given at start' };
   if (config.REFERENCE_DATA_FILE) return { file: await loadReferenceDataFile(config.REFERENCE_DATA_FILE), source: config.REFERENCE_DATA_FILE };
-  // A store fed by `cli reference import` or the API needs no file; an empty one gets the demo data.
-  if (await store.holds('legal_entities')) return null;
+  // A store fed by `cli reference import` or the API needs no file; an empty one gets the demo data
+  // in development only (production refuses to start on it instead, server.ts).
+  if (config.PRODUCTION || (await store.holds('legal_entities'))) return null;
   return { file: demoReferenceFile(), source: 'demo reference data' };
 }
 
@@ -78,5 +81,5 @@ export async function openReferenceData({
   const reader = createReferenceReader(store, cache);
   const follower = await followReferenceChanges({ store, database, cache, pollMs: config.REFERENCE_POLL_MS, logger });
   const service = createReferenceService({ store, reader, follower, batchMaxLines: config.REFERENCE_BATCH_MAX_LINES });
-  return { service, store, file: start?.file ?? null, close: () => follower.close() };
+  return { service, store, file: start?.file ?? null, demo: start?.source === 'demo reference data', close: () => follower.close() };
 }

@@ -25,11 +25,15 @@ const serviceBlock = (config: string, name: string) => {
 (binary ? describe : describe.skip)('docker-compose.yml', () => {
   it('validates, with and without the cluster profile', () => {
     expect(() => compose('config', '-q')).not.toThrow();
+    expect(() => compose('--profile', 'production', 'config', '-q')).not.toThrow();
     const config = compose('--profile', 'cluster', 'config');
     const services = compose('--profile', 'cluster', 'config', '--services').trim().split('\n');
     const inCluster = services.filter((name) => /\n    profiles:\n    - cluster\n/.test(serviceBlock(config, name)));
     expect(inCluster.sort()).toEqual(['app-cluster', 'esdb1', 'esdb2', 'esdb3', 'mongo1', 'mongo2', 'mongo3']);
-    expect(services.filter((name) => !inCluster.includes(name)).sort()).toEqual(['app', 'eventstore', 'mongo', 'postgres']);
+    // docker-compose 1.29 lists every profile's services here: the production one is told apart the same way.
+    const inProduction = services.filter((name) => /\n    profiles:\n    - production\n/.test(serviceBlock(config, name)));
+    expect(inProduction).toEqual(['app-production']);
+    expect(services.filter((name) => !inCluster.includes(name) && !inProduction.includes(name)).sort()).toEqual(['app', 'eventstore', 'mongo', 'postgres']);
   });
 
   it('keeps the production promises in the resolved configuration', () => {
@@ -49,6 +53,25 @@ const serviceBlock = (config: string, name: string) => {
     const clusterApp = serviceBlock(config, 'app-cluster');
     expect(clusterApp).toMatch(/EVENTSTORE_URL: esdb\+discover:\/\/esdb1:2113,esdb2:2113,esdb3:2113/);
     expect(clusterApp).toMatch(/MONGO_URL: mongodb:\/\/mongo1:27017,mongo2:27017,mongo3:27017\/esoz\?replicaSet=rs0/);
+  });
+
+  it('runs the demo apps in development mode and app-production in production mode on secret files', () => {
+    const config = compose('--profile', 'cluster', '--profile', 'production', 'config');
+    for (const name of ['app', 'app-cluster']) expect(serviceBlock(config, name)).toMatch(/\n      NODE_ENV: development\n/);
+    const production = serviceBlock(config, 'app-production');
+    expect(production).toMatch(/\n    profiles:\n    - production\n/);
+    expect(production).toMatch(/\n      NODE_ENV: production\n/);
+    for (const [setting, secret] of [
+      ['AUTH_JWKS_FILE', 'auth_jwks'],
+      ['DS_TRUSTED_CA_FILE', 'ds_trusted_ca'],
+      ['AUDIT_ANCHOR_KEY_FILE', 'audit_anchor_key'],
+    ]) {
+      expect(production).toMatch(new RegExp(`\\n      ${setting}: /run/secrets/${secret}\\n`));
+      expect(production).toMatch(new RegExp(`\\n    - source: ${secret}\\n`));
+    }
+    expect(production).toMatch(/\n      AUDIT_WITNESS_FILE: \/witness\/anchors\.jsonl\n/);
+    expect(production).toMatch(/\n    - audit-witness:\/witness/);
+    expect(production).toMatch(/\n      DATABASE_URL: postgres:\/\//);
   });
 
   it('the raw file names no EventStoreDB URL scheme the client refuses', () => {

@@ -21,7 +21,7 @@ afterEach(async () => {
 
 async function startDemoServer(): Promise<{ url: string; token: string }> {
   dataDir = await mkdtemp(join(tmpdir(), 'walkthrough-'));
-  server = await startServerProcess({ DATA_DIR: dataDir });
+  server = await startServerProcess({ NODE_ENV: 'development', DATA_DIR: dataDir });
   const deadline = Date.now() + 10_000;
   while (!/demo access token[^\n]*\n\s+(\S+)/.test(server.output()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   return { url: server.url, token: /demo access token[^\n]*\n\s+(\S+)/.exec(server.output())![1]! };
@@ -42,7 +42,7 @@ function walkthrough(env: Record<string, string>): Promise<{ code: number | null
 
 it('runs the whole round trip, signing with the server’s own CA', async () => {
   const { url, token } = await startDemoServer();
-  const sign = `env DATA_DIR=${dataDir} LOG_LEVEL=warn ${process.execPath} node_modules/tsx/dist/cli.mjs src/cli/main.ts sign /dev/stdin`;
+  const sign = `env NODE_ENV=development DATA_DIR=${dataDir} LOG_LEVEL=warn ${process.execPath} node_modules/tsx/dist/cli.mjs src/cli/main.ts sign /dev/stdin`;
   const run = await walkthrough({ API: url, TOKEN: token, SIGN: sign });
   expect(run.output).toMatch(/== complete it[^\n]*\n(.*\n)*?completed\n/);
   expect(run.output).toMatch(/== create another and stop it\n(.*\n)*?stopped\n/);

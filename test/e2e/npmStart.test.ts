@@ -38,7 +38,7 @@ async function npmStart(dir: string, timeoutMs: number) {
   }
   return {
     child,
-    url: /listening on (http:\/\/\S+)/.exec(output)![1]!,
+    url: /listening on (http:\/\/[^\s"]+)/.exec(output)![1]!,
     token: /demo access token[^\n]*\n\s+(\S+)/.exec(output)![1]!,
     startedIn: Number(/\(started in ([\d.]+) s\)/.exec(output)![1]),
   };

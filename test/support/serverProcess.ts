@@ -11,8 +11,16 @@ import { deviceRequestPool } from '../deviceDispenses/helpers.js';
 import { ids, referenceData } from './fixtures.js';
 import { createTokenIssuer } from './tokens.js';
 
-export type ServerProcess = { url: string; child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> };
+export type ServerProcess = {
+  url: string;
+  child: ChildProcess;
+  /** stdout and stderr interleaved as they came; `stdout()` alone (the JSON log lines). */
+  output(): string;
+  stdout(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+};
 
+/** Waits for "listening on": the development banner, or (NODE_ENV=production: give LOG_LEVEL=info) the info log line. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 90_000): Promise<ServerProcess> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env };
   if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;
@@ -20,10 +28,11 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   // SIGKILL of the CLI leaves running (holding its locks and jobs) — a kill test would kill nothing.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => ((output += chunk.toString()), (stdout += chunk.toString())));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + timeoutMs;
-  while (!/listening on (http:\/\/\S+)/.test(output)) {
+  while (!/listening on (http:\/\/[^\s"]+)/.test(output)) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
       throw new Error(`server did not start:\n${output}`);
@@ -31,9 +40,10 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
-    url: /listening on (http:\/\/\S+)/.exec(output)![1]!,
+    url: /listening on (http:\/\/[^\s"]+)/.exec(output)![1]!,
     child,
     output: () => output,
+    stdout: () => stdout,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

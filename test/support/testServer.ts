@@ -9,7 +9,7 @@ import request from 'supertest';
 import { v4 as uuidv4 } from 'uuid';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/database/database.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { type ReferenceDataFile } from '../../src/referenceData/referenceData.js';
 import { ALL_SCOPES } from '../../src/auth/scopes.js';
 import { createServer, type RunningServer } from '../../src/server.js';
@@ -51,7 +51,8 @@ export async function startTestServer({
   backend = 'pglite',
   env = {},
   database,
-}: { data?: ReferenceDataFile; backend?: Backend; env?: Record<string, string>; database?: Database } = {}): Promise<TestServer> {
+  logger = silentLogger(),
+}: { data?: ReferenceDataFile; backend?: Backend; env?: Record<string, string>; database?: Database; logger?: Logger } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'esoz-test-'));
   const issuer = await createTokenIssuer();
   const ca = await createCertificateAuthority({ commonName: 'Test qualified trust service' });
@@ -73,7 +74,7 @@ export async function startTestServer({
   const start = () =>
     createServer({
       config,
-      logger: silentLogger(),
+      logger,
       referenceData: data,
       clock: () => new Date(Date.now() + offset),
       ...(database ? { database } : {}),
