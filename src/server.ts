@@ -15,6 +15,7 @@ import { createOutage } from './shared/outage.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { openStores, type Stores } from './stores.js';
 import { createHttpApp } from './http/app.js';
+import { callersOf } from './http/openapi.js';
 import { registerServiceRoutes } from './http/serviceRoutes.js';
 import { createMetrics } from './observability/metrics.js';
 import { fastLanes, registerRoutes } from './http/routes.js';
@@ -279,6 +280,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       routes: (router, authorize) => registerRoutes(router, authorize, routeDeps),
       observeHttp: metrics.observeHttp,
       fastLanes: fastLanes(routeDeps),
+      callerClasses: { of: callersOf, facts: { reference: context.reference, jobs: context.jobs } },
       serviceRoutes: (router, authorize) =>
         registerServiceRoutes(router, authorize, {
           health: {

@@ -16,8 +16,35 @@ import { envelopeMeta, PUBLIC_URL_SETTING, sendError } from './envelope.js';
 import { readIdempotencyKey, type idempotency } from './idempotency.js';
 import { checkBodyBytes, guardJsonBody, guardRequestLine, jsonBodyError, verifyJsonBytes } from './inputGuard.js';
 import { logWhenDone, requestLog } from '../observability/requestLog.js';
+import { enforceCallers, type CallerFacts, type Callers } from './callerClasses.js';
 
-export type Authorize = (scope: string | null) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
+/** The scope a route requires: one; any one of several (the refusal names the first); null: any valid token. */
+export type RequiredScope = string | readonly string[] | null;
+export type Authorize = (scope: RequiredScope) => (req: Request, res: Response, next: NextFunction) => Promise<void>;
+
+/** 403 naming the missing scope (of several, the first) unless the token has one of them. */
+function checkScope(principal: Principal, scope: RequiredScope): void {
+  if (scope === null) return;
+  if (typeof scope === 'string') return requireScope(principal, scope);
+  if (!scope.some((one) => principal.scopes.has(one))) requireScope(principal, scope[0]!);
+}
+
+/**
+ * Caller classes (src/http/callerClasses.ts): who may call each operation, looked up by method and
+ * route template; checked right after the scope, in `authorize` and in the fast lanes alike.
+ */
+export type CallerClassCheck = {
+  of(method: string, route: string): Callers | undefined;
+  facts: CallerFacts;
+};
+
+/** A route that declares no caller class is refused (fail closed): the route table names every operation. */
+async function checkCallers(check: CallerClassCheck | undefined, method: string, route: string, principal: Principal, params: Record<string, string>) {
+  if (!check) return;
+  const callers = check.of(method, route);
+  if (!callers) throw new Error(`${method.toUpperCase()} ${route} declares no caller class`);
+  await enforceCallers(callers, principal, params, check.facts);
+}
 
 export const principalOf = (res: Response): Principal => {
   const principal = res.locals.principal as Principal | undefined;
@@ -72,6 +99,7 @@ export function createHttpApp({
   serviceRoutes,
   observeHttp,
   fastLanes,
+  callerClasses,
 }: {
   logger: Logger;
   verifier: TokenVerifier;
@@ -90,6 +118,8 @@ export function createHttpApp({
   observeHttp?: (method: string, route: string, status: number, seconds: number) => void;
   /** Requests answered in front of Express when plain (see answerFirst); the routes give them (routes.ts fastLanes). */
   fastLanes?: FastLane[];
+  /** Who may call each operation (the server passes the route table's); without it only scopes are checked. */
+  callerClasses?: CallerClassCheck;
 }) {
   const app = express();
   app.disable('x-powered-by');
@@ -130,7 +160,9 @@ export function createHttpApp({
   const authorize: Authorize = (scope) => async (req, res, next) => {
     try {
       const principal = await verifier.verify(req.get('authorization'));
-      if (scope) requireScope(principal, scope);
+      checkScope(principal, scope);
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      await checkCallers(callerClasses, req.method, typeof route === 'string' ? route : req.path, principal, paramsOf(req));
       res.locals.principal = principal;
       if (idempotent) await idempotent(req, res, next, { userId: principal.userId, legalEntityId: principal.legalEntityId });
       else next();
@@ -196,7 +228,8 @@ export function createHttpApp({
   });
 
   // With CORS configured every answer may carry its headers: Express answers everything then.
-  if (fastLanes && corsAllowedOrigins.length === 0) answerFirst(app, fastLanes, { logger, verifier, bodyLimit, publicUrl, observeHttp, errorAnswer });
+  if (fastLanes && corsAllowedOrigins.length === 0)
+    answerFirst(app, fastLanes, { logger, verifier, bodyLimit, publicUrl, observeHttp, errorAnswer, callerClasses });
   return app;
 }
 
@@ -276,6 +309,7 @@ function answerFirst(
     observeHttp,
     errorAnswer,
     bodyLimit,
+    callerClasses,
   }: {
     logger: Logger;
     verifier: TokenVerifier;
@@ -283,6 +317,7 @@ function answerFirst(
     publicUrl: () => string;
     observeHttp: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
     errorAnswer: (error: unknown, requestId: unknown) => { error: EsozError; retryAfter?: true };
+    callerClasses: CallerClassCheck | undefined;
   },
 ) {
   // Express types leave out `handle`, the function the app calls for every request.
@@ -317,6 +352,10 @@ function answerFirst(
     try {
       principal = await verifier.verify(req.headers.authorization);
       if (lane.scope) requireScope(principal, lane.scope);
+      // The caller class as authorize checks it; a refusal (or a failed lookup) is Express's to answer.
+      const names = [...lane.route.matchAll(/:(\w+)/g)].map(([, name]) => name!);
+      const named = Object.fromEntries(names.map((name, i) => [name, params[i] ?? '']));
+      await checkCallers(callerClasses, lane.method, lane.route, principal, named);
     } catch {
       forget();
       return false;
@@ -362,6 +401,9 @@ function answerFirst(
     expressHandle(req, res, callback);
   };
 }
+
+/** The route's path parameters as strings (express 5 types wildcard params as arrays). */
+const paramsOf = (req: Request): Record<string, string> => Object.fromEntries(Object.keys(req.params).map((name) => [name, pathParam(req, name)]));
 
 /** A named path parameter (express 5 types wildcard params as arrays, named ones are strings). */
 export const pathParam = (req: Request, name: string): string => {

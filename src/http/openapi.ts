@@ -14,6 +14,7 @@ import { listLicensesQuerySchema } from '../queries/licenses.js';
 import { poisonListQuerySchema } from '../queries/poisonEvents.js';
 import { packageInfo } from '../observability/packageInfo.js';
 import { REFERENCE_KINDS } from '../referenceData/records.js';
+import { AUDITOR, classesOf, EMPLOYEE, EMPLOYEE_IN_JOB, EMPLOYEE_OR_AUDITOR, JOB_READER, OPERATOR, PUBLIC, type Callers } from './callerClasses.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put';
 type Schema = z.ZodType;
@@ -32,6 +33,8 @@ type Operation = {
   signed?: boolean;
   /** The body is NDJSON (application/x-ndjson), one record a line. */
   ndjson?: boolean;
+  /** Who may call it (docs/caller-classes.md); src/http/callerClasses.ts enforces it for every route. */
+  callers: Callers;
 };
 
 /** One reference record: the fields of its kind (see the kinds in docs/reference-data.md) and its version. */
@@ -53,6 +56,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Create a device dispense',
     tag: 'Device dispenses',
     scope: 'device_dispense:write',
+    callers: EMPLOYEE_IN_JOB,
     body: createDeviceDispenseRequestSchema,
     answer: 202,
   },
@@ -62,6 +66,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Complete a device dispense (signed)',
     tag: 'Device dispenses',
     scope: 'device_dispense:complete',
+    callers: EMPLOYEE_IN_JOB,
     body: signedRequestSchema,
     answer: 202,
     signed: true,
@@ -72,6 +77,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Stop a device dispense',
     tag: 'Device dispenses',
     scope: 'device_dispense:stop',
+    callers: EMPLOYEE_IN_JOB,
     answer: 202,
   },
   {
@@ -80,17 +86,27 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Mark a device dispense in error (signed)',
     tag: 'Device dispenses',
     scope: 'device_dispense:mark_in_error',
+    callers: EMPLOYEE_IN_JOB,
     body: signedRequestSchema,
     answer: 202,
     signed: true,
   },
-  { method: 'get', path: `${DISPENSES}/:id`, summary: "Get a patient's device dispense", tag: 'Device dispenses', scope: 'device_dispense:read', answer: 200 },
+  {
+    method: 'get',
+    path: `${DISPENSES}/:id`,
+    summary: "Get a patient's device dispense",
+    tag: 'Device dispenses',
+    scope: 'device_dispense:read',
+    callers: EMPLOYEE,
+    answer: 200,
+  },
   {
     method: 'get',
     path: DISPENSES,
     summary: "Search a patient's device dispenses",
     tag: 'Device dispenses',
     scope: 'device_dispense:read',
+    callers: EMPLOYEE,
     query: searchDeviceDispensesQuerySchema,
     answer: 'list',
   },
@@ -100,6 +116,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "Search the legal entity's device dispenses",
     tag: 'Device dispenses',
     scope: 'device_dispense:read',
+    callers: EMPLOYEE,
     query: searchDeviceDispensesQuerySchema,
     answer: 'list',
   },
@@ -109,6 +126,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Create a licence',
     tag: 'Licences',
     scope: 'license:write',
+    callers: EMPLOYEE,
     body: createLicenseRequestSchema,
     answer: 201,
   },
@@ -118,6 +136,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Update a licence',
     tag: 'Licences',
     scope: 'license:write',
+    callers: EMPLOYEE,
     body: updateLicenseRequestSchema,
     answer: 200,
   },
@@ -127,16 +146,18 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "List the legal entity's licences",
     tag: 'Licences',
     scope: 'license:read',
+    callers: EMPLOYEE,
     query: listLicensesQuerySchema,
     answer: 'list',
   },
-  { method: 'get', path: '/api/licenses/:id', summary: 'Get a licence', tag: 'Licences', scope: 'license:read', answer: 200 },
+  { method: 'get', path: '/api/licenses/:id', summary: 'Get a licence', tag: 'Licences', scope: 'license:read', callers: EMPLOYEE, answer: 200 },
   {
     method: 'get',
     path: '/api/audit/streams/:stream/events',
     summary: "A stream's recorded events",
     tag: 'Audit',
     scope: AUDIT,
+    callers: EMPLOYEE_OR_AUDITOR,
     query: streamEventsQuerySchema,
     answer: 'list',
   },
@@ -146,6 +167,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "A stream's hash chain and the latest signed anchor over it, with the Merkle path of its head",
     tag: 'Audit',
     scope: AUDIT,
+    callers: EMPLOYEE_OR_AUDITOR,
     answer: 200,
   },
   {
@@ -154,6 +176,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'The global event history, in order',
     tag: 'Audit',
     scope: AUDIT,
+    callers: EMPLOYEE_OR_AUDITOR,
     query: historyQuerySchema,
     answer: 200,
   },
@@ -163,16 +186,27 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'A device dispense as of a moment',
     tag: 'Audit',
     scope: AUDIT,
+    callers: EMPLOYEE_OR_AUDITOR,
     query: asOfQuerySchema,
     answer: 200,
   },
-  { method: 'get', path: '/api/audit/licenses/:id', summary: 'A licence as of a moment', tag: 'Audit', scope: AUDIT, query: asOfQuerySchema, answer: 200 },
+  {
+    method: 'get',
+    path: '/api/audit/licenses/:id',
+    summary: 'A licence as of a moment',
+    tag: 'Audit',
+    scope: AUDIT,
+    callers: EMPLOYEE_OR_AUDITOR,
+    query: asOfQuerySchema,
+    answer: 200,
+  },
   {
     method: 'get',
     path: '/api/admin/projections',
     summary: "Projections' checkpoints, lag and their last server-side rebuild",
     tag: 'Operations',
     scope: 'admin:read',
+    callers: OPERATOR,
     answer: 'list',
   },
   {
@@ -181,6 +215,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Rebuild a projection (or all) beside the live read model, then swap it in (blue/green); 202, progress in GET /api/admin/projections',
     tag: 'Operations',
     scope: 'admin:write',
+    callers: OPERATOR,
     answer: 'started',
   },
   {
@@ -189,6 +224,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: `Upsert one reference record by its version (201 created, 200 updated or the same content; 409 an older version, or the same version with other content). ${KINDS_TEXT}`,
     tag: 'Reference data',
     scope: 'reference:write',
+    callers: OPERATOR,
     body: referenceRecordSchema,
     answer: 200,
   },
@@ -199,6 +235,7 @@ export const OPERATIONS: readonly Operation[] = [
       'A batch of records of one kind (NDJSON, at most REFERENCE_BATCH_MAX_LINES lines), all or nothing; 422 names the failing line and field; older versions are skipped and counted',
     tag: 'Reference data',
     scope: 'reference:write',
+    callers: OPERATOR,
     ndjson: true,
     answer: 200,
   },
@@ -208,6 +245,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'A batch of records of any kind (NDJSON, one {"kind", "record"} a line, as `cli reference import` reads), all or nothing',
     tag: 'Reference data',
     scope: 'reference:write',
+    callers: OPERATOR,
     ndjson: true,
     answer: 200,
   },
@@ -217,6 +255,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'A stored reference record, its version and when it changed here',
     tag: 'Reference data',
     scope: 'reference:read',
+    callers: OPERATOR,
     answer: 200,
   },
   {
@@ -225,6 +264,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'A reference record as it stood at `as_of` (from the change log)',
     tag: 'Audit',
     scope: 'audit:read_all',
+    callers: AUDITOR,
     query: z.object({ as_of: z.iso.datetime({ offset: true }) }),
     answer: 200,
   },
@@ -234,6 +274,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Dead letters: the events a projection could not apply (halted, parked, retrying, skipped, resolved)',
     tag: 'Operations',
     scope: 'admin:read',
+    callers: OPERATOR,
     query: poisonListQuerySchema,
     answer: 'list',
   },
@@ -243,6 +284,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Apply a dead-lettered event again: a halted projection tries it at once (409 unless halted or parked)',
     tag: 'Operations',
     scope: 'admin:write',
+    callers: OPERATOR,
     answer: 200,
   },
   {
@@ -251,6 +293,7 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Skip a dead-lettered event: never applied, a halted projection moves past it (409 when skipped or resolved)',
     tag: 'Operations',
     scope: 'admin:write',
+    callers: OPERATOR,
     answer: 200,
   },
   {
@@ -259,15 +302,26 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "A job's state (200 pending, 303 processed, the error's code when failed)",
     tag: 'Jobs',
     scope: null,
+    callers: JOB_READER,
     answer: 'job',
   },
-  { method: 'get', path: '/', summary: 'Index: name, version, links', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
+  {
+    method: 'get',
+    path: '/',
+    summary: 'Index: name, version, links',
+    tag: 'Service',
+    scope: 'public',
+    callers: PUBLIC,
+    answer: 'raw',
+    rawContent: 'application/json',
+  },
   {
     method: 'get',
     path: '/health/live',
     summary: 'Liveness: the process serves',
     tag: 'Service',
     scope: 'public',
+    callers: PUBLIC,
     answer: 'raw',
     rawContent: 'application/json',
   },
@@ -278,6 +332,7 @@ export const OPERATIONS: readonly Operation[] = [
       'Readiness: 200 while the stores answer, `degraded` listing parts that work less than fully (a halted projection, parked events); 503 names the failing part',
     tag: 'Service',
     scope: 'public',
+    callers: PUBLIC,
     answer: 'raw',
     rawContent: 'application/json',
   },
@@ -287,12 +342,56 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)',
     tag: 'Service',
     scope: 'metrics',
+    callers: PUBLIC,
     answer: 'raw',
     rawContent: 'text/plain',
   },
-  { method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'application/json' },
-  { method: 'get', path: '/docs', summary: 'API documentation (Swagger UI)', tag: 'Service', scope: 'public', answer: 'raw', rawContent: 'text/html' },
+  {
+    method: 'get',
+    path: '/api/openapi.json',
+    summary: 'This document',
+    tag: 'Service',
+    scope: 'public',
+    callers: PUBLIC,
+    answer: 'raw',
+    rawContent: 'application/json',
+  },
+  {
+    method: 'get',
+    path: '/docs',
+    summary: 'API documentation (Swagger UI)',
+    tag: 'Service',
+    scope: 'public',
+    callers: PUBLIC,
+    answer: 'raw',
+    rawContent: 'text/html',
+  },
 ];
+
+/** The caller class of the operation `method path` (express path), or undefined when the table has none. */
+export function callersOf(method: string, path: string): Callers | undefined {
+  const wanted = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
+  return OPERATIONS.find((op) => op.method === wanted && op.path === path)?.callers;
+}
+
+/** What a declaration means for a caller, in the operation's description (docs/caller-classes.md). */
+function callersText(callers: Callers): string {
+  const refused = '403 "User is not an active employee of the legal entity"';
+  switch (callers.class) {
+    case 'public':
+      return 'Caller class: public.';
+    case 'operator':
+      return "Caller class: operator (the operator's service accounts; the scope decides).";
+    case 'auditor':
+      return "Caller class: auditor (`audit:read_all`; a user the reference data knows must be an active employee of the token's legal entity).";
+    case 'employee':
+      if (callers.employment === 'in_job')
+        return `Caller class: employee (checked in the job, after the seed's legal-entity checks: the job fails with ${refused}).`;
+      if (callers.employment === 'at_once_but_own_job')
+        return `Caller class: employee (else ${refused}; the user who started the job may read it while pending or failed).`;
+      return `Caller class: employee (the token's user an active employee of its legal entity, else ${refused})${callers.orAuditor ? '; with `audit:read_all`: auditor' : ''}.`;
+  }
+}
 
 /** express `/a/:id/b` → OpenAPI `/a/{id}/b`. */
 export const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
@@ -374,8 +473,9 @@ function operationObject(op: Operation, metricsScope: string) {
   return {
     operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase()) || 'Index'}`,
     summary: op.summary,
-    description: `${scopeText}${op.signed ? ' `signed_data`: a compact JWS whose payload is the dispense as GET returns it, with the new status.' : ''}`,
+    description: `${scopeText} ${callersText(op.callers)}${op.signed ? ' `signed_data`: a compact JWS whose payload is the dispense as GET returns it, with the new status.' : ''}`,
     tags: [op.tag],
+    'x-caller-classes': classesOf(op.callers),
     security: needsToken ? [{ bearerAuth: scopes }] : [],
     ...(needsToken && scopes.length > 0 ? { 'x-scopes': scopes } : {}),
     parameters: [

@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { AUDIT_READ_ALL, REFERENCE_READ, REFERENCE_WRITE } from '../auth/scopes.js';
-import { missingScope } from '../domain/shared/esozError.js';
 import { importOutcomeData, kindOf, storedRecordData, type ReferenceService } from '../referenceData/referenceService.js';
 import { pathParam, principalOf, type Authorize } from './app.js';
 import { sendData } from './envelope.js';
@@ -38,9 +37,8 @@ export function registerReferenceRoutes(router: Router, authorize: Authorize, re
     sendData(req, res, 200, storedRecordData(await reference.get(kindOf(pathParam(req, 'kind')), pathParam(req, 'id'))));
   });
 
-  router.get('/api/audit/reference/:kind/:id', authorize(null), async (req, res) => {
-    // The national auditor's: reference records are not any one legal entity's.
-    if (!principalOf(res).scopes.has(AUDIT_READ_ALL)) throw missingScope(AUDIT_READ_ALL);
+  // The national auditor's (caller class auditor): reference records are not any one legal entity's.
+  router.get('/api/audit/reference/:kind/:id', authorize(AUDIT_READ_ALL), async (req, res) => {
     const kind = kindOf(pathParam(req, 'kind'));
     const { as_of } = parseOrThrow(asOfSchema, req.query, 'query_parameter');
     sendData(req, res, 200, storedRecordData(await reference.asOf(kind, pathParam(req, 'id'), new Date(as_of))));

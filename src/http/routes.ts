@@ -4,7 +4,6 @@ import { createDeviceDispenseRequestSchema } from '../commands/createDeviceDispe
 import { createLicense, createLicenseRequestSchema } from '../commands/createLicense.js';
 import type { Caller } from '../commands/shared/commandContext.js';
 import { updateLicense, updateLicenseRequestSchema } from '../commands/updateLicense.js';
-import { checkActiveEmployee } from '../commands/shared/employment.js';
 import { getLicense, listLicenses, listLicensesQuerySchema } from '../queries/licenses.js';
 import { asOfQuerySchema, deviceDispenseAsOf, history, historyQuerySchema, licenseAsOf, streamEvents, streamEventsQuerySchema } from '../queries/audit.js';
 import { projectionsHealth } from '../queries/projectionsHealth.js';
@@ -22,7 +21,7 @@ import type { JobWatch } from '../jobs/jobWatch.js';
 import type { ProjectionRunner } from '../projections/projectionRunner.js';
 import type { Projection } from '../projections/projection.js';
 import type { Rebuilds } from '../projections/rebuilds.js';
-import { ADMIN_WRITE } from '../auth/scopes.js';
+import { ADMIN_WRITE, AUDIT_READ_ALL } from '../auth/scopes.js';
 import { notFound } from '../domain/shared/esozError.js';
 import { getDeviceDispense, searchDeviceDispenses, searchDeviceDispensesQuerySchema } from '../queries/deviceDispenses.js';
 import type { DeviceDispenseStore } from '../readModels/deviceDispenseStore.js';
@@ -57,6 +56,9 @@ export type RouteContext = {
 /** `accept` runs a job at once where it can finish within the request, else queues it. */
 export type RouteDeps = { context: RouteContext; accept: (job: NewJob) => Promise<Job> };
 
+/** The audit reads' scopes: audit:read (own legal entity) or audit:read_all (every one). */
+const AUDIT_SCOPES = ['audit:read', AUDIT_READ_ALL] as const;
+
 /** The 202 of an async method: always "pending" (the contract), its outcome is the job's. */
 const acceptedData = (job: Job) => ({ status: 'pending', eta: job.eta, links: [{ entity: 'job', href: jobPath(job.id) }] });
 
@@ -86,7 +88,7 @@ export function fastLanes({ context, accept: acceptJob }: RouteDeps): FastLane[]
       route: `${DISPENSES}/:id`,
       scope: 'device_dispense:read',
       async answer(principal, [patientId, id]) {
-        checkActiveEmployee(await context.reference.view({ users: [principal.userId] }), principal); // 403 'User is not an active employee of the legal entity'
+        // The employment rule (caller class employee) was checked in front of this, as for every lane.
         return { code: 200, data: await getDeviceDispense(context.deviceDispenses, principal.legalEntityId, patientId!, id!) };
       },
     },
@@ -143,25 +145,21 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
     await accept(req, res, DEVICE_DISPENSE_JOBS.markInError, { ...target(req), body });
   });
 
-  /** Reads have no legal-entity checks before it: the employment check comes right after the scope. */
-  const employedReader = async (res: Response) => {
-    const principal = principalOf(res);
-    checkActiveEmployee(await context.reference.view({ users: [principal.userId] }), principal); // 403 'User is not an active employee of the legal entity'
-    return principal;
-  };
+  // Reads: the employment rule (caller class employee, src/http/callerClasses.ts) runs in authorize,
+  // right after the scope: 403 'User is not an active employee of the legal entity'.
   router.get(`${DISPENSES}/:id`, authorize('device_dispense:read'), async (req, res) => {
     const { patient_id, device_dispense_id } = target(req);
-    const reader = await employedReader(res);
+    const reader = principalOf(res);
     sendData(req, res, 200, await getDeviceDispense(context.deviceDispenses, reader.legalEntityId, patient_id, device_dispense_id));
   });
   router.get(DISPENSES, authorize('device_dispense:read'), async (req, res) => {
-    const reader = await employedReader(res);
+    const reader = principalOf(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
     const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query, pathParam(req, 'patient_id'));
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
   });
   router.get('/api/device_dispenses', authorize('device_dispense:read'), async (req, res) => {
-    const reader = await employedReader(res);
+    const reader = principalOf(res);
     const query = parseOrThrow(searchDeviceDispensesQuerySchema, req.query, 'query_parameter');
     const found = await searchDeviceDispenses(context.deviceDispenses, reader.legalEntityId, query);
     sendData(req, res, 200, found.items, paging(query.page, query.page_size, found.total));
@@ -200,28 +198,29 @@ export function registerRoutes(router: Router, authorize: Authorize, { context, 
   });
 
   // Audit: the recorded history itself, and states as of a moment. audit:read sees the token's legal
-  // entity only, audit:read_all everything (the scope check is auditAccessOf: either scope will do).
+  // entity only, audit:read_all everything (either scope will do; without both, 403 naming audit:read).
+  // With audit:read the caller is an employee, with audit:read_all an auditor (src/http/callerClasses.ts).
   const audit = (res: Response) => auditAccessOf(principalOf(res));
-  router.get('/api/audit/streams/:stream/events', authorize(null), async (req, res) => {
+  router.get('/api/audit/streams/:stream/events', authorize(AUDIT_SCOPES), async (req, res) => {
     const access = audit(res);
     const query = parseOrThrow(streamEventsQuerySchema, req.query, 'query_parameter');
     const { events, total } = await streamEvents(context.eventStore, access, pathParam(req, 'stream'), query);
     sendData(req, res, 200, events, paging(query.page, query.page_size, total));
   });
-  router.get('/api/audit/streams/:stream/proof', authorize(null), async (req, res) => {
+  router.get('/api/audit/streams/:stream/proof', authorize(AUDIT_SCOPES), async (req, res) => {
     const access = audit(res);
     sendData(req, res, 200, await streamProof(context.eventStore, context.database, access, pathParam(req, 'stream')));
   });
-  router.get('/api/audit/events', authorize(null), async (req, res) => {
+  router.get('/api/audit/events', authorize(AUDIT_SCOPES), async (req, res) => {
     const access = audit(res);
     sendData(req, res, 200, await history(context.eventStore, access, parseOrThrow(historyQuerySchema, req.query, 'query_parameter')));
   });
-  router.get('/api/audit/device_dispenses/:id', authorize(null), async (req, res) => {
+  router.get('/api/audit/device_dispenses/:id', authorize(AUDIT_SCOPES), async (req, res) => {
     const access = audit(res);
     const { as_of } = parseOrThrow(asOfQuerySchema, req.query, 'query_parameter');
     sendData(req, res, 200, await deviceDispenseAsOf(context.eventStore, access, pathParam(req, 'id'), as_of));
   });
-  router.get('/api/audit/licenses/:id', authorize(null), async (req, res) => {
+  router.get('/api/audit/licenses/:id', authorize(AUDIT_SCOPES), async (req, res) => {
     const access = audit(res);
     const { as_of } = parseOrThrow(asOfQuerySchema, req.query, 'query_parameter');
     sendData(req, res, 200, await licenseAsOf(context.eventStore, context.licenses, access, pathParam(req, 'id'), as_of));

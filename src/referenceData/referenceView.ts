@@ -82,6 +82,8 @@ export function createReferenceView(loaded: LoadedReference) {
       if (!found) throw new Error(`reference view: employees of party ${partyId} were not requested`);
       return found;
     },
+    /** The user record itself (undefined: the reference data does not know the user). */
+    user: (id: string) => get<User>('users', id),
     employee: (id: string) => get<Employee>('employees', id),
     division: (id: string) => get<Division>('divisions', id),
     person: (id: string) => get<Person>('persons', id),

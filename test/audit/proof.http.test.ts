@@ -82,7 +82,8 @@ describe.each(testBackends())('stream proof and the auditor workflow on %s', (ba
   });
 
   it('has the audit scopes of the other audit reads: another legal entity sees no such stream, no audit scope is 403', async () => {
-    const other = `Bearer ${await t.token({ client_id: newId(), scope: 'audit:read' })}`;
+    // Another legal entity's (the pharmacist is employed there too, so the audit rule decides).
+    const other = `Bearer ${await t.token({ client_id: ids.otherLegalEntity, scope: 'audit:read' })}`;
     const hidden = await proof(other);
     expect([hidden.status, hidden.body.error?.message]).toEqual([404, 'Stream not found']);
     const own = `Bearer ${await t.token({ scope: 'audit:read' })}`;

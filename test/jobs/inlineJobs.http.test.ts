@@ -146,7 +146,8 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
   it('another legal entity waiting on a job gets 404 at once, not a wait', async () => {
     const id = newId();
     const href = hrefOf(await postCreate(id));
-    const stranger = `Bearer ${await t.token({ client_id: newId() })}`;
+    // Another legal entity's (the pharmacist works there too: an employee, so the job lookup decides).
+    const stranger = `Bearer ${await t.token({ client_id: ids.otherLegalEntity })}`;
     const answer = await request(t.app).get(href).set('authorization', stranger).set('prefer', 'wait=30');
     expect(answer.status).toBe(404);
   });
@@ -176,7 +177,8 @@ describe.each(testBackends())('jobs within their request on %s', (backend) => {
     // A given request id is kept; another legal entity finds nothing; a bad token is refused as always.
     const withId = await plain(created).set('x-request-id', 'mis-42');
     expect([withId.headers['x-request-id'], withId.body.meta.request_id]).toEqual(['mis-42', 'mis-42']);
-    const stranger = `Bearer ${await t.token({ client_id: newId() })}`;
+    // Another legal entity's (the pharmacist works there too: an employee, so the job lookup decides).
+    const stranger = `Bearer ${await t.token({ client_id: ids.otherLegalEntity })}`;
     expect((await request(t.app).get(created).set('authorization', stranger)).status).toBe(404);
     expect((await request(t.app).get(created).set('authorization', 'Bearer nope')).status).toBe(401);
     // A plain GET of a dispense: found, unknown, on another patient's path, not an id, another legal entity's token.

@@ -42,6 +42,25 @@ export function licenseReferenceData(): ReferenceDataFile {
     primary(licenseIds.racePrimary, licenseIds.racePharmacy, '2099-12-31'),
     { ...primary(licenseIds.importedAdditionalOfOther, ids.otherLegalEntity, null), is_primary: false, license_number: 'ADD-1' },
   );
+  // The fixture pharmacist also works for each legal entity a licence rule needs: licences are for
+  // active employees of the token's legal entity (caller class employee), so the rules are reached.
+  const employedAt = [
+    ids.inactiveLegalEntity,
+    licenseIds.primaryCareWithoutLicense,
+    licenseIds.suspendedPharmacy,
+    licenseIds.expiredPrimaryPharmacy,
+    licenseIds.racePharmacy,
+  ];
+  data.employees.push(
+    ...employedAt.map((legalEntityId, n) => ({
+      id: `00000000-0000-4000-8000-0000000001${String(n + 10)}`,
+      party_id: ids.party,
+      legal_entity_id: legalEntityId,
+      status: 'APPROVED',
+      is_active: true,
+      employee_type: 'PHARMACIST',
+    })),
+  );
   return data;
 }
 

@@ -59,6 +59,8 @@ export const FUZZ_ADDITIONAL_LICENSE = '00000000-0000-4000-8000-000000000f01';
 export const pathSegment = fc
   .oneof(
     { weight: 3, arbitrary: fc.constantFrom(ids.patient, ids.primaryLicense, FUZZ_ADDITIONAL_LICENSE, '00000000-0000-4000-8000-000000000000') },
+    // A reference kind, so the batch routes reach their NDJSON reader.
+    { weight: 1, arbitrary: fc.constant('users') },
     { weight: 3, arbitrary: fc.uuid() },
     { weight: 3, arbitrary: anyText.map(encode) },
     {
@@ -104,6 +106,55 @@ const queryValue = fc.oneof(
 export const queryString = fc
   .array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_NAMES), anyText.map(encode), badEscapes), queryValue, fc.boolean()), { maxLength: 4 })
   .map((pairs) => pairs.map(([name, value, withValue]) => (withValue ? `${name}=${value}` : name)).join('&'));
+
+/** Numbers past the range of the parameter's type (64- and 32-bit, beyond 2^53, exponent forms). */
+const overflowNumber = fc.constantFrom(
+  '99999999999999999999',
+  '-99999999999999999999',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775809',
+  '18446744073709551616',
+  '2147483648',
+  '4294967296',
+  '9007199254740993',
+  '1e21',
+  '1' + '0'.repeat(400),
+);
+/** Checkpoints (`<xid>:<position>`) with a part past bigint's range, or near it. */
+const overflowCheckpoint = fc
+  .tuple(fc.oneof(overflowNumber, fc.constantFrom('0', '1', '-1')), fc.oneof(overflowNumber, fc.constantFrom('0', '1', '-1')))
+  .map(([xid, position]) => `${xid}:${position}`);
+/** The paging and checkpoint parameters of every route's query schema. */
+const RANGE_NAMES = ['page', 'page_size', 'limit', 'after'];
+
+/** A query string whose paging/checkpoint parameters overflow their type's range (and maybe one ordinary pair). */
+export const overflowQuery = fc
+  .tuple(
+    fc.array(fc.tuple(fc.constantFrom(...RANGE_NAMES), fc.oneof(overflowNumber, overflowCheckpoint)), { minLength: 1, maxLength: 3 }),
+    fc.option(fc.tuple(fc.constantFrom(...QUERY_NAMES), queryValue), { freq: 3 }),
+  )
+  .map(([pairs, extra]) => [...pairs.map(([name, value]) => `${name}=${encodeURIComponent(value)}`), ...(extra ? [`${extra[0]}=${extra[1]}`] : [])].join('&'));
+
+/** Byte sequences that are not UTF-8: a lone 0xFF, a broken 2-byte sequence, an encoded surrogate, past U+10FFFF, overlong, truncated. */
+export const INVALID_UTF8: readonly Buffer[] = [
+  [0xff],
+  [0xc3, 0x28],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xc0, 0xaf],
+  [0xe0, 0xa4],
+  [0xfe, 0xfe],
+].map((bytes) => Buffer.from(bytes));
+const invalidUtf8 = fc.constantFrom(...INVALID_UTF8);
+
+/** `bytes` inserted right after the `nth` double quote of `text` (inside a key or a string value), or at the end. */
+export function withBytesInString(text: Buffer, bytes: Buffer, nth: number): Buffer {
+  const quotes: number[] = [];
+  for (let i = 0; i < text.length; i += 1) if (text[i] === 0x22) quotes.push(i + 1);
+  const at = quotes.length === 0 ? text.length : quotes[nth % quotes.length]!;
+  return Buffer.concat([text.subarray(0, at), bytes, text.subarray(at)]);
+}
 
 /** The body an endpoint expects, so a mutation reaches the checks behind the schema. */
 export const validBody = (route: string): Record<string, unknown> | null => {
@@ -186,10 +237,13 @@ export const rawBody = (route: string): fc.Arbitrary<RawBody> =>
         { weight: 4, arbitrary: fc.constantFrom<Encoding>('gzip', 'deflate', 'gzip-broken', 'deflate-broken', 'br-broken', 'compress') },
       ),
       empty: fc.integer({ min: 0, max: 9 }).map((n) => n === 0), // one body in ten is absent
+      // Bytes that are not UTF-8, inside a string of the JSON text (one body in five).
+      notUtf8: sometimes(fc.tuple(invalidUtf8, fc.nat()), 5),
     })
-    .map(({ document, garbage, contentType, encoding, empty }) => {
+    .map(({ document, garbage, contentType, encoding, empty, notUtf8 }) => {
       if (empty && garbage === null) return { bytes: null, contentType, contentEncoding: null };
-      const text = Buffer.from(garbage ?? JSON.stringify(document) ?? 'null');
+      const json = Buffer.from(garbage ?? JSON.stringify(document) ?? 'null');
+      const text = notUtf8 ? withBytesInString(json, notUtf8[0], notUtf8[1]) : json;
       const bytes =
         encoding === 'gzip'
           ? gzipSync(text)
@@ -202,11 +256,44 @@ export const rawBody = (route: string): fc.Arbitrary<RawBody> =>
       return { bytes, contentType: contentType ?? 'application/json', contentEncoding };
     });
 
+/** The reference batch body limit the fuzz server runs with (REFERENCE_BATCH_BODY_LIMIT), so oversized lines and bodies stay cheap. */
+export const FUZZ_REFERENCE_BATCH_LIMIT_BYTES = 256 * 1024;
+
+/** One reference record (random ids only: nothing the fixtures rely on is overwritten), as such or as `{kind, record}`. */
+const referenceLine = fc
+  .tuple(fc.record({ id: fc.uuid(), version: fc.integer({ min: -1, max: 3 }), party_id: fc.uuid(), name: anyText }), fc.boolean())
+  .map(([record, wrapped]) => JSON.stringify(wrapped ? { kind: 'users', record } : record));
+
+/** NDJSON lines: records, broken lines, and lines far longer than any record (up to past the body limit). */
+const ndjsonLine = fc.oneof(
+  { weight: 4, arbitrary: referenceLine },
+  {
+    weight: 2,
+    arbitrary: fc.integer({ min: 1024, max: FUZZ_REFERENCE_BATCH_LIMIT_BYTES + 4096 }).map((n) => JSON.stringify({ id: 'x'.repeat(n), version: 1 })),
+  },
+  { weight: 1, arbitrary: fc.integer({ min: 1024, max: FUZZ_REFERENCE_BATCH_LIMIT_BYTES + 4096 }).map((n) => 'a'.repeat(n)) },
+  { weight: 1, arbitrary: fc.constantFrom('', ' ', '{', 'null', '[]', '{"kind":"users"}', '{"kind":"nope","record":{}}', '\u0000') },
+);
+
+/** A reference batch on the wire: NDJSON (maybe CRLF, maybe with bytes that are not UTF-8), usually as application/x-ndjson. */
+export const ndjsonBody: fc.Arbitrary<RawBody> = fc
+  .record({
+    lines: fc.array(ndjsonLine, { maxLength: 5 }),
+    crlf: fc.boolean(),
+    notUtf8: sometimes(fc.tuple(invalidUtf8, fc.nat()), 4),
+    contentType: fc.constantFrom('application/x-ndjson', 'application/x-ndjson', 'application/x-ndjson; charset=utf-8', 'application/json', 'text/plain'),
+  })
+  .map(({ lines, crlf, notUtf8, contentType }) => {
+    const text = Buffer.from(lines.join(crlf ? '\r\n' : '\n'));
+    return { bytes: notUtf8 ? withBytesInString(text, notUtf8[0], notUtf8[1]) : text, contentType, contentEncoding: null };
+  });
+
 /** Header values Node will send (latin-1 without control characters). */
 const headerText = fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((text) => text.replace(/[\u0000-\u001f\u007f]/g, ''));
 
 export type FuzzHeaders = {
-  auth: 'good' | 'none' | 'garbage' | 'read-only';
+  /** `not-employed`: a dismissed employee's token with every MIS scope (a caller outside the employee class). */
+  auth: 'good' | 'none' | 'garbage' | 'read-only' | 'not-employed';
   idempotencyKey: string | null;
   ifNoneMatch: string | null;
   host: string | null;
@@ -215,7 +302,7 @@ export type FuzzHeaders = {
 };
 
 export const headers: fc.Arbitrary<FuzzHeaders> = fc.record({
-  auth: fc.constantFrom<FuzzHeaders['auth']>('good', 'good', 'good', 'good', 'none', 'garbage', 'read-only'),
+  auth: fc.constantFrom<FuzzHeaders['auth']>('good', 'good', 'good', 'good', 'none', 'garbage', 'read-only', 'not-employed'),
   idempotencyKey: sometimes(fc.oneof(headerText, fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 300 })), 4),
   ifNoneMatch: sometimes(fc.constantFrom('*', '"x"', 'W/"1"', 'garbage'), 4),
   host: sometimes(fc.constantFrom('evil.example.net', 'localhost:1', 'a'.repeat(200)), 3),

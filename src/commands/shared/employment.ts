@@ -12,7 +12,8 @@ export const NOT_PERFORMER_OR_APPROVED = "Employee is not performer of device di
 
 export type Acting = { userId: string; legalEntityId: string };
 
-function isActiveEmployee(referenceData: ReferenceView, { userId, legalEntityId }: Acting): boolean {
+/** Whether the user is an active, APPROVED employee of the legal entity (user → party → employee). */
+export function isActiveEmployee(referenceData: ReferenceView, { userId, legalEntityId }: Acting): boolean {
   const party = referenceData.partyOfUser(userId);
   if (!party) return false;
   return referenceData.employeesOfParty(party.id).some((e) => e.legal_entity_id === legalEntityId && e.is_active && e.status.toUpperCase() === 'APPROVED');
