@@ -4,7 +4,7 @@
  * PUBLIC_URL, and the event log (and the job queue) only changes for a request that was accepted,
  * and a caller outside the route's class (src/http/callerClasses.ts) is refused. Input classes: bytes
  * that are not UTF-8 in bodies, oversized NDJSON lines for the reference batches, range overflow of
- * paging/checkpoint parameters (a property per route); the known gaps are `it.failing` (see below).
+ * paging/checkpoint parameters (a property per route).
  *
  * Seeded and bounded for `npm test` (FUZZ_RUNS cases per route and backend, default below);
  * `npm run fuzz` runs the same file with FUZZ_RUNS=5000. FUZZ_SEED replays a reported failure.
@@ -88,8 +88,6 @@ function listRoutes(): Route[] {
 const ROUTES = listRoutes();
 /** Cases of the range-overflow property per route and backend (a fraction of RUNS: one class of input only). */
 const OVERFLOW_RUNS = Math.max(10, Math.ceil(RUNS / 6));
-/** Routes whose range-overflow property fails today with a 5xx (the known gap above, fixed on another branch). */
-const KNOWN_OVERFLOW_5XX: string[] = ['GET /api/audit/events'];
 /** Routes with a JSON body of their own (the invalid-UTF-8 property sends theirs). */
 const validBodyRoute = (route: Route) => validBody(route.path) !== null;
 
@@ -183,20 +181,12 @@ describe.each(testBackends())('fuzzing every route on %s', (backend) => {
     );
   });
 
-  /**
-   * Range overflow of paging and checkpoint parameters (page, page_size, limit, after). Known gap
-   * (issue 28 Why 4 / Deliver 7, being fixed on another branch): an overflowing checkpoint reaches
-   * PostgreSQL (22003) and answers 500 on the routes listed here; each is marked `it.failing` so the
-   * gap stays documented and the mark must go when the fix lands (the property then passes).
-   */
-  const OVERFLOW_5XX_KNOWN: ReadonlySet<string> = new Set(KNOWN_OVERFLOW_5XX);
+  /** Range overflow of paging and checkpoint parameters (page, page_size, limit, after): a 4xx, never a 5xx. */
   const good: FuzzHeaders = { auth: 'good', idempotencyKey: null, ifNoneMatch: null, host: null, requestId: null, origin: null };
   ROUTES.forEach((route, index) => {
     const name = `${route.method.toUpperCase()} ${route.path}`;
-    const known = OVERFLOW_5XX_KNOWN.has(name);
-    // @fast-check/jest has no failing variant of it.prop: the property runs inside it / it.failing.
-    (known ? it.failing : it)(
-      `${name}: range overflow in paging/checkpoint parameters is never a 5xx${known ? ' (KNOWN GAP: answers 500 until the range fix lands)' : ''}`,
+    it(
+      `${name}: range overflow in paging/checkpoint parameters is never a 5xx`,
       async () => {
         const cases = fc.record({ segments: fc.array(pathSegment, { minLength: 3, maxLength: 3 }), query: overflowQuery });
         const noBody: RawBody = { bytes: null, contentType: null, contentEncoding: null };
@@ -209,14 +199,10 @@ describe.each(testBackends())('fuzzing every route on %s', (backend) => {
     );
   });
 
-  /**
-   * Known gap (issue 28 Why 6 / Deliver 7, being fixed on another branch): a JSON body with bytes that
-   * are not UTF-8 is read with U+FFFD in their place and accepted, where it must be 400
-   * request_malformed. Marked failing: it documents the gap and must pass (lose the mark) with the fix.
-   */
+  /** A JSON body with bytes that are not UTF-8 is refused with 400 request_malformed, never rewritten to U+FFFD. */
   const jsonRoutes = ROUTES.filter((route) => route.method !== 'get' && !isBatch(route) && validBodyRoute(route));
-  it.failing(
-    'KNOWN GAP: a JSON body with bytes that are not UTF-8 is refused with 400 request_malformed (today rewritten to U+FFFD)',
+  it(
+    'a JSON body with bytes that are not UTF-8 is refused with 400 request_malformed',
     async () => {
       const cases = fc.record({
         routeAndDocument: fc.constantFrom(...jsonRoutes).chain((route) => fc.tuple(fc.constant(route), jsonBody(route.path))),
