@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { requireScope, type Principal, type TokenVerifier } from '../auth/accessTokens.js';
 import { DEFAULT_MESSAGES, EsozError, internalError, notFound, serviceUnavailable, type EsozErrorBody } from '../domain/shared/esozError.js';
 import { isStoreUnavailable } from '../shared/storeUnavailable.js';
+import { ProjectionTimeoutError } from '../projections/projectionRunner.js';
 import type { Logger } from '../logger.js';
 import { ignoreConditionalHeaders } from './conditionalRequests.js';
 import { cors } from './cors.js';
@@ -199,6 +200,13 @@ export function createHttpApp({
       case 'encoding.unsupported':
       case 'charset.unsupported':
         return { error: new EsozError(415, 'content_type_invalid', DEFAULT_MESSAGES.content_type_invalid) };
+    }
+    if (error instanceof ProjectionTimeoutError) {
+      // A sync method's change is committed but its read model did not show it in time (a projection
+      // behind, e.g. held back by a long transaction on the server): not the client's fault, and
+      // retrying the read (GET) will show it; the answer must not be an unexplained 500.
+      logger.warn({ err: error, request_id: requestId }, 'read model behind the change');
+      return { error: serviceUnavailable(), retryAfter: true };
     }
     if (isStoreUnavailable(error)) {
       // A restart, failover or network blip: the request changed nothing it can't retry.
