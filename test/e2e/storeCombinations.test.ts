@@ -43,6 +43,8 @@ describe.each(runnableCombinations('end-to-end: '))('MIS round trip on $name', (
   const licensee = newId();
   data.legal_entities.push({ ...data.legal_entities.find((le) => le.id === ids.legalEntity)!, id: licensee });
   data.licenses.push({ ...data.licenses.find((l) => l.legal_entity_id === ids.legalEntity && l.is_primary)!, id: newId(), legal_entity_id: licensee });
+  // Licence methods are an employee's (caller classes): the pharmacist works for the licensee too.
+  data.employees.push({ ...data.employees.find((e) => e.id === ids.employee)!, id: newId(), legal_entity_id: licensee });
   const dispensed: Record<'completed' | 'stopped' | 'entered_in_error', string> = { completed: '', stopped: '', entered_in_error: '' };
   const auth = async () => `Bearer ${await t.token()}`;
   let headBefore: string | null = null;
