@@ -49,6 +49,18 @@ const KINDS_TEXT = `Kinds: ${REFERENCE_KINDS.join(', ')}.`;
 const DISPENSES = '/api/patients/:patient_id/device_dispenses';
 const AUDIT = ['audit:read', 'audit:read_all'];
 
+/** A service endpoint (index, health, metrics, this document): no token, a raw answer of `rawContent`. */
+const service = (path: string, summary: string, rawContent: string): Operation => ({
+  method: 'get',
+  path,
+  summary,
+  tag: 'Service',
+  scope: 'public',
+  callers: PUBLIC,
+  answer: 'raw',
+  rawContent,
+});
+
 export const OPERATIONS: readonly Operation[] = [
   {
     method: 'post',
@@ -305,67 +317,16 @@ export const OPERATIONS: readonly Operation[] = [
     callers: JOB_READER,
     answer: 'job',
   },
-  {
-    method: 'get',
-    path: '/',
-    summary: 'Index: name, version, links',
-    tag: 'Service',
-    scope: 'public',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'application/json',
-  },
-  {
-    method: 'get',
-    path: '/health/live',
-    summary: 'Liveness: the process serves',
-    tag: 'Service',
-    scope: 'public',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'application/json',
-  },
-  {
-    method: 'get',
-    path: '/health/ready',
-    summary:
-      'Readiness: 200 while the stores answer, `degraded` listing parts that work less than fully (a halted projection, parked events); 503 names the failing part',
-    tag: 'Service',
-    scope: 'public',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'application/json',
-  },
-  {
-    method: 'get',
-    path: '/metrics',
-    summary: 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)',
-    tag: 'Service',
-    scope: 'metrics',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'text/plain',
-  },
-  {
-    method: 'get',
-    path: '/api/openapi.json',
-    summary: 'This document',
-    tag: 'Service',
-    scope: 'public',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'application/json',
-  },
-  {
-    method: 'get',
-    path: '/docs',
-    summary: 'API documentation (Swagger UI)',
-    tag: 'Service',
-    scope: 'public',
-    callers: PUBLIC,
-    answer: 'raw',
-    rawContent: 'text/html',
-  },
+  service('/', 'Index: name, version, links', 'application/json'),
+  service('/health/live', 'Liveness: the process serves', 'application/json'),
+  service(
+    '/health/ready',
+    'Readiness: 200 while the stores answer, `degraded` listing parts that work less than fully (a halted projection, parked events); 503 names the failing part',
+    'application/json',
+  ),
+  { ...service('/metrics', 'Prometheus metrics (METRICS_SCOPE, or no token with METRICS_PUBLIC=true)', 'text/plain'), scope: 'metrics' },
+  service('/api/openapi.json', 'This document', 'application/json'),
+  service('/docs', 'API documentation (Swagger UI)', 'text/html'),
 ];
 
 /** The caller class of the operation `method path` (express path), or undefined when the table has none. */

@@ -136,53 +136,45 @@ export function createMetrics(sources: MetricsSources) {
         for (const { projection, status, count } of counts) this.set({ projection, status }, count);
       },
     });
-  const aggregates = sources.aggregates;
-  if (aggregates) {
-    // Counted by the cache itself (a hot path); a scrape copies the totals.
+  /** A counter whose totals are counted elsewhere (a hot path keeps plain numbers); a scrape copies them. */
+  const copiedCounter = (name: string, help: string, totals: () => Record<string, number> | number) =>
     new Counter({
-      name: 'esoz_aggregate_cache_lookups_total',
-      help: "Commands that looked for their stream in this process's aggregate cache, by result (hit: no read of the stream)",
+      name,
+      help,
       labelNames: ['result'] as const,
       registers: [registry],
       collect() {
+        const read = totals();
         this.reset();
-        this.inc({ result: 'hit' }, aggregates.counts.hits);
-        this.inc({ result: 'miss' }, aggregates.counts.misses);
+        if (typeof read === 'number') this.inc(read);
+        else for (const [result, count] of Object.entries(read)) this.inc({ result }, count);
       },
     });
-    new Counter({
-      name: 'esoz_aggregate_cache_rereads_total',
-      help: 'Commands started from a cached aggregate that ran again on the stream as read (another process wrote it, or a refusal)',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(aggregates.counts.rereads);
-      },
-    });
+  const aggregates = sources.aggregates;
+  if (aggregates) {
+    copiedCounter(
+      'esoz_aggregate_cache_lookups_total',
+      "Commands that looked for their stream in this process's aggregate cache, by result (hit: no read of the stream)",
+      () => ({ hit: aggregates.counts.hits, miss: aggregates.counts.misses }),
+    );
+    copiedCounter(
+      'esoz_aggregate_cache_rereads_total',
+      'Commands started from a cached aggregate that ran again on the stream as read (another process wrote it, or a refusal)',
+      () => aggregates.counts.rereads,
+    );
   }
   const reference = sources.reference;
   if (reference) {
-    new Counter({
-      name: 'esoz_reference_views_total',
-      help: "Commands' reads of reference data, by result (hit: every record from this process's cache; miss: one lookup statement)",
-      labelNames: ['result'] as const,
-      registers: [registry],
-      collect() {
-        const stats = reference();
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    });
-    new Counter({
-      name: 'esoz_reference_lookups_total',
-      help: 'Lookup statements of reference data (a miss, and a view read again because a change came in meanwhile)',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(reference().lookups);
-      },
-    });
+    copiedCounter(
+      'esoz_reference_views_total',
+      "Commands' reads of reference data, by result (hit: every record from this process's cache; miss: one lookup statement)",
+      () => ({ hit: reference().hits, miss: reference().misses }),
+    );
+    copiedCounter(
+      'esoz_reference_lookups_total',
+      'Lookup statements of reference data (a miss, and a view read again because a change came in meanwhile)',
+      () => reference().lookups,
+    );
     new Gauge({
       name: 'esoz_reference_cache_entries',
       help: "Entries in this process's reference-data cache (records, not-found markers, parties' employee lists)",

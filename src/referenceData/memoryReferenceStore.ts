@@ -4,7 +4,7 @@
  * beyond what the caches need.
  */
 import { legacyImportLines, type ParsedReferenceDataFile } from './referenceData.js';
-import type { Employee, ReferenceKind, ReferenceRecord } from './records.js';
+import { recordId, type Employee, type ReferenceKind, type ReferenceRecord } from './records.js';
 import { recordDigest } from './postgresReferenceStore.js';
 import { ReferenceImportError, type ChangeNote, type ImportOutcome, type LookupResult, type ReferenceStore, type StoredRecord } from './referenceStore.js';
 import { createReferenceCache, createReferenceReader, type ReferenceReader } from './referenceCache.js';
@@ -49,7 +49,7 @@ export function createMemoryReferenceStore(file?: ParsedReferenceDataFile): Refe
     get: async (kind, id) => records.get(keyOf(kind, id)) ?? null,
     asOf: async (kind, id) => records.get(keyOf(kind, id)) ?? null,
     async put(kind, record) {
-      const id = String((record as { id?: string }).id ?? (record as { name?: string }).name);
+      const id = recordId(kind, record);
       const before = records.get(keyOf(kind, id));
       if (before && record.version < before.version) return { outcome: 'older', stored: before };
       if (before && record.version === before.version) return { outcome: before.digest === recordDigest(record) ? 'unchanged' : 'conflict', stored: before };

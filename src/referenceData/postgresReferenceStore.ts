@@ -12,7 +12,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../database/database.js';
 import { fastCanonicalJson } from '../eventStore/hashChain.js';
 import type { JsonValue } from '../eventStore/eventStore.js';
-import { REFERENCE_KINDS, type Employee, type ReferenceKind, type ReferenceRecord } from './records.js';
+import { recordId, REFERENCE_KINDS, type Employee, type ReferenceKind, type ReferenceRecord } from './records.js';
 import {
   ReferenceImportError,
   type ChangeNote,
@@ -165,7 +165,7 @@ export async function createPostgresReferenceStore(database: Database): Promise<
     },
 
     async put(kind, record, actor): Promise<PutOutcome> {
-      const id = String((record as { id?: string; name?: string }).id ?? (record as { name?: string }).name);
+      const id = recordId(kind, record);
       const digest = recordDigest(record);
       const outcome = await database.withTransaction(async (client): Promise<PutOutcome> => {
         await client.query(WRITE_LOCK);
